@@ -1,0 +1,235 @@
+"""Case index: a task maps to its best past trajectory, for episodic hints.
+
+A task is keyed by its normalised input; near duplicates are found by cosine similarity
+of hashed word and bigram vectors (numpy). To keep lookups cheap as the index grows,
+candidates come from random-hyperplane LSH buckets and only those are compared exactly.
+
+Eviction: capacity is bounded; when full, the task seen least recently (looked up for
+learning or updated) is evicted first.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memabrad.learning.features import Hint, normalize_text, tokens
+
+DIMS = 512
+_BANDS = 4
+_BITS = 12
+_PROJECTION = np.random.default_rng(20261125).standard_normal((DIMS, _BANDS * _BITS)).astype(np.float32)
+_POWERS = (1 << np.arange(_BITS, dtype=np.int64)).astype(np.int64)
+
+
+@dataclass
+class Case:
+    """The best past trajectory for one task: highest reward, then lowest latency."""
+
+    key: str
+    trajectory_id: str
+    route: str
+    reward: float
+    error: bool
+    latency_ms: float
+    task_type: str | None = None
+    occurred_at: str | None = None
+    seen: int = 1
+
+    def better_than(self, other: Case) -> bool:
+        return (self.reward, -self.latency_ms) > (other.reward, -other.latency_ms)
+
+
+@dataclass(frozen=True)
+class Match:
+    case: Case
+    similarity: float
+
+
+def text_vector(text: str) -> np.ndarray:
+    """Unit-norm hashed bag of words and bigrams in ``DIMS`` dimensions."""
+    words = tokens(text)
+    feats = [*("w:" + w for w in words), *("b:" + a + "_" + b for a, b in zip(words, words[1:], strict=False))]
+    v = np.zeros(DIMS, dtype=np.float32)
+    for f in feats:
+        h = zlib.crc32(f.encode("utf-8"))
+        v[h % DIMS] += 1.0 if (h >> 31) & 1 == 0 else -1.0
+    n = float(np.linalg.norm(v))
+    if n > 0:
+        v /= n
+    return v
+
+
+def _bands(v: np.ndarray) -> list[tuple[int, int]]:
+    bits = (v @ _PROJECTION) > 0
+    codes = bits.reshape(_BANDS, _BITS).astype(np.int64) @ _POWERS
+    return [(b, int(c)) for b, c in enumerate(codes)]
+
+
+class CaseIndex:
+    """Bounded map from tasks to their best past trajectory.
+
+    >>> idx = CaseIndex(capacity=10)
+    >>> idx.add("Latest gold price?", trajectory_id="t1", route="tool.web_search", reward=0.9,
+    ...         error=False, latency_ms=800)
+    >>> m = idx.lookup("latest gold price?")
+    >>> (m.case.route, round(m.similarity, 3))
+    ('tool.web_search', 1.0)
+    """
+
+    def __init__(self, capacity: int = 20_000, similarity_threshold: float = 0.9) -> None:
+        self.capacity = capacity
+        self.similarity_threshold = similarity_threshold
+        self._cases: OrderedDict[str, Case] = OrderedDict()  # least recently seen first
+        self._slot: dict[str, int] = {}
+        self._free: list[int] = []
+        self._vectors = np.zeros((min(capacity, 1024), DIMS), dtype=np.float32)
+        self._slot_key: list[str | None] = []
+        self._slot_bands: list[list[tuple[int, int]]] = []
+        self._buckets: dict[tuple[int, int], set[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    # -- lookup -----------------------------------------------------------------------
+
+    def lookup(self, text: str) -> Match | None:
+        """Best past trajectory for ``text`` and its similarity, or None below the threshold."""
+        key = normalize_text(text)
+        case = self._cases.get(key)
+        if case is not None:
+            return Match(case, 1.0)
+        if not self._cases:
+            return None
+        v = text_vector(key)
+        if not v.any():
+            return None
+        slots: set[int] = set()
+        for band in _bands(v):
+            bucket = self._buckets.get(band)
+            if bucket:
+                slots |= bucket
+        if not slots:
+            return None
+        ids = np.fromiter(slots, dtype=np.int64, count=len(slots))
+        ids.sort()
+        sims = self._vectors[ids] @ v
+        i = int(np.argmax(sims))
+        sim = float(sims[i])
+        if sim < self.similarity_threshold:
+            return None
+        found = self._slot_key[int(ids[i])]
+        assert found is not None
+        return Match(self._cases[found], min(sim, 1.0))
+
+    def hint(self, text: str) -> Hint | None:
+        m = self.lookup(text)
+        return None if m is None else Hint(m.case.route, m.similarity)
+
+    # -- update -----------------------------------------------------------------------
+
+    def add(
+        self,
+        text: str,
+        *,
+        trajectory_id: str,
+        route: str,
+        reward: float,
+        error: bool,
+        latency_ms: float,
+        task_type: str | None = None,
+        occurred_at: str | None = None,
+    ) -> None:
+        """Record a trajectory; it replaces the task's case only if it did better."""
+        key = normalize_text(text)
+        new = Case(key, trajectory_id, route, float(reward), bool(error), float(latency_ms), task_type, occurred_at)
+        old = self._cases.get(key)
+        if old is not None:
+            new.seen = old.seen + 1
+            self._cases[key] = new if new.better_than(old) else old
+            self._cases[key].seen = new.seen
+            self._cases.move_to_end(key)
+            return
+        if len(self._cases) >= self.capacity:
+            self._evict()
+        self._cases[key] = new
+        self._insert_vector(key)
+
+    def _evict(self) -> None:
+        key, _ = self._cases.popitem(last=False)
+        slot = self._slot.pop(key)
+        for band in self._slot_bands[slot]:
+            bucket = self._buckets.get(band)
+            if bucket is not None:
+                bucket.discard(slot)
+                if not bucket:
+                    del self._buckets[band]
+        self._slot_key[slot] = None
+        self._slot_bands[slot] = []
+        self._free.append(slot)
+
+    def _insert_vector(self, key: str) -> None:
+        v = text_vector(key)
+        if self._free:
+            slot = self._free.pop()
+        else:
+            slot = len(self._slot_key)
+            self._slot_key.append(None)
+            self._slot_bands.append([])
+            if slot >= len(self._vectors):
+                grown = np.zeros((min(self.capacity, 2 * len(self._vectors)), DIMS), dtype=np.float32)
+                grown[: len(self._vectors)] = self._vectors
+                self._vectors = grown
+        self._vectors[slot] = v
+        self._slot[key] = slot
+        self._slot_key[slot] = key
+        bands = _bands(v) if v.any() else []
+        self._slot_bands[slot] = bands
+        for band in bands:
+            self._buckets.setdefault(band, set()).add(slot)
+
+    # -- persistence ------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "format": "memabrad.case-index/v1",
+            "capacity": self.capacity,
+            "similarity_threshold": self.similarity_threshold,
+            "cases": [asdict(c) for c in self._cases.values()],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], *, capacity: int | None = None,
+                   similarity_threshold: float | None = None) -> CaseIndex:
+        idx = cls(
+            capacity=capacity or int(state.get("capacity", 20_000)),
+            similarity_threshold=similarity_threshold or float(state.get("similarity_threshold", 0.9)),
+        )
+        for raw in state.get("cases", []):
+            case = Case(**raw)
+            if len(idx._cases) >= idx.capacity:
+                idx._evict()
+            idx._cases[case.key] = case
+            idx._insert_vector(case.key)
+        return idx
+
+    def save(self, path: str | Path) -> None:
+        from memabrad.store.atomic import atomic_write_json
+
+        atomic_write_json(Path(path), self.to_state())
+
+    @classmethod
+    def load(cls, path: str | Path, **kwargs: Any) -> CaseIndex:
+        from memabrad.store.atomic import read_json
+
+        state = read_json(Path(path))
+        return cls.from_state(state, **kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_state(), sort_keys=True)

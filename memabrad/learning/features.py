@@ -1,0 +1,137 @@
+"""Deterministic hashed features of a task.
+
+Feature keys are integers from ``zlib.crc32`` so a model trained in one process makes the
+same choices in another (Python's ``hash()`` is salted per process and is never used).
+The vector is L2-normalised, which keeps SGD steps bounded whatever the input length.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+_SPACE = re.compile(r"\s+")
+
+Features = dict[int, float]
+
+
+def normalize_text(text: str) -> str:
+    """Canonical form of a task input: lowercase, single spaces, trimmed.
+
+    >>> normalize_text("  How do I  SPEED up\\nthis? ")
+    'how do i speed up this?'
+    """
+    return _SPACE.sub(" ", text.strip().lower())
+
+
+def tokens(text: str) -> list[str]:
+    """Lowercase alphanumeric words of ``text``.
+
+    >>> tokens("Speed up SQL-query #42")
+    ['speed', 'up', 'sql', 'query', '42']
+    """
+    return _TOKEN.findall(text.lower())
+
+
+def stable_hash(key: str) -> int:
+    """32-bit hash that is the same in every process.
+
+    >>> stable_hash("w:sql")
+    919691466
+    """
+    return zlib.crc32(key.encode("utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """The parts of a trajectory's ``task`` the featurizer reads, from a dict or a model."""
+
+    input: str
+    task_type: str | None
+    features: Mapping[str, float]
+    tags: tuple[str, ...]
+
+    @classmethod
+    def of(cls, task: Any) -> TaskView:
+        if isinstance(task, TaskView):
+            return task
+        if isinstance(task, Mapping):
+            return cls(
+                input=str(task.get("input", "")),
+                task_type=task.get("task_type"),
+                features=task.get("features") or {},
+                tags=tuple(task.get("tags") or ()),
+            )
+        return cls(
+            input=task.input,
+            task_type=getattr(task, "task_type", None),
+            features=getattr(task, "features", None) or {},
+            tags=tuple(getattr(task, "tags", None) or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """The case index's suggestion: the best past route for a similar task."""
+
+    route: str
+    similarity: float
+
+
+class Featurizer:
+    """Hashes words, bigrams, task type, tags, numeric features and the case-index hint.
+
+    >>> f = Featurizer(hash_bits=18)
+    >>> x = f.featurize({"input": "latest price of gold", "task_type": "qa"})
+    >>> round(sum(v * v for v in x.values()), 6)
+    1.0
+    >>> x == Featurizer(hash_bits=18).featurize({"input": "latest price of gold", "task_type": "qa"})
+    True
+    """
+
+    def __init__(self, hash_bits: int = 18) -> None:
+        self.hash_bits = hash_bits
+        self._mask = (1 << hash_bits) - 1
+
+    def _key(self, name: str) -> int:
+        return zlib.crc32(name.encode("utf-8")) & self._mask
+
+    def text_keys(self, text: str) -> list[int]:
+        """Hashed words and bigrams of a text (the part the case index compares)."""
+        words = tokens(text)
+        key = self._key
+        keys = [key("w:" + w) for w in words]
+        keys.extend(key("b:" + a + "_" + b) for a, b in zip(words, words[1:], strict=False))
+        return keys
+
+    def featurize(self, task: Any, hint: Hint | None = None) -> Features:
+        view = TaskView.of(task)
+        x: Features = {}
+        for k in self.text_keys(view.input):
+            x[k] = x.get(k, 0.0) + 1.0
+        key = self._key
+        if view.task_type:
+            x[key("t:" + view.task_type)] = 2.0
+        for tag in view.tags:
+            x[key("g:" + str(tag))] = 1.0
+        for name, value in view.features.items():
+            v = float(value)
+            if math.isfinite(v) and v != 0.0:
+                x[key("f:" + name)] = math.copysign(math.log1p(abs(v)), v)
+        if hint is not None:
+            x[key("h:" + hint.route)] = 2.0 * hint.similarity
+        norm = math.sqrt(sum(v * v for v in x.values()))
+        if norm > 0.0:
+            inv = 1.0 / norm
+            x = {k: v * inv for k, v in x.items()}
+        return x
+
+
+def as_candidates(candidates: Iterable[str]) -> tuple[str, ...]:
+    """Candidates as a tuple, order kept, duplicates dropped."""
+    return tuple(dict.fromkeys(candidates))

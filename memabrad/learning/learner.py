@@ -1,0 +1,202 @@
+"""One router's learning state: challenger, case index, benchmark window and counters.
+
+``RouterLearner.observe`` is the per-trajectory step shared by ``memabrad cycle`` and
+the daemon: look up the case-index hint *before* recording the trajectory (so a task
+never hints at itself), featurise, then either train the challenger or hold the
+trajectory out for the benchmark, by a stable hash of its id.
+
+``snapshot`` freezes what an evaluation needs — a clone of the challenger and a copy
+of the window — so evaluation can run beside ongoing learning (evaluate clones, never
+the live model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from memabrad.evaluation.benchmark import BenchmarkWindow, LoggedItem, is_holdout
+from memabrad.learning.case_index import CaseIndex
+from memabrad.learning.router import Router
+from memabrad.wire.trajectory import Trajectory
+
+STATE_FORMAT = "memabrad.learner/v1"
+
+
+def _at(t: Trajectory) -> str:
+    return t.occurred_at.isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Span:
+    """First and last trajectory of a stretch of data, for a report's evidence."""
+
+    count: int = 0
+    first_id: str | None = None
+    last_id: str | None = None
+    first_at: str | None = None
+    last_at: str | None = None
+
+    def add(self, trajectory_id: str, occurred_at: str) -> None:
+        if self.count == 0:
+            self.first_id, self.first_at = trajectory_id, occurred_at
+        self.last_id, self.last_at = trajectory_id, occurred_at
+        self.count += 1
+
+
+@dataclass
+class Counters:
+    """Counts from the router's beginning; they survive restarts in the checkpoint."""
+
+    learned: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    trained: int = 0
+    benchmarked: int = 0
+    since_evaluation: int = 0
+    evaluations: int = 0
+    imputed_propensities: int = 0
+
+
+@dataclass(frozen=True)
+class LearnerSnapshot:
+    """Everything one evaluation reads, frozen at the moment the threshold was reached."""
+
+    router_id: str
+    sequence: int
+    challenger: Router
+    window: list[LoggedItem]
+    trained_total: int
+    trained_since_last: Span
+    supported_routes: frozenset[str]
+
+    @property
+    def report_id(self) -> str:
+        """Deterministic: the same evaluation re-run after a crash gets the same id."""
+        digest = hashlib.sha256(
+            f"{self.router_id}|{self.sequence}|{self.challenger.fingerprint()}".encode()
+        ).hexdigest()[:10]
+        return f"{self.router_id}-e{self.sequence:06d}-{digest}"
+
+    def evidence(self) -> dict[str, Any]:
+        window = self.window
+        return {
+            "trained_total": self.trained_total,
+            "trained_since_last_evaluation": asdict(self.trained_since_last),
+            "benchmark_window": {
+                "count": len(window),
+                "first_id": window[0].trajectory_id if window else None,
+                "last_id": window[-1].trajectory_id if window else None,
+            },
+            "challenger_sha256": self.challenger.fingerprint(),
+        }
+
+
+@dataclass
+class RouterLearner:
+    router_id: str
+    challenger: Router
+    case_index: CaseIndex
+    window: BenchmarkWindow
+    holdout_fraction: float = 0.2
+    use_case_index: bool = True
+    counters: Counters = field(default_factory=Counters)
+    span: Span = field(default_factory=Span)
+
+    @classmethod
+    def new(cls, router_id: str, cfg: Any) -> RouterLearner:
+        """An empty learner from a ``Config``."""
+        return cls(
+            router_id=router_id,
+            challenger=Router.from_config(cfg.router),
+            case_index=CaseIndex(cfg.case_index.capacity, cfg.case_index.similarity_threshold),
+            window=BenchmarkWindow(cfg.evaluation.window_size),
+            holdout_fraction=cfg.evaluation.holdout_fraction,
+            use_case_index=cfg.case_index.enabled,
+        )
+
+    def observe(self, t: Trajectory) -> bool:
+        """Learn from or hold out one valid, not-yet-seen trajectory; True if held out."""
+        task = t.task
+        hint = self.case_index.hint(task.input) if self.use_case_index else None
+        x = self.challenger.featurizer.featurize(task, hint)
+        d, o = t.decision, t.outcome
+        imputed = d.propensity is None
+        p = 1.0 / len(t.candidates) if imputed else d.propensity
+        held_out = is_holdout(t.trajectory_id, self.holdout_fraction)
+        if held_out:
+            self.window.append(LoggedItem(
+                t.trajectory_id, x, tuple(t.candidates), d.route, p, imputed,
+                o.reward, o.error, o.latency_ms, task.task_type,
+            ))
+            self.counters.benchmarked += 1
+        else:
+            self.challenger.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
+                                  latency_ms=o.latency_ms)
+            self.counters.trained += 1
+            self.span.add(t.trajectory_id, _at(t))
+        if self.use_case_index:
+            self.case_index.add(task.input, trajectory_id=t.trajectory_id, route=d.route, reward=o.reward,
+                                error=o.error, latency_ms=o.latency_ms, task_type=task.task_type,
+                                occurred_at=_at(t))
+        self.counters.learned += 1
+        self.counters.since_evaluation += 1
+        self.counters.imputed_propensities += imputed
+        return held_out
+
+    def supported_routes(self) -> frozenset[str]:
+        """Routes the logging policy has tried: trained on, or logged in the window."""
+        routes = {r for r, m in self.challenger.routes.items() if m.n}
+        routes.update(i.route for i in self.window)
+        return frozenset(routes)
+
+    def snapshot(self) -> LearnerSnapshot:
+        """Freeze the inputs of the next evaluation and reset the since-evaluation count."""
+        self.counters.evaluations += 1
+        snap = LearnerSnapshot(
+            router_id=self.router_id,
+            sequence=self.counters.evaluations,
+            challenger=self.challenger.clone(),
+            window=self.window.snapshot(),
+            trained_total=self.counters.trained,
+            trained_since_last=Span(**asdict(self.span)),
+            supported_routes=self.supported_routes(),
+        )
+        self.counters.since_evaluation = 0
+        self.span = Span()
+        return snap
+
+    # -- state ------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "router_id": self.router_id,
+            "holdout_fraction": self.holdout_fraction,
+            "use_case_index": self.use_case_index,
+            "counters": asdict(self.counters),
+            "span": asdict(self.span),
+            "challenger": self.challenger.export_state(),
+            "case_index": self.case_index.to_state(),
+            "window": self.window.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], cfg: Any | None = None) -> RouterLearner:
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a {STATE_FORMAT} state")
+        kw: dict[str, Any] = {}
+        if cfg is not None:
+            kw = {"capacity": cfg.case_index.capacity,
+                  "similarity_threshold": cfg.case_index.similarity_threshold}
+        return cls(
+            router_id=state["router_id"],
+            challenger=Router.from_state(state["challenger"]),
+            case_index=CaseIndex.from_state(state["case_index"], **kw),
+            window=BenchmarkWindow.from_state(state["window"], cfg.evaluation.window_size if cfg else None),
+            holdout_fraction=float(state["holdout_fraction"]),
+            use_case_index=bool(state["use_case_index"]),
+            counters=Counters(**state["counters"]),
+            span=Span(**state["span"]),
+        )

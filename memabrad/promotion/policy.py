@@ -1,0 +1,179 @@
+"""The promotion policy: gates plus estimator health give a verdict and an action.
+
+Verdicts: ``promote``, ``reject``, ``inconclusive`` (statistical mode only: an interval
+straddles a threshold, there are not yet enough tasks, or the estimator is unhealthy —
+keep collecting and decide again at the next threshold). Dry run and paused promotions
+do not change the verdict, only the action: the evaluation is reported, nothing is
+promoted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from memabrad.evaluation.compare import BenchmarkResult
+from memabrad.promotion.gates import GateResult, interval_gate, point_gate
+
+Verdict = Literal["promote", "reject", "inconclusive"]
+Action = Literal["promoted", "rejected", "inconclusive", "dry_run"]
+
+UNSUPPORTED_SHARE_LIMIT = 0.01
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """Thresholds of the gates and of estimator health (from ``promotion`` and ``evaluation``)."""
+
+    min_reward_delta: float = 0.01
+    max_error_rate_increase: float = 0.02
+    max_latency_increase_ms: float = 250.0
+    required_task_count: int = 200
+    mode: Literal["statistical", "point"] = "statistical"
+    slice_gate_enabled: bool = False
+    slice_min_tasks: int = 100
+    slice_max_regression: float = 0.05
+    min_effective_sample_size: float = 50.0
+    max_importance_weight: float = 50.0
+
+    @classmethod
+    def from_config(cls, promotion: Any, evaluation: Any) -> PolicySettings:
+        return cls(
+            min_reward_delta=promotion.min_reward_delta,
+            max_error_rate_increase=promotion.max_error_rate_increase,
+            max_latency_increase_ms=promotion.max_latency_increase_ms,
+            required_task_count=promotion.required_task_count,
+            mode=promotion.mode,
+            slice_gate_enabled=promotion.slice_gate.enabled,
+            slice_min_tasks=promotion.slice_gate.min_tasks,
+            slice_max_regression=promotion.slice_gate.max_regression,
+            min_effective_sample_size=evaluation.min_effective_sample_size,
+            max_importance_weight=evaluation.max_importance_weight,
+        )
+
+    def config_hash(self) -> str:
+        """sha256 of the gate configuration, so a report says exactly which rules judged it."""
+        blob = json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    verdict: Verdict
+    action: Action
+    gates: dict[str, GateResult]
+    reasons: list[str]
+    health: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    paused: bool = False
+    gate_config_hash: str = ""
+
+    @property
+    def would_promote(self) -> bool:
+        return self.verdict == "promote"
+
+    def gates_dict(self) -> dict[str, Any]:
+        return {name: g.to_dict() for name, g in self.gates.items()}
+
+
+class PromotionPolicy:
+    """Applies the gates to a benchmark result.
+
+    >>> from memabrad.evaluation.estimators import Interval
+    >>> from memabrad.evaluation.compare import BenchmarkResult, PolicyEstimate, Diagnostics
+    >>> iv = lambda v, h: Interval(v, v - h, v + h, 500)
+    >>> est = PolicyEstimate("x", iv(0.5, 0.01), iv(0.05, 0.01), iv(800, 20))
+    >>> res = BenchmarkResult(500, 500, 0, "dr", 0.95, 0, est, est,
+    ...     {"reward": iv(0.012, 0.004), "error_rate": iv(0.0, 0.01), "latency_ms": iv(5, 10)},
+    ...     Diagnostics(400.0, 4.0, 0.6, 0, []))
+    >>> d = PromotionPolicy(PolicySettings(min_reward_delta=0.02, mode="point")).decide(res)
+    >>> (d.verdict, d.reasons)
+    ('reject', ['reward_delta 0.012 < min 0.020'])
+    """
+
+    def __init__(self, settings: PolicySettings) -> None:
+        self.settings = settings
+
+    def _gates(self, result: BenchmarkResult) -> dict[str, GateResult]:
+        s = self.settings
+        d = result.deltas
+        specs = [
+            ("reward_delta", d["reward"], s.min_reward_delta, ">="),
+            ("error_rate_delta", d["error_rate"], s.max_error_rate_increase, "<="),
+            ("latency_delta_ms", d["latency_ms"], s.max_latency_increase_ms, "<="),
+        ]
+        gates: dict[str, GateResult] = {}
+        for name, iv, threshold, direction in specs:
+            if s.mode == "statistical":
+                gates[name] = interval_gate(name, iv.value, iv.ci_low, iv.ci_high, threshold, direction,
+                                            result.confidence)
+            else:
+                g = point_gate(name, iv.value, threshold, direction)
+                gates[name] = GateResult(g.name, g.value, g.threshold, g.direction, g.status, g.reason,
+                                         iv.ci_low, iv.ci_high)
+        count = point_gate("task_count", result.task_count, s.required_task_count, ">=")
+        if s.mode == "statistical" and not count.passed:
+            count = GateResult(count.name, count.value, count.threshold, ">=", "inconclusive",
+                               count.reason + " (collecting more)")
+        gates["task_count"] = count
+        if s.slice_gate_enabled:
+            gates["slice_reward_delta"] = self._slice_gate(result)
+        return gates
+
+    def _slice_gate(self, result: BenchmarkResult) -> GateResult:
+        """Worst reward delta among slices with enough tasks, on point estimates."""
+        s = self.settings
+        big = {k: v for k, v in result.slices.items()
+               if v.task_count >= s.slice_min_tasks and not math.isnan(v.reward_delta.value)}
+        if not big:
+            return GateResult("slice_reward_delta", 0.0, -s.slice_max_regression, ">=", "pass",
+                              f"no slice has {s.slice_min_tasks} tasks yet")
+        worst = min(big, key=lambda k: big[k].reward_delta.value)
+        g = point_gate("slice_reward_delta", big[worst].reward_delta.value, -s.slice_max_regression, ">=")
+        return GateResult(g.name, g.value, g.threshold, g.direction, g.status, f"{g.reason} (slice {worst})")
+
+    def _health(self, result: BenchmarkResult) -> list[str]:
+        s = self.settings
+        diag = result.challenger_diagnostics
+        problems: list[str] = []
+        if result.logged_count == 0:
+            return problems
+        if diag.effective_sample_size < s.min_effective_sample_size:
+            problems.append(f"effective sample size {diag.effective_sample_size:.1f} < min "
+                            f"{s.min_effective_sample_size:g}")
+        if diag.max_weight > s.max_importance_weight:
+            problems.append(f"importance weight {diag.max_weight:.1f} > max {s.max_importance_weight:g}")
+        if diag.unsupported_tasks > UNSUPPORTED_SHARE_LIMIT * result.logged_count:
+            problems.append(f"challenger picks routes the logging policy never tried "
+                            f"({', '.join(diag.unsupported_routes)}) on {diag.unsupported_tasks} tasks")
+        return problems
+
+    def decide(self, result: BenchmarkResult, *, dry_run: bool = False, paused: bool = False) -> PromotionDecision:
+        gates = self._gates(result)
+        health = self._health(result)
+        failed = [g.reason for g in gates.values() if g.status == "fail"]
+        unsure = [g.reason for g in gates.values() if g.status == "inconclusive"]
+        verdict: Verdict
+        if self.settings.mode == "point":
+            verdict = "reject" if failed else "promote"
+            reasons = failed
+        elif failed:
+            verdict, reasons = "reject", failed + unsure
+        elif unsure or health:
+            verdict = "inconclusive"
+            reasons = unsure + [f"estimator unhealthy: {h}" for h in health]
+        else:
+            verdict, reasons = "promote", []
+        if verdict == "promote":
+            reasons = [g.reason for g in gates.values()]
+        action: Action
+        if dry_run or paused:
+            action = "dry_run"
+            reasons = [*reasons, "dry run: nothing promoted" if dry_run else "promotions paused: nothing promoted"]
+        else:
+            action = {"promote": "promoted", "reject": "rejected", "inconclusive": "inconclusive"}[verdict]
+        return PromotionDecision(verdict, action, gates, reasons, health, dry_run, paused,
+                                 self.settings.config_hash())
