@@ -26,9 +26,7 @@ from memabrad.wire import (
     parse_trajectory,
 )
 
-FUZZ = settings(
-    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 EXAMPLE: dict[str, Any] = {
     "schema_version": 1,

@@ -67,11 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Sub-commands that need the streaming side (Kafka); registered when available."""
-    try:
-        from memabrad.cli import commands_stream
-    except ImportError:  # pragma: no cover - the streaming side ships with the package
-        return
+    """Sub-commands of the streaming side (Kafka)."""
+    from memabrad.cli import commands_daemon, commands_stream
+
+    commands_daemon.register(sub, _common)
     commands_stream.register(sub, _common)
 
 

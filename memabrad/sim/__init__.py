@@ -9,6 +9,7 @@ from memabrad.sim.generator import ContextStream, Simulator, write_jsonl
 from memabrad.sim.policies import (
     EpsilonGreedyLogger,
     Policy,
+    TypeOnlyPolicy,
     fixed_policy,
     oracle_policy,
     type_only_policy,
@@ -34,6 +35,7 @@ __all__ = [
     "Policy",
     "PolicyValue",
     "Simulator",
+    "TypeOnlyPolicy",
     "World",
     "default_world",
     "expected_outcome_for_task",

@@ -116,9 +116,7 @@ class Simulator:
 
     def make_logger(self) -> EpsilonGreedyLogger:
         """The logging policy: epsilon-greedy over ``fixed_policy`` with its own rng."""
-        return EpsilonGreedyLogger(
-            fixed_policy, self.epsilon, random.Random(f"memabrad-sim:{self.seed}:decisions")
-        )
+        return EpsilonGreedyLogger(fixed_policy, self.epsilon, random.Random(f"memabrad-sim:{self.seed}:decisions"))
 
     def _next(self) -> dict[str, Any]:
         task, candidates, ctx = self._contexts.next()

@@ -51,33 +51,35 @@ def oracle_policy(world: World | None = None) -> Policy:
     return oracle
 
 
-def type_only_policy(
-    world: World | None = None, *, n_contexts: int = 20000, seed: int = 777
-) -> Policy:
+class TypeOnlyPolicy:
     """The best rule that reads the task type alone: the ceiling for type-keyed routers.
 
     Routes are ranked per type by true mean reward over a sample of contexts, so with a
-    candidate subset the best available one is taken.
+    candidate subset the best available one is taken. ``ranking`` shows the learned order.
     """
-    w = world or default_world()
-    rng = random.Random(f"memabrad-sim:type-only:{seed}")
-    sums: dict[str, list[float]] = {t: [0.0] * len(DEFAULT_ROUTES) for t in TASK_TYPES}
-    for _ in range(n_contexts):
-        text, task_type, _tags, history = w.sample_task(rng)
-        ctx = w.context(text, task_type, history)
-        row = sums[task_type]
-        for i, route in enumerate(DEFAULT_ROUTES):
-            row[i] += w.expected_outcome(ctx, route).reward
-    ranking = {
-        t: tuple(r for _, r in sorted(zip(row, DEFAULT_ROUTES, strict=True), key=lambda p: -p[0]))
-        for t, row in sums.items()
-    }
 
-    def type_only(task: Mapping[str, Any], candidates: Sequence[str]) -> str:
-        return _first_available(ranking.get(task.get("task_type") or "", ()), candidates)
+    def __init__(self, world: World | None = None, *, n_contexts: int = 20000, seed: int = 777) -> None:
+        w = world or default_world()
+        rng = random.Random(f"memabrad-sim:type-only:{seed}")
+        sums: dict[str, list[float]] = {t: [0.0] * len(DEFAULT_ROUTES) for t in TASK_TYPES}
+        for _ in range(n_contexts):
+            text, task_type, _tags, history = w.sample_task(rng)
+            ctx = w.context(text, task_type, history)
+            row = sums[task_type]
+            for i, route in enumerate(DEFAULT_ROUTES):
+                row[i] += w.expected_outcome(ctx, route).reward
+        self.ranking: dict[str, tuple[str, ...]] = {
+            t: tuple(r for _, r in sorted(zip(row, DEFAULT_ROUTES, strict=True), key=lambda p: -p[0]))
+            for t, row in sums.items()
+        }
 
-    type_only.ranking = ranking  # type: ignore[attr-defined]
-    return type_only
+    def __call__(self, task: Mapping[str, Any], candidates: Sequence[str]) -> str:
+        return _first_available(self.ranking.get(task.get("task_type") or "", ()), candidates)
+
+
+def type_only_policy(world: World | None = None, *, n_contexts: int = 20000, seed: int = 777) -> Policy:
+    """A ``TypeOnlyPolicy`` for ``world`` (the default world when None)."""
+    return TypeOnlyPolicy(world, n_contexts=n_contexts, seed=seed)
 
 
 class EpsilonGreedyLogger:

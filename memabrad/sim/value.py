@@ -59,9 +59,7 @@ def true_value(
     return PolicyValue(reward / n, error / n, latency / n)
 
 
-def true_value_of_logging(
-    simulator: Simulator, *, n_contexts: int = 20000, seed: int | None = None
-) -> PolicyValue:
+def true_value_of_logging(simulator: Simulator, *, n_contexts: int = 20000, seed: int | None = None) -> PolicyValue:
     """Exact value of the simulator's epsilon-greedy logging policy, mixing by propensities.
 
     With ``seed=None`` the contexts are exactly the first ``n_contexts`` the simulator logs,
@@ -82,9 +80,7 @@ def true_value_of_logging(
     return PolicyValue(reward / n, error / n, latency / n)
 
 
-def true_value_on(
-    policy: Policy, trajectories: Iterable[Mapping[str, Any]], world: World | None = None
-) -> PolicyValue:
+def true_value_on(policy: Policy, trajectories: Iterable[Mapping[str, Any]], world: World | None = None) -> PolicyValue:
     """Exact value of ``policy`` on the very contexts of some logged trajectories.
 
     For off-policy estimator tests: the estimate from those logs should approach this.

@@ -8,8 +8,9 @@ generated task can be recomputed later from the task alone, in any process.
 Value depends on the task type *and* on words in the text (freshness words favour web
 search, recall words favour episodic memory, code favours the code tool, vague inputs
 favour clarifying), so a learner that reads words beats a rule keyed on task type alone.
-Each distinct text also carries a small hidden "quirk" (a route that works unusually well
-or badly for it); since users repeat themselves, a case index keyed on text can learn it.
+Some distinct texts also carry a hidden "quirk" (the route their words point to fails for
+them and a runner-up shines); since users repeat themselves, a case index keyed on text
+can learn it.
 """
 
 from __future__ import annotations
@@ -38,28 +39,35 @@ TASK_TYPES: tuple[str, ...] = ("qa", "coding", "chitchat", "research", "recall",
 
 # Share of fresh (non-repeated) tasks per type.
 TYPE_WEIGHTS: dict[str, float] = {
-    "qa": 0.22, "coding": 0.18, "chitchat": 0.13, "research": 0.17, "recall": 0.14, "ambiguous": 0.16,
+    "qa": 0.22,
+    "coding": 0.18,
+    "chitchat": 0.13,
+    "research": 0.17,
+    "recall": 0.14,
+    "ambiguous": 0.16,
 }
 REPEAT_PROBABILITY = 0.3  # share of tasks drawn from the popular pool (users repeat themselves)
 POOL_SIZE = 400
-NEAR_DUPLICATE_PROBABILITY = 0.15
-QUIRK_PROBABILITY = 0.45  # share of distinct texts with a hidden route quirk
-QUIRK_BONUS = 0.22
-QUIRK_PENALTY = 0.18  # of repeats, share reworded slightly (case, punctuation, filler)
+NEAR_DUPLICATE_PROBABILITY = 0.15  # of repeats, share reworded slightly (case, punctuation, filler)
+NEW_USER_PROBABILITY = 0.15  # history_sessions == 0: nothing for episodic memory to recall
+MEAN_HISTORY_SESSIONS = 12.0
+QUIRK_PROBABILITY = 0.25  # share of distinct texts with a hidden route quirk
+QUIRK_BONUS = 0.15
+QUIRK_PENALTY = 0.30
 
 _DIRECT, _EPISODIC, _SEMANTIC, _WEB, _CODE, _CLARIFY = range(6)
 _ROUTE_INDEX: dict[str, int] = {r: i for i, r in enumerate(DEFAULT_ROUTES)}
 
 # Success-conditional quality per (task type, route), in DEFAULT_ROUTES order.
 _BASE_QUALITY: dict[str, tuple[float, ...]] = {
-    "qa": (0.63, 0.25, 0.53, 0.51, 0.18, 0.31),
-    "coding": (0.49, 0.25, 0.45, 0.37, 0.55, 0.31),
-    "chitchat": (0.75, 0.45, 0.35, 0.23, 0.11, 0.39),
-    "research": (0.37, 0.21, 0.59, 0.48, 0.18, 0.31),
-    "recall": (0.29, 0.49, 0.45, 0.17, 0.11, 0.45),
-    "ambiguous": (0.48, 0.37, 0.31, 0.27, 0.17, 0.57),
+    "qa": (0.65, 0.27, 0.55, 0.53, 0.20, 0.33),
+    "coding": (0.51, 0.27, 0.47, 0.39, 0.57, 0.33),
+    "chitchat": (0.77, 0.47, 0.37, 0.25, 0.13, 0.41),
+    "research": (0.39, 0.23, 0.61, 0.50, 0.20, 0.33),
+    "recall": (0.31, 0.51, 0.47, 0.19, 0.13, 0.47),
+    "ambiguous": (0.50, 0.39, 0.33, 0.29, 0.19, 0.59),
 }
-_GENERIC_QUALITY: tuple[float, ...] = (0.50, 0.34, 0.46, 0.34, 0.27, 0.42)
+_GENERIC_QUALITY: tuple[float, ...] = (0.52, 0.36, 0.48, 0.36, 0.29, 0.44)
 
 _BASE_ERROR: tuple[float, ...] = (0.025, 0.045, 0.04, 0.085, 0.075, 0.02)
 _BASE_LATENCY: tuple[float, ...] = (380.0, 520.0, 700.0, 1850.0, 1450.0, 160.0)
@@ -175,10 +183,14 @@ def count_tokens(text: str) -> int:
 
 
 class World:
-    """The hidden reward model; ``seed`` salts per-text quirks and the repeated-task pool."""
+    """The hidden reward model; ``seed`` salts per-text quirks and the repeated-task pool.
 
-    def __init__(self, seed: int = 0) -> None:
+    ``quirk_probability=0`` gives a world whose values follow from type and words alone.
+    """
+
+    def __init__(self, seed: int = 0, quirk_probability: float = QUIRK_PROBABILITY) -> None:
         self.seed = seed
+        self.quirk_probability = quirk_probability
         self._salt = f"memabrad-world:{seed}:".encode()
         self._analyze = lru_cache(maxsize=32768)(self._build_analysis)
         self._type_cum = _cumulative([TYPE_WEIGHTS[t] for t in TASK_TYPES])
@@ -203,10 +215,8 @@ class World:
                 text = _reword(text, rng)
         else:
             text, task_type, tags = self._fresh_task(rng)
-        if rng.random() < 0.15:
-            history = 0
-        else:
-            history = min(200, 1 + int(rng.expovariate(1.0 / 12.0)))
+        new_user = rng.random() < NEW_USER_PROBABILITY
+        history = 0 if new_user else min(200, 1 + int(rng.expovariate(1.0 / MEAN_HISTORY_SESSIONS)))
         return text, task_type, tags, history
 
     # -- contexts -------------------------------------------------------------------------
@@ -220,15 +230,18 @@ class World:
         history = features.get("history_sessions", 5)
         return self.context(str(task["input"]), task.get("task_type"), int(history))
 
-    def _quirk(self, text: str) -> tuple[int, float]:
-        """Per-text hidden route bonus: (route index or -1, delta), stable across processes."""
+    def _apply_quirk(self, text: str, q: list[float]) -> None:
+        """Per-text hidden quirk, stable across processes: for some texts the route the words
+        point to fails (say the search returns junk for that query) and a runner-up shines.
+
+        Only experience with the very text reveals it, which is what a case index is for.
+        """
         digest = hashlib.blake2b(self._salt + normalized_key(text).encode(), digest_size=8).digest()
-        u = int.from_bytes(digest[:4], "big") / 2**32
-        if u >= QUIRK_PROBABILITY:
-            return -1, 0.0
-        route = digest[4] % len(DEFAULT_ROUTES)
-        delta = QUIRK_BONUS if digest[5] % 3 else -QUIRK_PENALTY
-        return route, delta
+        if int.from_bytes(digest[:4], "big") / 2**32 >= self.quirk_probability:
+            return
+        ranked = sorted(range(len(q)), key=lambda i: -q[i])
+        q[ranked[0]] -= QUIRK_PENALTY
+        q[ranked[1 + digest[4] % 2]] += QUIRK_BONUS
 
     def _build_analysis(self, text: str, task_type: str) -> Analysis:
         """Text-dependent part of a context; ``_profile`` adds the history effects."""
@@ -282,12 +295,11 @@ class World:
         if not code:
             err[_CODE] += 0.04  # nothing concrete to run
 
-        quirk_route, quirk_delta = self._quirk(text)
-        if quirk_route >= 0:
-            q[quirk_route] += quirk_delta
+        self._apply_quirk(text, q)
 
         lat[_DIRECT] += 7.0 * n_tokens
         lat[_SEMANTIC] += 3.0 * n_tokens
+        lat[_CLARIFY] += 2.0 * n_tokens
 
         return Analysis(
             text=text,
@@ -327,9 +339,7 @@ class World:
         q, e, lat = self._profile(context, route)
         return ExpectedOutcome((1.0 - e) * q, e, lat)
 
-    def sample_outcome(
-        self, context: Context, route: str, rng: random.Random
-    ) -> tuple[float, bool, float]:
+    def sample_outcome(self, context: Context, route: str, rng: random.Random) -> tuple[float, bool, float]:
         """One observed (reward, error, latency_ms); unbiased for ``expected_outcome``.
 
         Reward is 0 on error, else Beta-distributed with mean ``quality``; latency is
@@ -378,9 +388,7 @@ def sample_outcome(
     return (world or default_world()).sample_outcome(context, route, rng)
 
 
-def expected_outcome_for_task(
-    task: Mapping[str, Any], route: str, world: World | None = None
-) -> ExpectedOutcome:
+def expected_outcome_for_task(task: Mapping[str, Any], route: str, world: World | None = None) -> ExpectedOutcome:
     """The true expected outcome of ``route`` for a generated trajectory's ``task`` dict.
 
     Works from the observable fields alone, so estimator tests can score any policy on

@@ -50,7 +50,15 @@ SCHEMA_VERSION: Final = "schema_version"
 MISSING_FIELD: Final = "missing_field"
 BAD_VALUE: Final = "bad_value"
 CODES: Final = frozenset(
-    {TOO_LARGE, NOT_UTF8, BAD_JSON, NOT_OBJECT, SCHEMA_VERSION, MISSING_FIELD, BAD_VALUE}
+    {
+        TOO_LARGE,
+        NOT_UTF8,
+        BAD_JSON,
+        NOT_OBJECT,
+        SCHEMA_VERSION,
+        MISSING_FIELD,
+        BAD_VALUE,
+    }
 )
 """Every ``code`` an ``InvalidMessage`` can carry; bounded so it is safe as a metric label."""
 

@@ -1,0 +1,448 @@
+"""``memabrad run``: the daemon's task group and its I/O loops.
+
+One anyio task group on asyncio holds the trajectory consumer, the evaluator, the
+admin consumer, the HTTP server and the signal watcher. Any task failing cancels the
+group and the process exits non-zero with the cause logged — never half alive.
+
+Per-record work is pure and synchronous (parse, dedupe, learn); the loops only move
+bytes and call the ``Checkpointer``, which owns the commit order. See
+``docs/reliability.md`` for every failure point and what a restart does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from memabrad.config import Config
+from memabrad.daemon.admin import AdminHandler, AdminMessage
+from memabrad.daemon.checkpoint import Checkpointer, CheckpointStore, describe
+from memabrad.daemon.dedupe import id_hash
+from memabrad.daemon.evaluator import EvaluationRunner
+from memabrad.daemon.http import HttpApp, serve_http
+from memabrad.daemon.metrics import DaemonMetrics
+from memabrad.daemon.partition import UNKNOWN_ROUTER, PartitionState
+from memabrad.daemon.publisher import Publisher
+from memabrad.evaluation.benchmark import load_suite
+from memabrad.kafka.client import client_kwargs, partition_for_key
+from memabrad.kafka.topics import ensure_topics
+from memabrad.store.lock import StoreLock
+from memabrad.store.versions import RouterVersionStore
+from memabrad.wire.parse import InvalidTrajectory, parse_trajectory
+
+log = logging.getLogger("memabrad.daemon")
+REBALANCE_BUDGET_S = 8.0
+SHUTDOWN_EVAL_BUDGET_S = 5.0
+COMMIT_TIMEOUT_S = 5.0
+
+
+class FatalError(RuntimeError):
+    """Raised into the main loop when a background callback failed."""
+
+
+def _router_of_key(key: bytes | None) -> str:
+    from memabrad.daemon.admin import _router_of_key as parse_key
+
+    return parse_key(key) if key else UNKNOWN_ROUTER
+
+
+@dataclass
+class Daemon:
+    cfg: Config
+    metrics: DaemonMetrics = field(default_factory=DaemonMetrics)
+    states: dict[tuple[str, int], PartitionState] = field(default_factory=dict)
+    ready: bool = False
+    stopping: bool = False
+    http_port: int | None = None
+
+    def __post_init__(self) -> None:
+        cfg = self.cfg
+        self.topic = cfg.kafka.topics.trajectories
+        self.publisher = Publisher(cfg)
+        suite = load_suite(cfg.evaluation.suite_path) if cfg.evaluation.suite_path else []
+        self.evaluator = EvaluationRunner(cfg, self.metrics, self.publisher.publish_event, self._set_active, suite)
+        self.ckpt_store = CheckpointStore(cfg.store.base_dir, cfg.kafka.group_id, cfg.checkpoint.generations)
+        self.checkpointer = Checkpointer(self.ckpt_store, self.publisher.flush, self._wait_evaluations,
+                                         self._commit, self._on_checkpoint_written)
+        self.admin = AdminHandler(cfg, self.metrics, self.publisher.publish_event, self._owner, self._evaluate_now,
+                                  self._set_active)
+        self.state_lock = anyio.Lock()
+        self._fatal: BaseException | None = None
+        self._locks: dict[str, StoreLock] = {}
+        self._active: dict[str, str | None] = {}
+        self._counter_cache: dict[tuple[str, str], Any] = {}
+        self._last_checkpoint = time.monotonic()
+        self._partitions_count: int | None = None
+        self._admin_reseek = anyio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.admin_consumer: AIOKafkaConsumer | None = None
+
+    # -- ownership ----------------------------------------------------------------------
+
+    def _owner(self, router_id: str) -> PartitionState | None:
+        if not self._partitions_count:
+            return None
+        return self.states.get((self.topic, partition_for_key(router_id, self._partitions_count)))
+
+    def _hold_router(self, router_id: str) -> None:
+        """Hold the router's daemon lock so a local ``memabrad rollback`` is refused meanwhile."""
+        if router_id in self._locks:
+            return
+        lock = RouterVersionStore(self.cfg.store.base_dir, router_id).daemon_lock()
+        try:
+            lock.acquire(blocking=False)
+            self._locks[router_id] = lock
+        except Exception as err:  # noqa: BLE001 - a lock problem must not stop learning
+            log.warning("could not take the router's daemon lock", extra={"router_id": router_id,
+                                                                           "error": str(err)})
+        self._refresh_active(router_id)
+
+    def _release_router(self, router_id: str) -> None:
+        lock = self._locks.pop(router_id, None)
+        if lock is not None:
+            lock.release()
+        self._active.pop(router_id, None)
+        self.metrics.forget_router(router_id)
+
+    def _refresh_active(self, router_id: str) -> None:
+        try:
+            current = RouterVersionStore(self.cfg.store.base_dir, router_id).get_current()
+        except Exception as err:  # noqa: BLE001
+            log.error("cannot read current.json", extra={"router_id": router_id, "error": str(err)})
+            return
+        self._set_active(router_id, current["version_id"] if current else None)
+
+    def _set_active(self, router_id: str, version_id: str | None) -> None:
+        self._active[router_id] = version_id
+        self.metrics.set_active(router_id, version_id)
+
+    # -- evaluation hooks ---------------------------------------------------------------
+
+    def _evaluate_now(self, state: PartitionState, router_id: str) -> bool:
+        learner = state.learners.get(router_id)
+        if learner is None or not len(learner.window):
+            return False
+        self.evaluator.submit((state.topic, state.partition), learner.snapshot())
+        self.metrics.since_evaluation.labels(router_id).set(0)
+        return True
+
+    async def _wait_evaluations(self, states: Any) -> None:
+        await self.evaluator.wait_partitions((s.topic, s.partition) for s in states)
+
+    async def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        assert self.consumer is not None
+        owned = self.consumer.assignment()
+        tps = {TopicPartition(t, p): o for (t, p), o in offsets.items() if TopicPartition(t, p) in owned}
+        if not tps:
+            return
+        with anyio.move_on_after(COMMIT_TIMEOUT_S) as scope:
+            try:
+                await self.consumer.commit(tps)
+            except KafkaError as err:
+                log.warning("offset commit failed; the checkpoint stays authoritative",
+                            extra={"error": repr(err), "offsets": describe(offsets)})
+        if scope.cancelled_caught:
+            log.warning("offset commit timed out; the checkpoint stays authoritative")
+
+    def _on_checkpoint_written(self, state: PartitionState, path: Any) -> None:
+        self.metrics.checkpoints.labels("written").inc()
+        log.debug("checkpoint", extra={"partition": state.partition, "offset": state.next_offset, "file": str(path)})
+
+    # -- per record ---------------------------------------------------------------------
+
+    def _count(self, router_id: str, result: str) -> None:
+        child = self._counter_cache.get((router_id, result))
+        if child is None:
+            child = self._counter_cache[(router_id, result)] = self.metrics.trajectories.labels(router_id, result)
+        child.inc()
+
+    async def _process(self, state: PartitionState, msg: Any) -> None:
+        """One record: dead-letter it, count it as a duplicate, or learn it."""
+        cfg = self.cfg
+        try:
+            t = parse_trajectory(msg.value if msg.value is not None else b"", max_bytes=cfg.kafka.max_message_bytes)
+        except InvalidTrajectory as err:
+            rid = state.count_invalid(_router_of_key(msg.key))
+            self._count(rid, "invalid")
+            self.metrics.invalid.labels(err.code).inc()
+            await self.publisher.send_dead_letter(key=msg.key, value=msg.value, reason=err.reason, field=err.field,
+                                                  source=f"{msg.topic}:{msg.partition}:{msg.offset}")
+            return
+        rid = t.router_id
+        learner = state.learners.get(rid)
+        if learner is None:
+            learner = state.learner(rid, cfg)
+            self._hold_router(rid)
+        h = id_hash(t.trajectory_id)
+        if state.dedupe.contains_hash(h):
+            learner.counters.duplicates += 1
+            self._count(rid, "duplicate")
+            return
+        learner.observe(t)
+        state.dedupe.add_hash(h)
+        self._count(rid, "accepted")
+        if learner.counters.since_evaluation >= cfg.evaluation.min_new_trajectories:
+            self.evaluator.submit((state.topic, state.partition), learner.snapshot())
+        self.metrics.since_evaluation.labels(rid).set(learner.counters.since_evaluation)
+
+    async def _process_batch(self, batch: dict[TopicPartition, list[Any]]) -> int:
+        n = 0
+        observe = self.metrics.event_processing.observe
+        async with self.state_lock:
+            for tp, msgs in batch.items():
+                state = self.states.get((tp.topic, tp.partition))
+                if state is None:
+                    continue  # revoked while the batch was in flight: the new owner replays it
+                for msg in msgs:
+                    if state.next_offset is not None and msg.offset < state.next_offset:
+                        continue
+                    start = time.perf_counter()
+                    await self._process(state, msg)
+                    state.next_offset = msg.offset + 1
+                    state.records_since_checkpoint += 1
+                    observe(time.perf_counter() - start)
+                    n += 1
+                assert self.consumer is not None
+                hw = self.consumer.highwater(tp)
+                if hw is not None and state.next_offset is not None:
+                    self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - state.next_offset))
+        return n
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    def _checkpoint_due(self) -> bool:
+        c = self.cfg.checkpoint
+        pending = sum(s.records_since_checkpoint for s in self.states.values())
+        return pending > 0 and (pending >= c.every_n or time.monotonic() - self._last_checkpoint >= c.interval_s)
+
+    async def checkpoint(self, states: list[PartitionState] | None = None, reason: str = "periodic") -> None:
+        started = time.perf_counter()
+        async with self.state_lock:
+            chosen = list(self.states.values()) if states is None else states
+            await self.checkpointer.checkpoint(chosen, reason)
+        self._last_checkpoint = time.monotonic()
+        self.metrics.checkpoint_duration.observe(time.perf_counter() - started)
+
+    # -- rebalance ----------------------------------------------------------------------
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.ready = False
+        self.metrics.ready.set(0)
+        keys = [(tp.topic, tp.partition) for tp in revoked if (tp.topic, tp.partition) in self.states]
+        if not keys:
+            return
+        with anyio.move_on_after(REBALANCE_BUDGET_S) as scope:
+            await self.checkpoint([self.states[k] for k in keys], reason="revoke")
+        if scope.cancelled_caught:
+            log.error("revoke checkpoint exceeded its budget; the new owner replays from the previous checkpoint",
+                      extra={"partitions": [p for _, p in keys]})
+        async with self.state_lock:
+            for k in keys:
+                state = self.states.pop(k, None)
+                if state is None:
+                    continue
+                for rid in state.routers():
+                    self._release_router(rid)
+                with contextlib.suppress(KeyError):
+                    self.metrics.consumer_lag.remove(k[0], str(k[1]))
+        log.info("partitions revoked", extra={"partitions": [p for _, p in keys]})
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        assert self.consumer is not None
+        async with self.state_lock:
+            for tp in sorted(assigned):
+                key = (tp.topic, tp.partition)
+                if key in self.states:
+                    continue
+                restored = await anyio.to_thread.run_sync(self.ckpt_store.restore, tp.topic, tp.partition, self.cfg)
+                state = restored.state
+                self.states[key] = state
+                if state.next_offset is None:
+                    await self.consumer.seek_to_beginning(tp)
+                    log.info("no checkpoint: consuming the partition from its beginning",
+                             extra={"partition": tp.partition})
+                else:
+                    self.consumer.seek(tp, state.next_offset)
+                    log.info("restored partition from checkpoint", extra={
+                        "partition": tp.partition, "offset": state.next_offset, "file": str(restored.path),
+                        "routers": sorted(state.learners)})
+                for rid in state.routers():
+                    if rid != UNKNOWN_ROUTER:
+                        self._hold_router(rid)
+                        learner = state.learners.get(rid)
+                        if learner is not None:
+                            self.metrics.since_evaluation.labels(rid).set(learner.counters.since_evaluation)
+            self._partitions_count = len(self.consumer.partitions_for_topic(self.topic) or []) or None
+        await self._prepare_admin_positions()
+        self.ready = True
+        self.metrics.ready.set(1)
+        log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
+
+    # -- admin topic --------------------------------------------------------------------
+
+    async def _prepare_admin_positions(self) -> None:
+        """Give fresh partitions an admin start position (the current end) and re-seek the admin reader."""
+        ac = self.admin_consumer
+        if ac is None:
+            return
+        tps = sorted(ac.assignment())
+        for tp in tps:
+            fresh = [s for s in self.states.values() if tp.partition not in s.admin_offsets]
+            if fresh:
+                await ac.seek_to_end(tp)
+                end = await ac.position(tp)
+                for s in fresh:
+                    s.admin_offsets[tp.partition] = end
+        for tp in tps:
+            positions = [s.admin_offsets[tp.partition] for s in self.states.values()
+                         if tp.partition in s.admin_offsets]
+            if positions:
+                ac.seek(tp, min(positions))
+        self._admin_reseek.set()
+
+    async def admin_loop(self) -> None:
+        ac = self.admin_consumer
+        assert ac is not None
+        while not self.stopping:
+            batch = await ac.getmany(timeout_ms=300, max_records=100)
+            for tp, msgs in batch.items():
+                for msg in msgs:
+                    async with self.state_lock:
+                        await self.admin.handle(AdminMessage(tp.partition, msg.offset, msg.key, msg.value))
+
+    # -- status -------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        routers: dict[str, Any] = {}
+        for state in list(self.states.values()):
+            for rid in sorted(state.routers()):
+                learner = state.learners.get(rid)
+                c = learner.counters if learner else None
+                routers[rid] = {
+                    "active_version": self._active.get(rid),
+                    "trajectories_learned": c.learned if c else 0,
+                    "duplicates": c.duplicates if c else 0,
+                    "invalid": state.invalid_by_router.get(rid, 0),
+                    "since_evaluation": c.since_evaluation if c else 0,
+                    "evaluations": c.evaluations if c else 0,
+                    "last_evaluation": self.evaluator.last_evaluation.get(rid) or self._last_report(rid),
+                    "partition": state.partition,
+                }
+        return {
+            "ready": self.ready,
+            "routers": routers,
+            "partitions": {str(p): {"next_offset": s.next_offset} for (_, p), s in sorted(self.states.items())},
+            "evaluations_pending": self.evaluator.pending_count(),
+        }
+
+    def _last_report(self, router_id: str) -> dict[str, Any] | None:
+        try:
+            report = RouterVersionStore(self.cfg.store.base_dir, router_id).last_report()
+        except Exception:  # noqa: BLE001
+            return None
+        if report is None:
+            return None
+        last = {k: report.get(k) for k in ("report_id", "verdict", "outcome", "created_at", "version_id")}
+        self.evaluator.last_evaluation[router_id] = last
+        return last
+
+    # -- main ---------------------------------------------------------------------------
+
+    async def consume_loop(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        while not self.stopping:
+            if self._fatal is not None:
+                raise FatalError("a rebalance callback failed") from self._fatal
+            batch = await consumer.getmany(timeout_ms=300, max_records=self.cfg.kafka.fetch_max_records)
+            if batch:
+                await self._process_batch(batch)
+            if self._checkpoint_due():
+                await self.checkpoint()
+
+    async def shutdown_checkpoint(self) -> None:
+        """Final checkpoint on SIGTERM: skip partitions whose evaluation cannot finish in the budget."""
+        with anyio.move_on_after(SHUTDOWN_EVAL_BUDGET_S):
+            await self.evaluator.wait_partitions(self.states.keys())
+        busy = {j.partition for j in self.evaluator._pending}
+        ready = [s for k, s in self.states.items() if k not in busy]
+        for k in busy:
+            log.warning("evaluation in flight abandoned at shutdown; its partition is not checkpointed and "
+                        "replays from the previous checkpoint", extra={"partition": k[1]})
+        with anyio.move_on_after(REBALANCE_BUDGET_S):
+            await self.checkpoint(ready, reason="shutdown")
+
+    async def watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("signal received, stopping", extra={"signal": signal.Signals(signum).name})
+                self.stopping = True
+                self.ready = False
+                self.metrics.ready.set(0)
+                return
+
+    async def run(self) -> None:
+        cfg = self.cfg
+        await ensure_topics(cfg)
+        await self.publisher.start()
+        daemon = self
+
+        class Listener(ConsumerRebalanceListener):
+            async def on_partitions_revoked(self, revoked: Any) -> None:
+                try:
+                    await daemon.on_revoked(set(revoked))
+                except BaseException as err:
+                    daemon._fatal = err
+                    raise
+
+            async def on_partitions_assigned(self, assigned: Any) -> None:
+                try:
+                    await daemon.on_assigned(set(assigned))
+                except BaseException as err:
+                    daemon._fatal = err
+                    raise
+
+        kw = client_kwargs(cfg.kafka)
+        self.consumer = AIOKafkaConsumer(
+            **kw, group_id=cfg.kafka.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=cfg.kafka.session_timeout_ms, heartbeat_interval_ms=cfg.kafka.heartbeat_interval_ms,
+            max_poll_interval_ms=max(300_000, int(cfg.evaluation.timeout_s * 2000)),
+            fetch_max_bytes=max(52_428_800, cfg.kafka.max_message_bytes * 4),
+            max_partition_fetch_bytes=max(1_048_576, cfg.kafka.max_message_bytes * 2),
+        )
+        self.admin_consumer = AIOKafkaConsumer(**kw, group_id=None, enable_auto_commit=False,
+                                               auto_offset_reset="earliest")
+        await self.admin_consumer.start()
+        admin_parts = self.admin_consumer.partitions_for_topic(cfg.kafka.topics.admin) or {0}
+        self.admin_consumer.assign([TopicPartition(cfg.kafka.topics.admin, p) for p in sorted(admin_parts)])
+        await self.consumer.start()
+        self.consumer.subscribe([self.topic], listener=Listener())
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve_http, HttpApp(self.metrics, lambda: self._fatal is None, lambda: self.ready,
+                                                  self.status), cfg.http.host, cfg.http.port, self._bound)
+                tg.start_soon(self.watch_signals)
+                tg.start_soon(self.evaluator.run)
+                tg.start_soon(self.admin_loop)
+                await self.consume_loop()
+                await self.shutdown_checkpoint()
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                for rid in list(self._locks):
+                    self._release_router(rid)
+                await self.consumer.stop()
+                await self.admin_consumer.stop()
+                await self.publisher.stop()
+        log.info("daemon stopped")
+
+    def _bound(self, port: int) -> None:
+        self.http_port = port

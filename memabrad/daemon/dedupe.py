@@ -1,0 +1,88 @@
+"""Bounded memory of trajectory ids already learned, for duplicate detection.
+
+Ids are kept as 64-bit hashes (blake2b): recent ones in a Python set, older ones in
+sorted numpy ``uint64`` generations searched with ``searchsorted``. Memory is flat:
+about 8 bytes per remembered id plus one small set, however many ids stream by.
+
+Retention: the most recent ``capacity`` distinct ids (per partition) are remembered;
+when the oldest generation falls out of that window it is dropped whole, so between
+``capacity - generation_size`` and ``capacity`` ids are remembered at any time. A
+duplicate older than that is learned again. Two distinct ids collide with probability
+about n^2 / 2^65 (1e-7 at two million ids).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+def id_hash(trajectory_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(trajectory_id.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+class DedupeMemory:
+    """Set-like memory of recent ids with a fixed upper bound.
+
+    >>> m = DedupeMemory(capacity=4, generation_size=2)
+    >>> for i in range(6):
+    ...     m.add(f"t{i}")
+    >>> ("t0" in m, "t5" in m, len(m) <= 4)
+    (False, True, True)
+    """
+
+    def __init__(self, capacity: int = 2_000_000, generation_size: int | None = None) -> None:
+        self.capacity = capacity
+        self.generation_size = generation_size or max(1, capacity // 8)
+        self._recent: set[int] = set()
+        self._generations: list[np.ndarray] = []  # oldest first, each sorted
+
+    def __len__(self) -> int:
+        return len(self._recent) + sum(len(g) for g in self._generations)
+
+    def __contains__(self, trajectory_id: str) -> bool:
+        return self.contains_hash(id_hash(trajectory_id))
+
+    def contains_hash(self, h: int) -> bool:
+        if h in self._recent:
+            return True
+        key = np.uint64(h)
+        for gen in self._generations:
+            i = int(np.searchsorted(gen, key))
+            if i < len(gen) and gen[i] == key:
+                return True
+        return False
+
+    def add(self, trajectory_id: str) -> None:
+        self.add_hash(id_hash(trajectory_id))
+
+    def add_hash(self, h: int) -> None:
+        self._recent.add(h)
+        if len(self._recent) >= self.generation_size:
+            self._seal()
+
+    def _seal(self) -> None:
+        gen = np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent))
+        gen.sort()
+        self._generations.append(gen)
+        self._recent = set()
+        while sum(len(g) for g in self._generations) > self.capacity and self._generations:
+            self._generations.pop(0)
+
+    # -- checkpoint -------------------------------------------------------------------
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays for the checkpoint file: each generation, then the recent set."""
+        out = {f"dedupe_gen_{i:04d}": g for i, g in enumerate(self._generations)}
+        out["dedupe_recent"] = np.array(sorted(self._recent), dtype=np.uint64)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], capacity: int,
+                    generation_size: int | None = None) -> DedupeMemory:
+        m = cls(capacity, generation_size)
+        for name in sorted(k for k in arrays if k.startswith("dedupe_gen_")):
+            m._generations.append(np.asarray(arrays[name], dtype=np.uint64))
+        m._recent = {int(v) for v in arrays.get("dedupe_recent", np.zeros(0, np.uint64))}
+        return m

@@ -1,0 +1,184 @@
+"""Runs evaluations off the event loop, one at a time, in the order they were triggered.
+
+Sequential order keeps decisions deterministic: evaluation k+1 of a router resolves its
+baseline only after evaluation k was applied, exactly as in an uninterrupted run.
+The CPU work and the store writes run in a worker thread, so consumption and group
+heartbeats go on. A job whose report already exists (a replay after a crash) is not
+evaluated again: its saved outcome is completed (activation) and its event re-published.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from memabrad.config import Config
+from memabrad.daemon.metrics import GATE_NAMES, DaemonMetrics
+from memabrad.evaluation.benchmark import SuiteItem
+from memabrad.learning.learner import LearnerSnapshot
+from memabrad.learning.router import Router
+from memabrad.promotion.evaluation import apply_evaluation, evaluate
+from memabrad.promotion.events import evaluation_event
+from memabrad.promotion.policy import PolicySettings
+from memabrad.store.errors import UnknownReportError
+from memabrad.store.versions import RouterVersionStore
+from memabrad.wire.events import RouterEventBase
+
+log = logging.getLogger("memabrad.evaluator")
+PartitionKey = tuple[str, int]
+
+
+@dataclass
+class Job:
+    partition: PartitionKey
+    snapshot: LearnerSnapshot
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+class EvaluationRunner:
+    def __init__(
+        self,
+        cfg: Config,
+        metrics: DaemonMetrics,
+        publish: Callable[[RouterEventBase], Awaitable[None]],
+        on_active_changed: Callable[[str, str | None], None],
+        suite: list[SuiteItem] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
+        self.publish = publish
+        self.on_active_changed = on_active_changed
+        self.suite = suite or []
+        self.settings = PolicySettings.from_config(cfg.promotion, cfg.evaluation)
+        self._send: MemoryObjectSendStream[Job]
+        self._recv: MemoryObjectReceiveStream[Job]
+        self._send, self._recv = anyio.create_memory_object_stream[Job](max_buffer_size=1_000)
+        self._pending: list[Job] = []
+        self._baselines: dict[tuple[str, str], Router] = {}
+        self.last_evaluation: dict[str, dict[str, Any]] = {}
+
+    def store(self, router_id: str) -> RouterVersionStore:
+        return RouterVersionStore(self.cfg.store.base_dir, router_id)
+
+    def submit(self, partition: PartitionKey, snapshot: LearnerSnapshot) -> None:
+        job = Job(partition, snapshot)
+        self._pending.append(job)
+        self._send.send_nowait(job)
+        log.info("evaluation queued", extra={"router_id": snapshot.router_id, "report_id": snapshot.report_id})
+
+    async def wait_partitions(self, partitions: Iterable[PartitionKey]) -> None:
+        """Barrier for the checkpointer: every job of these partitions is finished."""
+        keys = set(partitions)
+        while True:
+            waiting = [j for j in self._pending if j.partition in keys]
+            if not waiting:
+                return
+            await waiting[0].done.wait()
+
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    async def run(self) -> None:
+        async with self._recv:
+            async for job in self._recv:
+                try:
+                    await self._process(job)
+                finally:
+                    self._pending.remove(job)
+                    job.done.set()
+
+    # -- one job ----------------------------------------------------------------------
+
+    def _baseline(self, store: RouterVersionStore) -> tuple[Router | None, bool]:
+        current = store.get_current()
+        active = current["version_id"] if current else None
+        baseline_id = store.baseline_version_id()
+        if baseline_id is None:
+            return None, False
+        key = (store.router_id, baseline_id)
+        router = self._baselines.get(key)
+        if router is None:
+            router = Router.load(store.version_dir(baseline_id))
+            self._baselines[key] = router
+        return router, baseline_id != active
+
+    def _evaluate_and_apply(self, snapshot: LearnerSnapshot) -> dict[str, Any]:
+        store = self.store(snapshot.router_id)
+        baseline, pinned = self._baseline(store)
+        if baseline is not None:
+            baseline = baseline.clone()
+            baseline.case_index = None
+        ev = evaluate(
+            snapshot, baseline, self.settings, suite=self.suite, estimator=self.cfg.evaluation.estimator,
+            confidence=self.cfg.evaluation.confidence, dry_run=self.cfg.promotion.dry_run,
+            paused=store.promotions_paused(), baseline_pinned=pinned,
+        )
+        return apply_evaluation(store, ev, source="daemon").report
+
+    def _complete_saved(self, snapshot: LearnerSnapshot) -> dict[str, Any] | None:
+        """The saved report of a replayed evaluation, with its activation finished if a crash cut it."""
+        store = self.store(snapshot.router_id)
+        try:
+            report = store.load_report(snapshot.report_id)
+        except UnknownReportError:
+            return None
+        version_id = report.get("version_id")
+        if report.get("outcome") == "promoted" and version_id:
+            current = store.get_current() or {}
+            activated = any(h.get("action") == "activate" and h.get("report_id") == report["report_id"]
+                            for h in current.get("history", []))
+            if not activated:
+                store.activate(version_id, source="daemon", benchmark=None, report_id=report["report_id"])
+        return report
+
+    async def _process(self, job: Job) -> None:
+        snap = job.snapshot
+        rid = snap.router_id
+        started = time.perf_counter()
+        report: dict[str, Any] | None = None
+
+        def work() -> dict[str, Any]:
+            return self._complete_saved(snap) or self._evaluate_and_apply(snap)
+
+        with anyio.move_on_after(self.cfg.evaluation.timeout_s):
+            report = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        elapsed = time.perf_counter() - started
+        if report is None:
+            self.metrics.evaluation_timeouts.labels(rid).inc()
+            log.error("evaluation timed out and was abandoned",
+                      extra={"router_id": rid, "report_id": snap.report_id, "timeout_s": self.cfg.evaluation.timeout_s})
+            return
+        self.metrics.evaluation_duration.labels(rid).observe(elapsed)
+        self.record(report)
+        await self.publish(evaluation_event(report))
+        log.info("evaluation finished", extra={
+            "router_id": rid, "report_id": report["report_id"], "verdict": report["verdict"],
+            "outcome": report["outcome"], "version_id": report.get("version_id"), "seconds": round(elapsed, 3)})
+
+    def record(self, report: dict[str, Any]) -> None:
+        """Metrics and /status from a report."""
+        rid = report["router_id"]
+        m = self.metrics
+        m.evaluations.labels(rid, report["outcome"]).inc()
+        for name, gate in report["gates"].items():
+            if name not in GATE_NAMES and not name.startswith("slice"):
+                continue
+            if gate.get("value") is not None:
+                m.gate_value.labels(rid, name).set(gate["value"])
+            m.gate_threshold.labels(rid, name).set(gate["threshold"])
+            m.gate_passed.labels(rid, name).set(1 if gate["passed"] else 0)
+        bench = report["benchmark"]
+        for role in ("baseline", "challenger"):
+            value = bench[role].get("reward")
+            if value is not None:
+                m.policy_reward.labels(rid, role).set(value)
+        if report["outcome"] == "promoted":
+            self.on_active_changed(rid, report["version_id"])
+        self.last_evaluation[rid] = {k: report.get(k) for k in ("report_id", "verdict", "outcome", "created_at",
+                                                                "version_id")}
