@@ -11,7 +11,6 @@ learning or updated) is evicted first.
 from __future__ import annotations
 
 import json
-import zlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from memabrad.learning.features import Hint, normalize_text, tokens
+from memabrad.learning.features import Hint, normalize_text, text_hashes
 
 DIMS = 512
 _BANDS = 4
@@ -53,13 +52,10 @@ class Match:
 
 
 def text_vector(text: str) -> np.ndarray:
-    """Unit-norm hashed bag of words and bigrams in ``DIMS`` dimensions."""
-    words = tokens(text)
-    feats = [*("w:" + w for w in words), *("b:" + a + "_" + b for a, b in zip(words, words[1:], strict=False))]
-    v = np.zeros(DIMS, dtype=np.float32)
-    for f in feats:
-        h = zlib.crc32(f.encode("utf-8"))
-        v[h % DIMS] += 1.0 if (h >> 31) & 1 == 0 else -1.0
+    """Unit-norm signed hashed bag of words and bigrams in ``DIMS`` dimensions."""
+    hashes = np.fromiter(text_hashes(text), dtype=np.int64)
+    signs = np.where((hashes >> 31) & 1, -1.0, 1.0).astype(np.float32)
+    v = np.bincount(hashes % DIMS, weights=signs, minlength=DIMS).astype(np.float32)
     n = float(np.linalg.norm(v))
     if n > 0:
         v /= n
@@ -93,6 +89,7 @@ class CaseIndex:
         self._slot_key: list[str | None] = []
         self._slot_bands: list[list[tuple[int, int]]] = []
         self._buckets: dict[tuple[int, int], set[int]] = {}
+        self._last_vector: tuple[str, np.ndarray] | None = None  # lookup-then-add computes it once
 
     def __len__(self) -> int:
         return len(self._cases)
@@ -107,7 +104,7 @@ class CaseIndex:
             return Match(case, 1.0)
         if not self._cases:
             return None
-        v = text_vector(key)
+        v = self._vector(key)
         if not v.any():
             return None
         slots: set[int] = set()
@@ -174,8 +171,16 @@ class CaseIndex:
         self._slot_bands[slot] = []
         self._free.append(slot)
 
-    def _insert_vector(self, key: str) -> None:
+    def _vector(self, key: str) -> np.ndarray:
+        last = self._last_vector
+        if last is not None and last[0] == key:
+            return last[1]
         v = text_vector(key)
+        self._last_vector = (key, v)
+        return v
+
+    def _insert_vector(self, key: str) -> None:
+        v = self._vector(key)
         if self._free:
             slot = self._free.pop()
         else:

@@ -38,6 +38,28 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
+_HASH_CACHE: dict[str, int] = {}
+_HASH_CACHE_MAX = 500_000
+
+
+def cached_hash(key: str) -> int:
+    """``stable_hash`` memoised: words repeat, so most lookups skip the encode and crc32."""
+    h = _HASH_CACHE.get(key)
+    if h is None:
+        if len(_HASH_CACHE) >= _HASH_CACHE_MAX:
+            _HASH_CACHE.clear()
+        h = _HASH_CACHE[key] = zlib.crc32(key.encode("utf-8"))
+    return h
+
+
+def text_hashes(text: str) -> list[int]:
+    """32-bit hashes of the words (``w:``) and bigrams (``b:``) of a text, shared by featurizer and case index."""
+    words = tokens(text)
+    out = [cached_hash("w:" + w) for w in words]
+    out.extend(cached_hash("b:" + a + "_" + b) for a, b in zip(words, words[1:], strict=False))
+    return out
+
+
 def stable_hash(key: str) -> int:
     """32-bit hash that is the same in every process.
 
@@ -99,20 +121,14 @@ class Featurizer:
         self._mask = (1 << hash_bits) - 1
 
     def _key(self, name: str) -> int:
-        return zlib.crc32(name.encode("utf-8")) & self._mask
-
-    def text_keys(self, text: str) -> list[int]:
-        """Hashed words and bigrams of a text (the part the case index compares)."""
-        words = tokens(text)
-        key = self._key
-        keys = [key("w:" + w) for w in words]
-        keys.extend(key("b:" + a + "_" + b) for a, b in zip(words, words[1:], strict=False))
-        return keys
+        return cached_hash(name) & self._mask
 
     def featurize(self, task: Any, hint: Hint | None = None) -> Features:
         view = TaskView.of(task)
         x: Features = {}
-        for k in self.text_keys(view.input):
+        mask = self._mask
+        for h in text_hashes(view.input):
+            k = h & mask
             x[k] = x.get(k, 0.0) + 1.0
         key = self._key
         if view.task_type:

@@ -125,6 +125,7 @@ class RouterLearner:
         imputed = d.propensity is None
         p = 1.0 / len(t.candidates) if imputed else d.propensity
         held_out = is_holdout(t.trajectory_id, self.holdout_fraction)
+        at = _at(t)
         if held_out:
             self.window.append(LoggedItem(
                 t.trajectory_id, x, tuple(t.candidates), d.route, p, imputed,
@@ -135,11 +136,11 @@ class RouterLearner:
             self.challenger.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
                                   latency_ms=o.latency_ms)
             self.counters.trained += 1
-            self.span.add(t.trajectory_id, _at(t))
+            self.span.add(t.trajectory_id, at)
         if self.use_case_index:
             self.case_index.add(task.input, trajectory_id=t.trajectory_id, route=d.route, reward=o.reward,
                                 error=o.error, latency_ms=o.latency_ms, task_type=task.task_type,
-                                occurred_at=_at(t))
+                                occurred_at=at)
         self.counters.learned += 1
         self.counters.since_evaluation += 1
         self.counters.imputed_propensities += imputed
