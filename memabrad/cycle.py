@@ -178,7 +178,7 @@ def run_online_learning_workflow(
         store.save_report(report)
         return {**base_result, "status": "evaluated", **report}
 
-    applied = apply_evaluation(store, ev, source="cycle")
+    applied = apply_evaluation(store, ev, "cycle")
     if rebuild_case_index:
         learner.case_index = build_case_index([r.trajectory for r in records if r.trajectory.router_id == router_id],
                                               cfg)

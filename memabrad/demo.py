@@ -122,7 +122,8 @@ def _summary(promoted: dict[str, Any], port: int, base: Path) -> None:
     print(f"  benchmark: {b['task_count']} tasks, estimator {b['estimator']}")
     for role in ("baseline", "challenger"):
         p = b[role]
-        print(f"  {role:<10} reward {p['reward']:.3f} [{p.get('reward_ci_low', 0):.3f}, {p.get('reward_ci_high', 0):.3f}]"
+        ci = f"[{p.get('reward_ci_low', 0):.3f}, {p.get('reward_ci_high', 0):.3f}]"
+        print(f"  {role:<10} reward {p['reward']:.3f} {ci}"
               f"  error rate {p['error_rate']:.3f}  latency {p['latency_ms']:.0f} ms")
     print("  gates:")
     for name, g in promoted["gates"].items():

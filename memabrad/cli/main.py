@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--trajectories", help="directory of JSON/JSONL trajectory files (default: <base-dir>/trajectories)")
     p.add_argument("--min-new-trajectories", type=int, help="skip the cycle below this many new trajectories")
-    p.add_argument("--seen-trajectory-store", help="seen ids file (default: <base-dir>/<router>/seen-trajectories.json)")
+    p.add_argument("--seen-trajectory-store",
+                   help="seen ids file (default: <base-dir>/<router>/seen-trajectories.json)")
     p.add_argument("--dry-run", action="store_true", help="train and evaluate, save only the report")
     p.add_argument("--baseline-version", help="evaluate against this saved version instead of the active one")
     p.add_argument("--case-index", help="case index file to load and save")

@@ -22,6 +22,7 @@ not to the (older) committed one.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -86,10 +87,8 @@ class CheckpointStore:
         path = self.directory(topic, partition) / f"gen-{number:012d}.npz"
         atomic_write_bytes(path, buf.getvalue())
         for _, old in gens[: max(0, len(gens) + 1 - self.keep)]:
-            try:
+            with contextlib.suppress(OSError):
                 old.unlink()
-            except OSError:
-                pass
         return path
 
     @staticmethod

@@ -23,7 +23,7 @@ from memabrad.daemon.metrics import GATE_NAMES, DaemonMetrics
 from memabrad.evaluation.benchmark import SuiteItem
 from memabrad.learning.learner import LearnerSnapshot
 from memabrad.learning.router import Router
-from memabrad.promotion.evaluation import apply_evaluation, evaluate
+from memabrad.promotion.evaluation import Evaluation, apply_evaluation, evaluate
 from memabrad.promotion.events import evaluation_event
 from memabrad.promotion.policy import PolicySettings
 from memabrad.store.errors import UnknownReportError
@@ -108,18 +108,18 @@ class EvaluationRunner:
             self._baselines[key] = router
         return router, baseline_id != active
 
-    def _evaluate_and_apply(self, snapshot: LearnerSnapshot) -> dict[str, Any]:
+    def _evaluate(self, snapshot: LearnerSnapshot) -> Evaluation:
+        """CPU work only; safe to abandon on timeout because it writes nothing."""
         store = self.store(snapshot.router_id)
         baseline, pinned = self._baseline(store)
         if baseline is not None:
             baseline = baseline.clone()
             baseline.case_index = None
-        ev = evaluate(
+        return evaluate(
             snapshot, baseline, self.settings, suite=self.suite, estimator=self.cfg.evaluation.estimator,
             confidence=self.cfg.evaluation.confidence, dry_run=self.cfg.promotion.dry_run,
             paused=store.promotions_paused(), baseline_pinned=pinned,
         )
-        return apply_evaluation(store, ev, source="daemon").report
 
     def _complete_saved(self, snapshot: LearnerSnapshot) -> dict[str, Any] | None:
         """The saved report of a replayed evaluation, with its activation finished if a crash cut it."""
@@ -141,13 +141,14 @@ class EvaluationRunner:
         snap = job.snapshot
         rid = snap.router_id
         started = time.perf_counter()
-        report: dict[str, Any] | None = None
-
-        def work() -> dict[str, Any]:
-            return self._complete_saved(snap) or self._evaluate_and_apply(snap)
-
-        with anyio.move_on_after(self.cfg.evaluation.timeout_s):
-            report = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        report = await anyio.to_thread.run_sync(self._complete_saved, snap)
+        if report is None:
+            ev: Evaluation | None = None
+            with anyio.move_on_after(self.cfg.evaluation.timeout_s):
+                ev = await anyio.to_thread.run_sync(self._evaluate, snap, abandon_on_cancel=True)
+            if ev is not None:
+                store = self.store(rid)
+                report = (await anyio.to_thread.run_sync(apply_evaluation, store, ev, "daemon")).report
         elapsed = time.perf_counter() - started
         if report is None:
             self.metrics.evaluation_timeouts.labels(rid).inc()

@@ -6,6 +6,7 @@ GET only, one request per connection, bounded request size and read time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -72,10 +73,8 @@ async def _handle(app: HttpApp, stream: SocketStream) -> None:
                 status, ctype, body = 500, "text/plain", b"internal error\n"
         head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {ctype}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode("latin-1")
-        try:
+        with contextlib.suppress(anyio.BrokenResourceError, OSError):
             await stream.send(head + (b"" if method == "HEAD" else body))
-        except (anyio.BrokenResourceError, OSError):
-            pass
 
 
 async def serve_http(app: HttpApp, host: str, port: int, started: Callable[[int], None] | None = None) -> None:

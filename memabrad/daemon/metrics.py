@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 GATE_NAMES = ("reward_delta", "error_rate_delta", "latency_delta_ms", "task_count")
@@ -65,10 +67,8 @@ class DaemonMetrics:
     def forget_router(self, router_id: str) -> None:
         """Drop per-router gauges when the router moves to another instance."""
         self.set_active(router_id, None)
-        try:
+        with contextlib.suppress(KeyError):
             self.since_evaluation.remove(router_id)
-        except KeyError:
-            pass
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

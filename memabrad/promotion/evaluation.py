@@ -109,7 +109,7 @@ def build_report(ev: Evaluation, *, version_id: str | None, previous_version_id:
     }
 
 
-def apply_evaluation(store: RouterVersionStore, ev: Evaluation, *, source: str) -> AppliedEvaluation:
+def apply_evaluation(store: RouterVersionStore, ev: Evaluation, source: str) -> AppliedEvaluation:
     """Save version (if promoted), report and ``current.json``, in crash-safe order."""
     current = store.get_current()
     previous = current["version_id"] if current else None
