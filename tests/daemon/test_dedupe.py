@@ -1,0 +1,43 @@
+"""Duplicate memory: exact membership within its window, bounded size, checkpoint round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from memabrad.daemon.dedupe import DedupeMemory
+
+
+def test_remembers_recent_ids_and_forgets_beyond_capacity() -> None:
+    m = DedupeMemory(capacity=1000, generation_size=100)
+    for i in range(5000):
+        m.add(f"id-{i}")
+    assert len(m) <= 1000
+    assert all(f"id-{i}" in m for i in range(4100, 5000))  # the last capacity - generation_size ids
+    assert not any(f"id-{i}" in m for i in range(0, 3000))
+
+
+def test_no_false_positives_among_fresh_ids() -> None:
+    m = DedupeMemory(capacity=50_000, generation_size=5_000)
+    for i in range(40_000):
+        m.add(f"seen-{i}")
+    assert sum(f"fresh-{i}" in m for i in range(40_000)) == 0
+
+
+def test_memory_is_flat_in_the_number_of_ids() -> None:
+    m = DedupeMemory(capacity=10_000, generation_size=1_000)
+    for i in range(200_000):
+        m.add(f"t{i}")
+    stored = sum(a.nbytes for a in m.to_arrays().values())
+    assert stored <= 10_000 * 8 + 1_000 * 8
+
+
+def test_checkpoint_round_trip_keeps_membership() -> None:
+    m = DedupeMemory(capacity=1000, generation_size=64)
+    for i in range(700):
+        m.add(f"x{i}")
+    arrays = {k: np.array(v) for k, v in m.to_arrays().items()}
+    back = DedupeMemory.from_arrays(arrays, capacity=1000, generation_size=64)
+    assert all(f"x{i}" in back for i in range(700))
+    assert "x700" not in back
+    back.add("x700")
+    assert "x700" in back
