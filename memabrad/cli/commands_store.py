@@ -75,17 +75,31 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _learner_counters(store: RouterVersionStore) -> dict[str, Any] | None:
+def _learner_counters(store: RouterVersionStore, group_id: str) -> dict[str, Any] | None:
+    """Counters of the router: the cycle's learner state, else the daemon's newest partition checkpoint."""
     from memabrad.cycle import LEARNER_STATE_FILE
+    from memabrad.daemon.checkpoint import CheckpointStore, read_checkpoint_doc
     from memabrad.store.atomic import read_json
 
     path = store.router_dir / LEARNER_STATE_FILE
-    if not path.is_file():
+    if path.is_file():
+        return read_json(path).get("counters")
+    ckpt = CheckpointStore(store.base_dir, group_id)
+    if not ckpt.root.is_dir():
         return None
-    return read_json(path).get("counters")
+    for d in sorted(p for p in ckpt.root.iterdir() if p.is_dir()):
+        gens = sorted(d.glob("gen-*.npz"))
+        if not gens:
+            continue
+        doc = read_checkpoint_doc(gens[-1])
+        learner = (doc or {}).get("learners", {}).get(store.router_id)
+        if learner is not None:
+            return {**learner["counters"], "invalid": doc["invalid_by_router"].get(store.router_id, 0),
+                    "checkpoint": str(gens[-1])}
+    return None
 
 
-def status_data(store: RouterVersionStore) -> dict[str, Any]:
+def status_data(store: RouterVersionStore, group_id: str = "memabrad") -> dict[str, Any]:
     current = store.get_current()
     last = store.last_report()
     versions = store.list_versions()
@@ -102,7 +116,7 @@ def status_data(store: RouterVersionStore) -> dict[str, Any]:
             k: last.get(k) for k in ("report_id", "created_at", "verdict", "outcome", "dry_run", "version_id",
                                      "reasons")
         },
-        "counters": _learner_counters(store),
+        "counters": _learner_counters(store, group_id),
     }
 
 
@@ -110,7 +124,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     cfg = load_cli_config(args)
     store = open_store(args, cfg)
     try:
-        data = status_data(store)
+        data = status_data(store, cfg.kafka.group_id)
     except StoreError as err:
         raise CliError(str(err)) from None
     last = data["last_report"]

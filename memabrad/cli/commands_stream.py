@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import logging
 import os
 import re
 import socket
@@ -120,7 +121,15 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _run(cfg: Config, coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro``, turning Kafka failures into CLI errors (exit 1)."""
+    """Run ``coro``, turning Kafka failures into CLI errors (exit 1).
+
+    Without logging set up, aiokafka's own error logs would reach stderr through
+    logging's last-resort handler and duplicate our one-line message; they are muted then.
+    """
+    kafka_log = logging.getLogger("aiokafka")
+    level = kafka_log.level
+    if not logging.getLogger().handlers:
+        kafka_log.setLevel(logging.CRITICAL)
     try:
         return asyncio.run(coro)
     except _UNREACHABLE as err:
@@ -128,6 +137,8 @@ def _run(cfg: Config, coro: Coroutine[Any, Any, T]) -> T:
         raise CliError(f"cannot reach Kafka at {cfg.kafka.bootstrap_servers}: {detail}") from None
     except KafkaError as err:
         raise CliError(f"Kafka error: {err}") from None
+    finally:
+        kafka_log.setLevel(level)
 
 
 async def _bounded(aw: Awaitable[T], what: str) -> T:

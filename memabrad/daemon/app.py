@@ -34,6 +34,8 @@ from memabrad.daemon.publisher import Publisher
 from memabrad.evaluation.benchmark import load_suite
 from memabrad.kafka.client import client_kwargs, partition_for_key
 from memabrad.kafka.topics import ensure_topics
+from memabrad.store.atomic import atomic_write_json
+from memabrad.store.errors import StoreWriteError
 from memabrad.store.lock import StoreLock
 from memabrad.store.versions import RouterVersionStore
 from memabrad.wire.parse import InvalidTrajectory, parse_trajectory
@@ -82,6 +84,7 @@ class Daemon:
         self._last_checkpoint = time.monotonic()
         self._partitions_count: int | None = None
         self._admin_reseek = anyio.Event()
+        self._tg: anyio.abc.TaskGroup | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.admin_consumer: AIOKafkaConsumer | None = None
 
@@ -121,8 +124,24 @@ class Daemon:
         self._set_active(router_id, current["version_id"] if current else None)
 
     def _set_active(self, router_id: str, version_id: str | None) -> None:
+        changed = self._active.get(router_id, version_id) != version_id
         self._active[router_id] = version_id
         self.metrics.set_active(router_id, version_id)
+        if changed and self._tg is not None:
+            self._tg.start_soon(self._save_case_index, router_id)
+
+    async def _save_case_index(self, router_id: str) -> None:
+        """Publish the router's case index beside its versions, so serving sees the hints training saw."""
+        owner = self._owner(router_id)
+        learner = owner.learners.get(router_id) if owner else None
+        if learner is None:
+            return
+        doc = learner.case_index.to_state()  # a snapshot, taken on the loop
+        path = RouterVersionStore(self.cfg.store.base_dir, router_id).case_index_path
+        try:
+            await anyio.to_thread.run_sync(atomic_write_json, path, doc)
+        except StoreWriteError as err:
+            log.error("cannot write the case index", extra={"router_id": router_id, "error": str(err)})
 
     # -- evaluation hooks ---------------------------------------------------------------
 
@@ -427,6 +446,7 @@ class Daemon:
         self.consumer.subscribe([self.topic], listener=Listener())
         try:
             async with anyio.create_task_group() as tg:
+                self._tg = tg
                 tg.start_soon(serve_http, HttpApp(self.metrics, lambda: self._fatal is None, lambda: self.ready,
                                                   self.status), cfg.http.host, cfg.http.port, self._bound)
                 tg.start_soon(self.watch_signals)
@@ -434,6 +454,7 @@ class Daemon:
                 tg.start_soon(self.admin_loop)
                 await self.consume_loop()
                 await self.shutdown_checkpoint()
+                self._tg = None
                 tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):

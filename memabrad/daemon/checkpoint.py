@@ -113,6 +113,15 @@ class CheckpointStore:
         return Restored(PartitionState.empty(topic, partition, cfg), None, skipped)
 
 
+def read_checkpoint_doc(path: Path) -> dict[str, Any] | None:
+    """Only the JSON document of a generation (for ``memabrad status``); None if unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(z["doc"].tobytes().decode("utf-8"))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return None
+
+
 class Checkpointer:
     """Owns the order flush -> evaluations -> durable checkpoint -> offset commit."""
 
