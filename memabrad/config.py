@@ -92,6 +92,14 @@ class PromotionConfig(_Section):
     slice_gate: SliceGateConfig = Field(default_factory=SliceGateConfig)
 
 
+class GuardConfig(_Section):
+    enabled: bool = True
+    dry_run: bool = False
+    min_trajectories: int = Field(default=500, gt=0)
+    reward_margin: float = Field(default=0.05, ge=0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+
+
 class AdminConfig(_Section):
     hmac_key_env: str | None = None
     max_age_s: float = Field(default=300.0, gt=0)
@@ -121,6 +129,7 @@ class Config(_Section):
     case_index: CaseIndexConfig = Field(default_factory=CaseIndexConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+    guard: GuardConfig = Field(default_factory=GuardConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)

@@ -157,6 +157,9 @@ class AdminHandler:
                 current = store.rollback(cmd.version_id, trigger="admin", request_id=cmd.request_id,
                                          requested_by=cmd.requested_by, reason=cmd.reason)
                 self.metrics.rollbacks.labels(rid, "admin").inc()
+                learner = state.learners.get(rid)
+                if learner is not None:
+                    learner.guard.disarm()
                 self.on_active_changed(rid, current["version_id"])
                 return rollback_event(rid, current, trigger="admin", request_id=cmd.request_id,
                                       requested_by=cmd.requested_by, reason=cmd.reason)

@@ -34,6 +34,8 @@ from memabrad.daemon.publisher import Publisher
 from memabrad.evaluation.benchmark import load_suite
 from memabrad.kafka.client import client_kwargs, partition_for_key
 from memabrad.kafka.topics import ensure_topics
+from memabrad.promotion.events import rollback_event
+from memabrad.promotion.guard import GuardSettings, GuardTrip
 from memabrad.store.atomic import atomic_write_json
 from memabrad.store.errors import StoreWriteError
 from memabrad.store.lock import StoreLock
@@ -70,7 +72,9 @@ class Daemon:
         self.topic = cfg.kafka.topics.trajectories
         self.publisher = Publisher(cfg)
         suite = load_suite(cfg.evaluation.suite_path) if cfg.evaluation.suite_path else []
-        self.evaluator = EvaluationRunner(cfg, self.metrics, self.publisher.publish_event, self._set_active, suite)
+        self.evaluator = EvaluationRunner(cfg, self.metrics, self.publisher.publish_event, self._set_active, suite,
+                                          self._arm_guard)
+        self.guard_settings = GuardSettings.from_config(cfg.guard, cfg.promotion)
         self.ckpt_store = CheckpointStore(cfg.store.base_dir, cfg.kafka.group_id, cfg.checkpoint.generations)
         self.checkpointer = Checkpointer(self.ckpt_store, self.publisher.flush, self._wait_evaluations,
                                          self._commit, self._on_checkpoint_written)
@@ -129,6 +133,44 @@ class Daemon:
         self.metrics.set_active(router_id, version_id)
         if changed and self._tg is not None:
             self._tg.start_soon(self._save_case_index, router_id)
+
+    # -- post-promotion guard ----------------------------------------------------------
+
+    def _arm_guard(self, report: dict[str, Any]) -> None:
+        """Watch the newly promoted version's live trajectories (CONTRACT: trigger "guard")."""
+        if not self.cfg.guard.enabled:
+            return
+        owner = self._owner(report["router_id"])
+        learner = owner.learners.get(report["router_id"]) if owner else None
+        if learner is None:
+            return
+        ch = report["benchmark"]["challenger"]
+        learner.guard.arm(report["version_id"], report.get("previous_version_id"), reward=ch["reward"] or 0.0,
+                          error_rate=ch["error_rate"] or 0.0, latency_ms=ch["latency_ms"] or 0.0)
+        log.info("guard armed", extra={"router_id": report["router_id"], "version_id": report["version_id"],
+                                       "rollback_to": report.get("previous_version_id")})
+
+    async def _guard_tripped(self, router_id: str, learner: Any, trip: GuardTrip) -> None:
+        learner.guard.disarm()
+        reason = "; ".join(trip.reasons)
+        mode = "dry_run" if self.cfg.guard.dry_run else "rollback"
+        self.metrics.guard_trips.labels(router_id, mode).inc()
+        log.warning("guard tripped", extra={"router_id": router_id, "version_id": trip.version_id,
+                                            "rollback_to": trip.rollback_to, "reason": reason, "mode": mode,
+                                            "observed": trip.observed})
+        if self.cfg.guard.dry_run:
+            return
+        store = RouterVersionStore(self.cfg.store.base_dir, router_id)
+        current = store.get_current()
+        if not current or current.get("version_id") != trip.version_id:
+            return  # someone already moved on from that version
+        current = store.rollback(trip.rollback_to, trigger="guard", requested_by="memabrad-guard", reason=reason,
+                                 request_id=f"guard-{trip.version_id}")
+        self.metrics.rollbacks.labels(router_id, "guard").inc()
+        self._set_active(router_id, current["version_id"])
+        await self.publisher.publish_event(rollback_event(
+            router_id, current, trigger="guard", request_id=f"guard-{trip.version_id}",
+            requested_by="memabrad-guard", reason=reason))
 
     async def _save_case_index(self, router_id: str) -> None:
         """Publish the router's case index beside its versions, so serving sees the hints training saw."""
@@ -208,6 +250,12 @@ class Daemon:
         learner.observe(t)
         state.dedupe.add_hash(h)
         self._count(rid, "accepted")
+        if learner.guard.armed:
+            o = t.outcome
+            trip = learner.guard.observe(t.decision.router_version, o.reward, o.error, o.latency_ms,
+                                         self.guard_settings)
+            if trip is not None:
+                await self._guard_tripped(rid, learner, trip)
         if learner.counters.since_evaluation >= cfg.evaluation.min_new_trajectories:
             self.evaluator.submit((state.topic, state.partition), learner.snapshot())
         self.metrics.since_evaluation.labels(rid).set(learner.counters.since_evaluation)

@@ -49,7 +49,9 @@ class EvaluationRunner:
         publish: Callable[[RouterEventBase], Awaitable[None]],
         on_active_changed: Callable[[str, str | None], None],
         suite: list[SuiteItem] | None = None,
+        on_promoted: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        self.on_promoted = on_promoted
         self.cfg = cfg
         self.metrics = metrics
         self.publish = publish
@@ -181,5 +183,7 @@ class EvaluationRunner:
                 m.policy_reward.labels(rid, role).set(value)
         if report["outcome"] == "promoted":
             self.on_active_changed(rid, report["version_id"])
+            if self.on_promoted is not None:
+                self.on_promoted(report)
         self.last_evaluation[rid] = {k: report.get(k) for k in ("report_id", "verdict", "outcome", "created_at",
                                                                 "version_id")}

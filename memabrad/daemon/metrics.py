@@ -50,6 +50,8 @@ class DaemonMetrics:
                                              "Time to flush, write and commit one checkpoint.", registry=r)
         self.evaluation_timeouts = Counter("memabrad_evaluation_timeouts", "Evaluations abandoned after the timeout.",
                                            ["router_id"], registry=r)
+        self.guard_trips = Counter("memabrad_guard_trips", "Post-promotion guard trips, by mode (rollback or dry_run).",
+                                   ["router_id", "mode"], registry=r)
         self._active: dict[str, str] = {}
 
     def set_active(self, router_id: str, version_id: str | None) -> None:

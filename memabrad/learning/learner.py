@@ -19,6 +19,7 @@ from typing import Any
 from memabrad.evaluation.benchmark import BenchmarkWindow, LoggedItem, is_holdout
 from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.router import Router
+from memabrad.promotion.guard import PromotionGuard
 from memabrad.wire.trajectory import Trajectory
 
 STATE_FORMAT = "memabrad.learner/v1"
@@ -103,6 +104,7 @@ class RouterLearner:
     use_case_index: bool = True
     counters: Counters = field(default_factory=Counters)
     span: Span = field(default_factory=Span)
+    guard: PromotionGuard = field(default_factory=PromotionGuard)
 
     @classmethod
     def new(cls, router_id: str, cfg: Any) -> RouterLearner:
@@ -181,6 +183,7 @@ class RouterLearner:
             "challenger": self.challenger.export_state(),
             "case_index": self.case_index.to_state(),
             "window": self.window.to_state(),
+            "guard": self.guard.to_state(),
         }
 
     @classmethod
@@ -200,4 +203,5 @@ class RouterLearner:
             use_case_index=bool(state["use_case_index"]),
             counters=Counters(**state["counters"]),
             span=Span(**state["span"]),
+            guard=PromotionGuard.from_state(state.get("guard")),
         )

@@ -1,0 +1,1 @@
+"""End-to-end tests: a real Kafka-protocol broker and real ``memabrad run`` subprocesses."""
