@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from memabrad.config import Config
 from memabrad.daemon.admin import AdminHandler, AdminMessage
@@ -30,14 +30,14 @@ from memabrad.daemon.evaluator import EvaluationRunner
 from memabrad.daemon.http import HttpApp, serve_http
 from memabrad.daemon.metrics import DaemonMetrics
 from memabrad.daemon.partition import UNKNOWN_ROUTER, PartitionState
-from memabrad.daemon.publisher import Publisher
+from memabrad.daemon.publisher import Publisher, PublishError
 from memabrad.evaluation.benchmark import load_suite
 from memabrad.kafka.client import client_kwargs, partition_for_key
 from memabrad.kafka.topics import ensure_topics
 from memabrad.promotion.events import rollback_event
 from memabrad.promotion.guard import GuardSettings, GuardTrip
 from memabrad.store.atomic import atomic_write_json
-from memabrad.store.errors import StoreWriteError
+from memabrad.store.errors import StoreError, StoreWriteError
 from memabrad.store.lock import StoreLock
 from memabrad.store.versions import RouterVersionStore
 from memabrad.wire.parse import InvalidTrajectory, parse_trajectory
@@ -63,8 +63,10 @@ class Daemon:
     cfg: Config
     metrics: DaemonMetrics = field(default_factory=DaemonMetrics)
     states: dict[tuple[str, int], PartitionState] = field(default_factory=dict)
-    ready: bool = False
+    assigned: bool = False
     stopping: bool = False
+    degraded: str | None = None  # why checkpoints currently fail (disk, broker); None when healthy
+    broker_ok: bool = True
     http_port: int | None = None
 
     def __post_init__(self) -> None:
@@ -86,11 +88,18 @@ class Daemon:
         self._active: dict[str, str | None] = {}
         self._counter_cache: dict[tuple[str, str], Any] = {}
         self._last_checkpoint = time.monotonic()
+        self._checkpoint_failures = 0
+        self._retry_at = 0.0
         self._partitions_count: int | None = None
         self._admin_reseek = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.admin_consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def ready(self) -> bool:
+        """State loaded, partitions assigned, checkpoints and broker healthy, not shutting down."""
+        return self.assigned and not self.stopping and self.degraded is None and self.broker_ok
 
     # -- ownership ----------------------------------------------------------------------
 
@@ -285,23 +294,46 @@ class Daemon:
 
     # -- checkpoints --------------------------------------------------------------------
 
+    async def checkpoint(self, states: list[PartitionState] | None = None, reason: str = "periodic") -> bool:
+        """Checkpoint and commit; on failure stay up, not ready, and retry with backoff."""
+        if reason == "periodic" and time.monotonic() < self._retry_at:
+            return False
+        started = time.perf_counter()
+        try:
+            async with self.state_lock:
+                chosen = list(self.states.values()) if states is None else states
+                await self.checkpointer.checkpoint(chosen, reason)
+        except (OSError, StoreError, PublishError, KafkaError) as err:
+            self._checkpoint_failures += 1
+            backoff = min(30.0, 0.5 * 2 ** min(self._checkpoint_failures, 6))
+            self._retry_at = time.monotonic() + backoff
+            self.degraded = f"checkpoint failed: {err}"
+            self.metrics.checkpoints.labels("failed").inc()
+            self.metrics.ready.set(0)
+            log.error("checkpoint failed; offsets not committed, retrying", extra={
+                "reason": reason, "error": str(err), "retry_in_s": backoff, "failures": self._checkpoint_failures})
+            return False
+        if self.degraded is not None:
+            log.info("checkpoint recovered", extra={"after_failures": self._checkpoint_failures})
+        self.degraded = None
+        self._checkpoint_failures = 0
+        self._last_checkpoint = time.monotonic()
+        self.metrics.ready.set(1 if self.ready else 0)
+        self.metrics.checkpoint_duration.observe(time.perf_counter() - started)
+        return True
+
     def _checkpoint_due(self) -> bool:
         c = self.cfg.checkpoint
         pending = sum(s.records_since_checkpoint for s in self.states.values())
-        return pending > 0 and (pending >= c.every_n or time.monotonic() - self._last_checkpoint >= c.interval_s)
-
-    async def checkpoint(self, states: list[PartitionState] | None = None, reason: str = "periodic") -> None:
-        started = time.perf_counter()
-        async with self.state_lock:
-            chosen = list(self.states.values()) if states is None else states
-            await self.checkpointer.checkpoint(chosen, reason)
-        self._last_checkpoint = time.monotonic()
-        self.metrics.checkpoint_duration.observe(time.perf_counter() - started)
+        if pending == 0 or time.monotonic() < self._retry_at:
+            return False
+        elapsed = time.monotonic() - self._last_checkpoint
+        return self.degraded is not None or pending >= c.every_n or elapsed >= c.interval_s
 
     # -- rebalance ----------------------------------------------------------------------
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.ready = False
+        self.assigned = False
         self.metrics.ready.set(0)
         keys = [(tp.topic, tp.partition) for tp in revoked if (tp.topic, tp.partition) in self.states]
         if not keys:
@@ -349,8 +381,8 @@ class Daemon:
                             self.metrics.since_evaluation.labels(rid).set(learner.counters.since_evaluation)
             self._partitions_count = len(self.consumer.partitions_for_topic(self.topic) or []) or None
         await self._prepare_admin_positions()
-        self.ready = True
-        self.metrics.ready.set(1)
+        self.assigned = True
+        self.metrics.ready.set(1 if self.ready else 0)
         log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
 
     # -- admin topic --------------------------------------------------------------------
@@ -429,11 +461,66 @@ class Daemon:
         while not self.stopping:
             if self._fatal is not None:
                 raise FatalError("a rebalance callback failed") from self._fatal
-            batch = await consumer.getmany(timeout_ms=300, max_records=self.cfg.kafka.fetch_max_records)
+            try:
+                batch = await consumer.getmany(timeout_ms=300, max_records=self.cfg.kafka.fetch_max_records)
+            except OffsetOutOfRangeError as err:
+                await self._out_of_range(err)
+                continue
             if batch:
                 await self._process_batch(batch)
             if self._checkpoint_due():
                 await self.checkpoint()
+
+    async def _out_of_range(self, err: OffsetOutOfRangeError) -> None:
+        """The broker's log no longer holds the checkpoint's position: apply the documented rule.
+
+        Log behind the checkpoint (broker lost its data, topic recreated): consume from the
+        log's beginning; the duplicate memory keeps already-learned ids from being learned
+        again, and nothing new is skipped. Checkpoint behind the log's start (retention
+        deleted records never consumed): consume from the log's start and count the gap.
+        """
+        assert self.consumer is not None
+        positions = err.args[0] if err.args and isinstance(err.args[0], dict) else {}
+        tps = list(positions) or sorted(self.consumer.assignment())
+        starts = await self.consumer.beginning_offsets(tps)
+        ends = await self.consumer.end_offsets(tps)
+        async with self.state_lock:
+            for tp in tps:
+                state = self.states.get((tp.topic, tp.partition))
+                if state is None:
+                    continue
+                start, end, at = starts[tp], ends[tp], state.next_offset or 0
+                if at < start:
+                    rule, gap = "records_expired", start - at
+                    self.metrics.offset_gap_records.labels(str(tp.partition)).inc(gap)
+                elif at > end:
+                    rule, gap = "log_behind_checkpoint", 0
+                else:
+                    continue
+                self.metrics.offset_resets.labels(str(tp.partition), rule).inc()
+                log.error("offset out of range; applying the documented rule", extra={
+                    "partition": tp.partition, "checkpoint_offset": at, "log_start": start, "log_end": end,
+                    "rule": rule, "records_lost": gap})
+                state.next_offset = start
+                state.records_since_checkpoint += 1
+                self.consumer.seek(tp, start)
+
+    async def broker_probe(self) -> None:
+        """Readiness follows the broker: a metadata round trip every few seconds."""
+        assert self.consumer is not None
+        while not self.stopping:
+            ok = False
+            with anyio.move_on_after(5.0):
+                try:
+                    await self.consumer.topics()
+                    ok = True
+                except KafkaError:
+                    ok = False
+            if ok != self.broker_ok:
+                log.warning("broker reachable" if ok else "broker unreachable")
+            self.broker_ok = ok
+            self.metrics.ready.set(1 if self.ready else 0)
+            await anyio.sleep(2.0)
 
     async def shutdown_checkpoint(self) -> None:
         """Final checkpoint on SIGTERM: skip partitions whose evaluation cannot finish in the budget."""
@@ -444,15 +531,17 @@ class Daemon:
         for k in busy:
             log.warning("evaluation in flight abandoned at shutdown; its partition is not checkpointed and "
                         "replays from the previous checkpoint", extra={"partition": k[1]})
+        ok = False
         with anyio.move_on_after(REBALANCE_BUDGET_S):
-            await self.checkpoint(ready, reason="shutdown")
+            ok = await self.checkpoint(ready, reason="shutdown")
+        if not ok:
+            raise RuntimeError(f"the final checkpoint could not be written: {self.degraded or 'timed out'}")
 
     async def watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 log.info("signal received, stopping", extra={"signal": signal.Signals(signum).name})
                 self.stopping = True
-                self.ready = False
                 self.metrics.ready.set(0)
                 return
 
@@ -479,7 +568,7 @@ class Daemon:
 
         kw = client_kwargs(cfg.kafka)
         self.consumer = AIOKafkaConsumer(
-            **kw, group_id=cfg.kafka.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
+            **kw, group_id=cfg.kafka.group_id, enable_auto_commit=False, auto_offset_reset="none",
             session_timeout_ms=cfg.kafka.session_timeout_ms, heartbeat_interval_ms=cfg.kafka.heartbeat_interval_ms,
             max_poll_interval_ms=max(300_000, int(cfg.evaluation.timeout_s * 2000)),
             fetch_max_bytes=max(52_428_800, cfg.kafka.max_message_bytes * 4),
@@ -500,6 +589,7 @@ class Daemon:
                 tg.start_soon(self.watch_signals)
                 tg.start_soon(self.evaluator.run)
                 tg.start_soon(self.admin_loop)
+                tg.start_soon(self.broker_probe)
                 await self.consume_loop()
                 await self.shutdown_checkpoint()
                 self._tg = None

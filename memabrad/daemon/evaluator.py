@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from aiokafka.errors import KafkaError
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from memabrad.config import Config
 from memabrad.daemon.metrics import GATE_NAMES, DaemonMetrics
 from memabrad.evaluation.benchmark import SuiteItem
 from memabrad.learning.learner import LearnerSnapshot
-from memabrad.learning.router import Router
+from memabrad.learning.router import ModelFormatError, Router
 from memabrad.promotion.evaluation import Evaluation, apply_evaluation, evaluate
 from memabrad.promotion.events import evaluation_event
 from memabrad.promotion.policy import PolicySettings
-from memabrad.store.errors import UnknownReportError
+from memabrad.store.errors import StoreError, StoreWriteError, UnknownReportError
 from memabrad.store.versions import RouterVersionStore
 from memabrad.wire.events import RouterEventBase
 
@@ -90,10 +91,32 @@ class EvaluationRunner:
         async with self._recv:
             async for job in self._recv:
                 try:
-                    await self._process(job)
+                    await self._process_with_retry(job)
                 finally:
                     self._pending.remove(job)
                     job.done.set()
+
+    async def _process_with_retry(self, job: Job) -> None:
+        """Disk and broker faults are retried with backoff (the job stays pending, so its partition is
+        not checkpointed meanwhile); a corrupt baseline or model cannot get better and is skipped."""
+        rid = job.snapshot.router_id
+        failures = 0
+        while True:
+            try:
+                await self._process(job)
+                return
+            except (StoreWriteError, OSError, KafkaError) as err:
+                failures += 1
+                backoff = min(30.0, 0.5 * 2 ** min(failures, 6))
+                self.metrics.evaluation_failures.labels(rid, "retrying").inc()
+                log.error("evaluation could not be saved or published; retrying", extra={
+                    "router_id": rid, "report_id": job.snapshot.report_id, "error": str(err), "retry_in_s": backoff})
+                await anyio.sleep(backoff)
+            except (StoreError, ModelFormatError) as err:
+                self.metrics.evaluation_failures.labels(rid, "skipped").inc()
+                log.error("evaluation skipped: the baseline cannot be loaded", extra={
+                    "router_id": rid, "report_id": job.snapshot.report_id, "error": str(err)})
+                return
 
     # -- one job ----------------------------------------------------------------------
 

@@ -52,6 +52,13 @@ class DaemonMetrics:
                                            ["router_id"], registry=r)
         self.guard_trips = Counter("memabrad_guard_trips", "Post-promotion guard trips, by mode (rollback or dry_run).",
                                    ["router_id", "mode"], registry=r)
+        self.offset_resets = Counter("memabrad_offset_resets", "Out-of-range positions handled, by partition and rule.",
+                                     ["partition", "rule"], registry=r)
+        self.offset_gap_records = Counter("memabrad_offset_gap_records",
+                                          "Records deleted by retention before they were consumed.", ["partition"],
+                                          registry=r)
+        self.evaluation_failures = Counter("memabrad_evaluation_failures", "Evaluations that failed, by kind.",
+                                           ["router_id", "kind"], registry=r)
         self._active: dict[str, str] = {}
 
     def set_active(self, router_id: str, version_id: str | None) -> None:

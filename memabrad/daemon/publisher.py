@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -30,7 +31,7 @@ class Publisher:
             **client_kwargs(cfg.kafka), acks="all", linger_ms=5, enable_idempotence=False,
             max_request_size=max(cfg.kafka.max_message_bytes * 2, 2_097_152),
         )
-        self._pending: list[asyncio.Future[Any]] = []
+        self._pending: list[tuple[asyncio.Future[Any], _Record]] = []
 
     async def start(self) -> None:
         await self.producer.start()
@@ -38,10 +39,13 @@ class Publisher:
     async def stop(self) -> None:
         await self.producer.stop()
 
+    async def _send(self, record: _Record) -> None:
+        fut = await self.producer.send(record.topic, record.value, key=record.key, headers=record.headers)
+        self._pending.append((fut, record))
+
     async def publish_event(self, event: RouterEventBase) -> None:
-        fut = await self.producer.send(
-            self.cfg.kafka.topics.router_events, event_to_bytes(event), key=event.router_id.encode("utf-8"))
-        self._pending.append(fut)
+        await self._send(_Record(self.cfg.kafka.topics.router_events, event.router_id.encode("utf-8"),
+                                 event_to_bytes(event), None))
         log.info("event published", extra={"event_type": event.type, "router_id": event.router_id,
                                             "event_id": event.event_id})
 
@@ -52,12 +56,45 @@ class Publisher:
             (HEADER_FIELD, field.encode("utf-8")),
             (HEADER_SOURCE, source.encode("utf-8")),
         ]
-        fut = await self.producer.send(self.cfg.kafka.topics.dead_letter, value, key=key, headers=headers)
-        self._pending.append(fut)
+        await self._send(_Record(self.cfg.kafka.topics.dead_letter, key, value, headers))
 
     async def flush(self) -> None:
-        """Wait until every send so far is acknowledged; raises if any failed."""
+        """Wait until every send so far is acknowledged.
+
+        Failed sends (the broker went away) are kept and re-sent, so a record's dead
+        letter or event is never dropped; the error is raised so the caller does not
+        commit, and the next ``flush`` retries them first.
+        """
         pending, self._pending = self._pending, []
-        if pending:
-            await self.producer.flush()
-            await asyncio.gather(*pending)
+        if not pending:
+            return
+        await self.producer.flush()
+        results = await asyncio.gather(*(f for f, _ in pending), return_exceptions=True)
+        failed = [rec for (_, rec), res in zip(pending, results, strict=True) if isinstance(res, BaseException)]
+        if failed:
+            first = next(r for r in results if isinstance(r, BaseException))
+            log.warning("sends failed; they will be retried", extra={"count": len(failed), "error": repr(first)})
+            for rec in failed:
+                try:
+                    await self._send(rec)
+                except Exception:  # noqa: BLE001 - keep it for the next flush
+                    self._pending.append((_failed_future(), rec))
+            raise PublishError(f"{len(failed)} send(s) failed: {first!r}")
+
+
+class PublishError(RuntimeError):
+    """Some sends were not acknowledged; they are queued again for the next flush."""
+
+
+@dataclass(frozen=True)
+class _Record:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None
+
+
+def _failed_future() -> asyncio.Future[Any]:
+    fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    fut.set_exception(ConnectionError("not sent yet"))
+    return fut

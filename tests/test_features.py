@@ -1,0 +1,116 @@
+"""Tests of the hashed task featurizer: process independence, normalisation, hint and numeric features."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import zlib
+from typing import Any
+
+import pytest
+
+from memabrad.learning.features import Featurizer, Hint, TaskView, normalize_text, stable_hash, tokens
+
+TASKS: list[dict[str, Any]] = [
+    {"input": "What is the latest price of gold?", "task_type": "qa", "tags": ["finance"],
+     "features": {"tokens": 7, "has_code": 0}},
+    {"input": "Fix this KeyError in my python script", "task_type": "coding",
+     "features": {"tokens": 7, "has_code": 1, "history_sessions": 12}},
+    {"input": "remember what we discussed yesterday about the trip", "tags": ["travel", "personal"]},
+    {"input": "hmm"},
+]
+
+_CHILD = """
+import json, sys
+from memabrad.learning.features import Featurizer, Hint
+tasks = json.loads(sys.stdin.read())
+f = Featurizer(hash_bits=18)
+out = [f.featurize(t) for t in tasks] + [f.featurize(tasks[0], Hint("tool.web_search", 0.95))]
+print(json.dumps([{str(k): v for k, v in x.items()} for x in out]))
+"""
+
+
+def _key(name: str, bits: int = 18) -> int:
+    """The bucket the featurizer should use for a feature name (crc32 masked to ``bits``)."""
+    return zlib.crc32(name.encode("utf-8")) & ((1 << bits) - 1)
+
+
+def _in_process() -> list[dict[int, float]]:
+    f = Featurizer(hash_bits=18)
+    return [f.featurize(t) for t in TASKS] + [f.featurize(TASKS[0], Hint("tool.web_search", 0.95))]
+
+
+@pytest.mark.parametrize("hash_seed", ["0", "12345"])
+def test_featurize_is_identical_in_another_process_with_a_different_hash_seed(hash_seed: str) -> None:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    proc = subprocess.run([sys.executable, "-c", _CHILD], input=json.dumps(TASKS), capture_output=True,
+                          text=True, env=env, timeout=60, check=True)
+    theirs = [{int(k): v for k, v in x.items()} for x in json.loads(proc.stdout)]
+    assert theirs == _in_process()
+
+
+def test_stable_hash_is_crc32() -> None:
+    assert stable_hash("w:sql") == zlib.crc32(b"w:sql") == 919691466
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_vector_has_unit_l2_norm(task: dict[str, Any]) -> None:
+    x = Featurizer(hash_bits=12).featurize(task)
+    assert x
+    assert math.isclose(math.fsum(v * v for v in x.values()), 1.0, rel_tol=1e-12)
+    assert all(0 <= k < 1 << 12 for k in x)
+
+
+def test_empty_input_gives_empty_vector_without_division_by_zero() -> None:
+    assert Featurizer().featurize({"input": "!!!"}) == {}
+
+
+def test_words_bigrams_type_and_tags_are_hashed_with_their_prefixes() -> None:
+    x = Featurizer().featurize({"input": "gold price", "task_type": "qa", "tags": ["fin"]})
+    expected_raw = {_key("w:gold"): 1.0, _key("w:price"): 1.0, _key("b:gold_price"): 1.0,
+                    _key("t:qa"): 2.0, _key("g:fin"): 1.0}
+    norm = math.sqrt(sum(v * v for v in expected_raw.values()))  # sqrt(1+1+1+4+1) = sqrt(8)
+    assert x == pytest.approx({k: v / norm for k, v in expected_raw.items()})
+
+
+def test_hint_feature_is_present_and_weighted_by_similarity() -> None:
+    f = Featurizer()
+    task = {"input": "latest gold price", "task_type": "qa"}
+    plain = f.featurize(task)
+    hinted = f.featurize(task, Hint("tool.web_search", 0.9))
+    hkey = _key("h:tool.web_search")
+    assert hkey not in plain
+    assert hkey in hinted
+    # Before normalisation the hint is 2 * similarity = 1.8 and the task type 2.0; the ratio survives.
+    assert hinted[hkey] / hinted[_key("t:qa")] == pytest.approx(1.8 / 2.0)
+    # A different hinted route is a different feature.
+    assert _key("h:direct") in f.featurize(task, Hint("direct", 1.0))
+
+
+def test_numeric_features_are_log_scaled_and_signed() -> None:
+    f = Featurizer()
+    x = f.featurize({"input": "q", "task_type": "qa",
+                     "features": {"tokens": 99, "delta": -9, "zero": 0, "has_code": 1}})
+    t = x[_key("t:qa")]  # raw 2.0
+    assert x[_key("f:tokens")] / t == pytest.approx(math.log(100.0) / 2.0)  # log1p(99) = ln 100
+    assert x[_key("f:delta")] / t == pytest.approx(-math.log(10.0) / 2.0)  # -log1p(9)
+    assert x[_key("f:has_code")] / t == pytest.approx(math.log(2.0) / 2.0)
+    assert _key("f:zero") not in x
+
+
+def test_task_view_accepts_dicts_and_models() -> None:
+    from memabrad.wire.trajectory import Task
+
+    model = Task.model_validate({"input": "Hi there", "task_type": "chitchat", "features": {"tokens": 2},
+                                 "tags": ["x"]})
+    f = Featurizer()
+    assert f.featurize(model) == f.featurize(model.model_dump())
+    assert TaskView.of(model).tags == ("x",)
+
+
+def test_text_helpers() -> None:
+    assert normalize_text("  How do I  SPEED up\nthis? ") == "how do i speed up this?"
+    assert tokens("Speed up SQL-query #42") == ["speed", "up", "sql", "query", "42"]

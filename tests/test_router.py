@@ -1,0 +1,222 @@
+"""Tests of the contextual-bandit router: learning, priors, tie-breaks, exploration, persistence."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memabrad.learning.router import MODEL_FILE, ModelFormatError, Router
+from memabrad.sim import Simulator
+from memabrad.store.errors import CorruptVersionError
+from memabrad.store.versions import RouterVersionStore
+
+FRESH = {"input": "what is the latest gold price today", "task_type": "qa"}
+RECALL = {"input": "remember what we decided last time about the trip", "task_type": "recall"}
+ROUTES = ["direct", "memory.episodic", "tool.web_search"]
+
+
+def _toy_router(steps: int = 150) -> Router:
+    """Web search is best for FRESH, episodic memory for RECALL, direct is mediocre for both."""
+    r = Router()
+    payoff = {
+        "FRESH": {"direct": 0.2, "memory.episodic": 0.1, "tool.web_search": 0.9},
+        "RECALL": {"direct": 0.3, "memory.episodic": 0.8, "tool.web_search": 0.1},
+    }
+    xs = {"FRESH": r.featurizer.featurize(FRESH), "RECALL": r.featurizer.featurize(RECALL)}
+    for _ in range(steps):
+        for name, x in xs.items():
+            for route in ROUTES:
+                r.learn(x, route, propensity=1 / 3, reward=payoff[name][route], error=False, latency_ms=500)
+    return r
+
+
+def _train_on_sim(n: int, seed: int = 21) -> Router:
+    r = Router()
+    for t in Simulator(seed=seed, epsilon=0.5).generate(n):
+        d, o = t["decision"], t["outcome"]
+        r.learn(r.featurizer.featurize(t["task"]), d["route"], propensity=d["propensity"], reward=o["reward"],
+                error=o["error"], latency_ms=o["latency_ms"])
+    return r
+
+
+@pytest.fixture(scope="module")
+def sim_router() -> Router:
+    return _train_on_sim(1500)
+
+
+def test_learns_the_better_route_per_context() -> None:
+    r = _toy_router()
+    assert r.choose(FRESH, ROUTES).route == "tool.web_search"
+    assert r.choose(RECALL, ROUTES).route == "memory.episodic"
+    s = r.choose(FRESH, ROUTES).scores
+    assert s["tool.web_search"] > s["direct"] > s["memory.episodic"]
+    assert s["tool.web_search"] == pytest.approx(0.9, abs=0.1)
+
+
+def test_unseen_route_scores_the_prior_mean_reward() -> None:
+    r = Router()
+    x = r.featurizer.featurize(FRESH)
+    for reward in (0.2, 0.4, 0.9):
+        r.learn(x, "direct", propensity=1.0, reward=reward, error=False, latency_ms=100)
+    assert r.prior_reward == pytest.approx(0.5)  # (0.2 + 0.4 + 0.9) / 3
+    scores = r.scores(x, ["direct", "brand.new"])
+    assert scores["brand.new"] == r.prior_reward
+    pred = r.predict_outcome(x, "brand.new")
+    assert (pred.reward, pred.error_rate, pred.latency_ms) == (0.5, 0.0, 0.0)
+
+
+def test_unseen_route_neither_wins_nor_loses_by_default() -> None:
+    """A new route sits at the mean: below a route that is better than average, above a worse one."""
+    r = _toy_router()
+    s = r.choose(FRESH, [*ROUTES, "zzz.new"]).scores
+    assert s["memory.episodic"] < s["zzz.new"] < s["tool.web_search"]
+    assert r.choose(FRESH, [*ROUTES, "zzz.new"]).route == "tool.web_search"
+
+
+def test_untrained_router_scores_zero_and_breaks_ties_lexicographically() -> None:
+    r = Router()
+    d = r.choose(FRESH, ["tool.web_search", "clarify", "direct"])
+    assert d.scores == {"tool.web_search": 0.0, "clarify": 0.0, "direct": 0.0}
+    assert d.route == "clarify"
+    assert d.propensity == 1.0
+    assert r.best(r.featurizer.featurize(FRESH), ["b", "a", "c"]) == "a"
+
+
+def test_exact_tie_between_trained_routes_goes_to_smallest_name() -> None:
+    r = Router()
+    x = r.featurizer.featurize(FRESH)
+    for route in ("zeta", "alpha", "mid"):
+        r.learn(x, route, propensity=1.0, reward=0.5, error=False, latency_ms=1)
+    assert len(set(r.scores(x, ["zeta", "alpha", "mid"]).values())) == 1
+    assert r.choose(FRESH, ["zeta", "mid", "alpha"]).route == "alpha"
+
+
+@pytest.mark.parametrize("epsilon", [0.1, 0.3, 1.0])
+def test_choose_reports_exact_propensities_and_frequencies_match(epsilon: float) -> None:
+    r = _toy_router(40)
+    k = len(ROUTES)
+    greedy = r.choose(FRESH, ROUTES).route
+    rng = random.Random(7)
+    draws = 30_000
+    counts: Counter[str] = Counter()
+    for _ in range(draws):
+        d = r.choose(FRESH, ROUTES, epsilon=epsilon, rng=rng)
+        expected = (1 - epsilon) + epsilon / k if d.route == greedy else epsilon / k
+        assert d.propensity == pytest.approx(expected, abs=1e-15)
+        counts[d.route] += 1
+    for route in ROUTES:
+        p = (1 - epsilon) + epsilon / k if route == greedy else epsilon / k
+        sd = (p * (1 - p) / draws) ** 0.5
+        assert abs(counts[route] / draws - p) < 5 * sd + 1e-9, (route, counts)
+
+
+def test_choose_is_reproducible_with_a_seeded_rng() -> None:
+    r = _toy_router(20)
+    a = [r.choose(FRESH, ROUTES, epsilon=0.5, rng=random.Random(3)).route for _ in range(5)]
+    rng1, rng2 = random.Random(11), random.Random(11)
+    seq1 = [r.choose(FRESH, ROUTES, epsilon=0.5, rng=rng1).route for _ in range(50)]
+    seq2 = [r.choose(FRESH, ROUTES, epsilon=0.5, rng=rng2).route for _ in range(50)]
+    assert len(set(a)) == 1
+    assert seq1 == seq2
+
+
+def test_choose_rejects_bad_arguments() -> None:
+    r = Router()
+    with pytest.raises(ValueError):
+        r.choose(FRESH, [])
+    with pytest.raises(ValueError):
+        r.choose(FRESH, ROUTES, epsilon=1.5)
+
+
+def test_export_import_round_trip_gives_identical_scores(sim_router: Router) -> None:
+    twin = Router.from_state(json.loads(json.dumps(sim_router.export_state())))
+    assert twin.fingerprint() == sim_router.fingerprint()
+    for t in Simulator(seed=77).generate(100):
+        x = sim_router.featurizer.featurize(t["task"])
+        assert twin.scores(x, t["candidates"]) == sim_router.scores(x, t["candidates"])
+        for route in t["candidates"]:
+            assert twin.predict_outcome(x, route) == sim_router.predict_outcome(x, route)
+    assert Router.from_bytes(sim_router.to_bytes()).to_bytes() == sim_router.to_bytes()
+
+
+def test_from_state_refuses_foreign_or_malformed_models() -> None:
+    with pytest.raises(ModelFormatError):
+        Router.from_state({"format": "something-else"})
+    state = Router().export_state()
+    del state["reward_n"]
+    with pytest.raises(ModelFormatError):
+        Router.from_state(state)
+    with pytest.raises(ModelFormatError):
+        Router.from_bytes(b"not json")
+
+
+_CHILD = """
+import json, sys
+from memabrad.learning.router import Router
+from memabrad.sim import Simulator
+router = Router.load(sys.argv[1])
+out = []
+for t in Simulator(seed=31).generate(200):
+    d = router.choose(t["task"], t["candidates"])
+    out.append([d.route, d.propensity, d.scores, d.router_version])
+print(json.dumps(out))
+"""
+
+
+def _save(router: Router, base: Path) -> tuple[RouterVersionStore, str]:
+    store = RouterVersionStore(base, "default")
+    meta = store.save_version(router.version_files(), report_id="default-e000001-test")
+    return store, meta.version_id
+
+
+def test_saved_version_makes_identical_choices_in_another_process(sim_router: Router, tmp_path: Path) -> None:
+    store, vid = _save(sim_router, tmp_path)
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(store.version_dir(vid))], capture_output=True,
+                          text=True, timeout=120, env={"PYTHONHASHSEED": "987", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    theirs = json.loads(proc.stdout)
+    mine = []
+    for t in Simulator(seed=31).generate(200):
+        d = sim_router.choose(t["task"], t["candidates"])
+        mine.append([d.route, d.propensity, d.scores, vid])
+    assert theirs == mine
+    assert len({row[0] for row in mine}) > 1  # the choices are not all one route
+
+
+def test_loaded_version_carries_its_version_id(sim_router: Router, tmp_path: Path) -> None:
+    store, vid = _save(sim_router, tmp_path)
+    loaded = Router.load(store.version_dir(vid))
+    assert loaded.version_id == vid
+    assert loaded.fingerprint() == sim_router.fingerprint()
+    assert loaded.choose(FRESH, ROUTES).router_version == vid
+
+
+def test_tampered_model_file_is_refused_naming_the_file(sim_router: Router, tmp_path: Path) -> None:
+    store, vid = _save(sim_router, tmp_path)
+    path = store.version_dir(vid) / MODEL_FILE
+    state: dict[str, Any] = json.loads(path.read_bytes())
+    state["reward_sum"] += 1.0
+    path.write_bytes(json.dumps(state, sort_keys=True, separators=(",", ":")).encode())
+    with pytest.raises(CorruptVersionError) as info:
+        Router.load(store.version_dir(vid))
+    assert str(path) in str(info.value)
+    assert "sha256" in str(info.value)
+
+
+def test_clone_is_independent_of_the_original(sim_router: Router) -> None:
+    before = sim_router.fingerprint()
+    twin = sim_router.clone()
+    assert twin.fingerprint() == before
+    x = twin.featurizer.featurize(FRESH)
+    for _ in range(20):
+        twin.learn(x, "tool.web_search", propensity=0.5, reward=1.0, error=True, latency_ms=3000)
+    assert twin.fingerprint() != before
+    assert sim_router.fingerprint() == before
+    assert sim_router.reward_n != twin.reward_n
