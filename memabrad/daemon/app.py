@@ -272,6 +272,7 @@ class Daemon:
     async def _process_batch(self, batch: dict[TopicPartition, list[Any]]) -> int:
         n = 0
         observe = self.metrics.event_processing.observe
+        age = self.metrics.record_age.observe
         async with self.state_lock:
             for tp, msgs in batch.items():
                 state = self.states.get((tp.topic, tp.partition))
@@ -285,6 +286,8 @@ class Daemon:
                     state.next_offset = msg.offset + 1
                     state.records_since_checkpoint += 1
                     observe(time.perf_counter() - start)
+                    if msg.timestamp and msg.timestamp > 0:
+                        age(max(0.0, time.time() - msg.timestamp / 1000.0))
                     n += 1
                 assert self.consumer is not None
                 hw = self.consumer.highwater(tp)

@@ -41,6 +41,9 @@ class DaemonMetrics:
         self.event_processing = Histogram(
             "memabrad_event_processing_seconds", "Processing time per trajectory (parse, dedupe, learn).",
             registry=r, buckets=(2e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2))
+        self.record_age = Histogram(
+            "memabrad_record_age_seconds", "Time from a record's Kafka timestamp to the end of its processing.",
+            registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
         self.consumer_lag = Gauge("memabrad_consumer_lag", "Records behind the partition's highwater.",
                                   ["topic", "partition"], registry=r)
         self.ready = Gauge("memabrad_ready", "1 while the daemon is ready (state loaded, partitions assigned).",
