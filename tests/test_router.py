@@ -104,7 +104,7 @@ def test_choose_reports_exact_propensities_and_frequencies_match(epsilon: float)
     k = len(ROUTES)
     greedy = r.choose(FRESH, ROUTES).route
     rng = random.Random(7)
-    draws = 30_000
+    draws = 12_000
     counts: Counter[str] = Counter()
     for _ in range(draws):
         d = r.choose(FRESH, ROUTES, epsilon=epsilon, rng=rng)

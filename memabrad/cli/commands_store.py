@@ -50,6 +50,7 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     from memabrad.evaluation.benchmark import SuiteFormatError
 
     cfg = load_cli_config(args)
+    open_store(args, cfg)  # validates --router
     if args.min_new_trajectories is not None and args.min_new_trajectories < 0:
         raise UsageError("--min-new-trajectories must be >= 0")
     try:

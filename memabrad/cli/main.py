@@ -69,10 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Sub-commands of the streaming side (Kafka)."""
-    from memabrad.cli import commands_daemon, commands_stream
+    from memabrad.cli import commands_daemon, commands_report, commands_stream
 
     commands_daemon.register(sub, _common)
     commands_stream.register(sub, _common)
+    commands_report.register(sub, _common)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

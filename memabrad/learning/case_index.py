@@ -21,8 +21,8 @@ import numpy as np
 from memabrad.learning.features import Hint, normalize_text, text_hashes
 
 DIMS = 512
-_BANDS = 4
-_BITS = 12
+_BANDS = 20  # 20 bands of 8 random hyperplanes: a pair at cosine 0.9 shares a band with p > 0.998,
+_BITS = 8    # an unrelated pair with p ~ 0.08, so few rows are compared exactly
 _PROJECTION = np.random.default_rng(20261125).standard_normal((DIMS, _BANDS * _BITS)).astype(np.float32)
 _POWERS = (1 << np.arange(_BITS, dtype=np.int64)).astype(np.int64)
 
@@ -115,15 +115,15 @@ class CaseIndex:
         if not slots:
             return None
         ids = np.fromiter(slots, dtype=np.int64, count=len(slots))
-        ids.sort()
-        sims = self._vectors[ids] @ v
-        i = int(np.argmax(sims))
-        sim = float(sims[i])
-        if sim < self.similarity_threshold:
+        # Rounded, with ties to the smallest key, so the answer does not depend on slot numbers
+        # (which differ after a checkpoint round trip) or on the last bits of the matrix product.
+        sims = np.round((self._vectors[ids] @ v).astype(np.float64), 6)
+        best = float(sims.max())
+        if best < self.similarity_threshold:
             return None
-        found = self._slot_key[int(ids[i])]
-        assert found is not None
-        return Match(self._cases[found], min(sim, 1.0))
+        keys = [self._slot_key[int(i)] for i in ids[sims == best]]
+        found = min(k for k in keys if k is not None)
+        return Match(self._cases[found], min(best, 1.0))
 
     def hint(self, text: str) -> Hint | None:
         m = self.lookup(text)

@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from memabrad.config import KafkaConfig
 from memabrad.kafka.client import client_kwargs
 from memabrad.kafka.topics import ensure_topics, topic_partitions
+from memabrad.learning.features import as_candidates
 from memabrad.learning.router import Decision, Router
 from memabrad.sdk._kafka import as_config, resolve_kafka
 from memabrad.sdk.cases import CaseLookup
@@ -45,7 +46,7 @@ from memabrad.sdk.trajectory import make_trajectory
 from memabrad.store.versions import RouterVersionStore
 from memabrad.wire.events import InvalidRouterEvent, RouterPromoted, RouterRolledBack, parse_router_event
 
-__all__ = ["Decision", "LoadFailure", "RouterFollower", "Swap"]
+__all__ = ["Decision", "FallbackPolicy", "LoadFailure", "RouterFollower", "Swap"]
 
 log = logging.getLogger("memabrad.sdk.follower")
 
@@ -54,6 +55,10 @@ SEEN_EVENT_IDS = 10_000
 KEPT_HISTORY = 100
 FETCH_MAX_WAIT_MS = 100
 """How long the broker may hold an empty fetch: bounds how late an event is noticed."""
+FallbackPolicy = Callable[[Any, Sequence[str]], str]
+"""``(task, candidates) -> route``: the app's own rule, serving until the daemon's first version exists."""
+BACKLOG_BUDGET_S = 2.0
+"""At most this long at start to skip events already reflected in the store."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +120,10 @@ class RouterFollower:
     """The active router of ``router_id`` from the store at ``base_dir``, kept current by router events.
 
     Give ``bootstrap_servers`` (or the daemon's ``KafkaConfig``) to follow events; without
-    either the follower only polls the store. Until a version exists, an untrained router
-    serves (``version_id`` None; it explores with ``epsilon`` like any other).
+    either the follower only polls the store. Until a version exists, ``fallback`` (the
+    app's existing rule, if any) or else an untrained router serves, exploring with
+    ``epsilon`` like any version (``version_id`` None). Pass the rule the app routed with
+    before memabrad: the first challengers are judged against what it achieves.
 
     ``rng`` is a ``random.Random`` or a seed, for reproducible exploration.
     ``on_swap`` is called on the event loop after each swap; it must not block.
@@ -134,6 +141,7 @@ class RouterFollower:
         rng: random.Random | int | None = None,
         poll_interval_s: float | None = 5.0,
         create_topic: bool = True,
+        fallback: FallbackPolicy | None = None,
         on_swap: Callable[[Swap], None] | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
@@ -148,6 +156,7 @@ class RouterFollower:
         self.poll_interval_s = poll_interval_s
         self.create_topic = create_topic
         self.on_swap = on_swap
+        self.fallback = fallback
         self.cases = CaseLookup(base_dir, router_id, check_interval_s=None)
         """The router's case index, refreshed with each load and poll (lookups never touch the disk)."""
         self._metrics = _Metrics.for_registry(registry) if registry is not None else None
@@ -194,14 +203,36 @@ class RouterFollower:
         ``task`` is a trajectory's task (a dict with ``input``, ``task_type``, ``features``, ``tags``).
         """
         eps = self.epsilon if epsilon is None else epsilon
-        return self._router.choose(task, candidates, eps, self.rng)
+        router = self._router
+        if router.version_id is None and self.fallback is not None:
+            return self._choose_fallback(task, candidates, eps)
+        return router.choose(task, candidates, eps, self.rng)
+
+    def _choose_fallback(self, task: Any, candidates: Sequence[str], epsilon: float) -> Decision:
+        """Epsilon-greedy over the app's rule, drawn exactly as ``Router.choose`` draws."""
+        assert self.fallback is not None
+        cands = as_candidates(candidates)
+        if not cands:
+            raise ValueError("candidates must not be empty")
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError("epsilon must be within [0, 1]")
+        greedy = self.fallback(task, cands)
+        if greedy not in cands:
+            raise ValueError(f"the fallback policy chose {greedy!r}, which is not a candidate")
+        k = len(cands)
+        route = greedy
+        if epsilon > 0.0 and self.rng.random() < epsilon:
+            route = cands[int(self.rng.random() * k) % k]
+        propensity = (1.0 - epsilon) + epsilon / k if route == greedy else epsilon / k
+        return Decision(route, propensity, {}, None, None)
 
     def probabilities(self, task: Any, candidates: Sequence[str], *, epsilon: float | None = None) -> dict[str, float]:
         """The whole distribution ``choose`` draws from for this task (sums to 1)."""
         eps = self.epsilon if epsilon is None else epsilon
-        greedy = self._router.choose(task, candidates, 0.0).route
-        k = len(candidates)
-        return {r: eps / k + (1.0 - eps if r == greedy else 0.0) for r in candidates}
+        greedy = self.choose(task, candidates, epsilon=0.0).route
+        cands = as_candidates(candidates)
+        k = len(cands)
+        return {r: eps / k + (1.0 - eps if r == greedy else 0.0) for r in cands}
 
     def make_trajectory(self, task: Any, candidates: Sequence[str], decision: Any, outcome: Any,
                         **kwargs: Any) -> dict[str, Any]:
@@ -307,10 +338,29 @@ class RouterFollower:
             await consumer.seek_to_end(*tps)
             for tp in tps:  # resolve now: events published from here on are ours, even during the initial load
                 await consumer.position(tp)
+            await self._skip_backlog(consumer)
         except BaseException:
             await consumer.stop()
             raise
         return consumer
+
+    async def _skip_backlog(self, consumer: AIOKafkaConsumer) -> None:
+        """Mark as seen what is readable right away; the initial load, which comes after, reflects it.
+
+        With Kafka the end position has nothing behind it and this returns after one empty
+        fetch. Some brokers (the embedded Tansu) report the end of a partition as one past the
+        *first* record of its last batch, which would replay the rest of that batch as new.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BACKLOG_BUDGET_S
+        while loop.time() < deadline:
+            batches = await consumer.getmany(timeout_ms=FETCH_MAX_WAIT_MS * 2)
+            if not batches:
+                return
+            for records in batches.values():
+                for record in records:
+                    with contextlib.suppress(InvalidRouterEvent):
+                        self._is_new(parse_router_event(record.value if record.value is not None else b"").event_id)
 
     async def _stop_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None

@@ -122,6 +122,23 @@ class KafkaIO:
         return self.run(go(), 60)
 
 
+    def commit(self, group_id: str, topic: str, offsets: dict[int, int]) -> None:
+        """Commit offsets for a group without joining it (test setup)."""
+
+        async def go() -> None:
+            c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=group_id,
+                                 enable_auto_commit=False)
+            await c.start()
+            try:
+                tps = {TopicPartition(topic, p): o for p, o in offsets.items()}
+                c.assign(list(tps))
+                await c.commit(tps)
+            finally:
+                await c.stop()
+
+        self.run(go(), 60)
+
+
 @dataclass(frozen=True)
 class Topics:
     """The four topic names of one test's daemons (unique per test so tests never interfere)."""
@@ -375,6 +392,9 @@ class DaemonProcess:
             "MEMABRAD_HTTP__PORT": str(self.port),
             "MEMABRAD_LOGGING__FORMAT": "text",
             "MEMABRAD_CHECKPOINT__INTERVAL_S": "1",
+            # The embedded broker ignores LeaveGroup: a restarted member waits out the old session.
+            "MEMABRAD_KAFKA__SESSION_TIMEOUT_MS": "6000",
+            "MEMABRAD_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
             **self.topics.env(),
         })
         env.update(self.extra_env)

@@ -1,0 +1,196 @@
+"""Tests of the case index: exact and near-duplicate lookup, best-case choice, LRU eviction, persistence."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from memabrad.learning.case_index import CaseIndex, text_vector
+from memabrad.learning.features import normalize_text
+
+LONG = ("could you please compare the quarterly revenue figures of the three largest cloud providers "
+        "and summarise the main differences in their growth over the last two years")
+
+
+def _add(idx: CaseIndex, text: str, tid: str, route: str, reward: float = 0.5, latency: float = 100.0) -> None:
+    idx.add(text, trajectory_id=tid, route=route, reward=reward, error=False, latency_ms=latency, task_type="qa")
+
+
+def _cosine(a: str, b: str) -> float:
+    return float(text_vector(normalize_text(a)) @ text_vector(normalize_text(b)))
+
+
+def test_exact_match_has_similarity_one_and_ignores_case_and_spacing() -> None:
+    idx = CaseIndex(capacity=10)
+    _add(idx, "Latest gold price?", "t1", "tool.web_search")
+    for text in ("Latest gold price?", "  latest   GOLD price? "):
+        m = idx.lookup(text)
+        assert m is not None
+        assert m.similarity == 1.0
+        assert (m.case.route, m.case.trajectory_id) == ("tool.web_search", "t1")
+    h = idx.hint("latest gold price?")
+    assert h is not None and (h.route, h.similarity) == ("tool.web_search", 1.0)
+
+
+
+def test_near_duplicate_with_one_word_changed_is_found() -> None:
+    idx = CaseIndex(capacity=100, similarity_threshold=0.9)
+    _add(idx, LONG, "t1", "tool.web_search")
+    near = LONG.replace("three", "four")
+    sim = _cosine(LONG, near)
+    assert 0.94 <= sim < 1.0  # well above the threshold
+    m = idx.lookup(near)
+    assert m is not None
+    assert m.case.trajectory_id == "t1"
+    assert m.similarity == pytest.approx(sim, abs=1e-6)
+
+
+def test_near_duplicate_with_an_added_word_is_found_and_unrelated_text_is_not() -> None:
+    idx = CaseIndex(capacity=100, similarity_threshold=0.9)
+    _add(idx, LONG, "t1", "tool.web_search")
+    _add(idx, "write a haiku about autumn leaves", "t2", "direct")
+    for near in (LONG + " thanks", "please " + LONG):
+        sim = _cosine(LONG, near)
+        assert 0.9 <= sim < 1.0
+        m = idx.lookup(near)
+        assert m is not None, near
+        assert m.case.trajectory_id == "t1"
+        assert m.similarity == pytest.approx(sim, abs=1e-6)
+    assert idx.lookup("how do I reverse a linked list in rust") is None
+    assert idx.hint("what is the weather in paris tomorrow") is None
+    assert idx.lookup("write a haiku about winter snow") is None  # related but below the threshold
+
+
+def test_empty_index_and_wordless_text_find_nothing() -> None:
+    idx = CaseIndex(capacity=10)
+    assert idx.lookup("anything") is None
+    _add(idx, "some words here", "t1", "direct")
+    assert idx.lookup("?!") is None
+
+
+def _random_sentences(n: int, length: int, seed: int) -> list[list[str]]:
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(5000)]
+    return [[rng.choice(vocab) for _ in range(length)] for _ in range(n)]
+
+
+def test_every_near_duplicate_above_the_threshold_is_found() -> None:
+    """One word changed in a 30-word sentence: whenever the exact cosine clears the threshold, lookup finds it."""
+    missed = above = 0
+    for i, words in enumerate(_random_sentences(100, 30, seed=5)):
+        idx = CaseIndex(capacity=10, similarity_threshold=0.9)
+        text = " ".join(words)
+        _add(idx, text, f"t{i}", "direct")
+        changed = list(words)
+        changed[15] = "replaced"
+        near = " ".join(changed)
+        if _cosine(text, near) >= 0.9:
+            above += 1
+            missed += idx.lookup(near) is None
+    assert above >= 90
+    assert missed / above <= 0.05, f"missed {missed} of {above} near duplicates above the threshold"
+
+
+def test_best_case_is_highest_reward_then_lowest_latency() -> None:
+    idx = CaseIndex(capacity=10)
+    _add(idx, "plan my week", "t1", "direct", reward=0.5, latency=100)
+    _add(idx, "plan my week", "t2", "clarify", reward=0.8, latency=900)  # higher reward wins
+    _add(idx, "plan my week", "t3", "memory.episodic", reward=0.7, latency=10)  # lower reward loses
+    _add(idx, "plan my week", "t4", "memory.semantic", reward=0.8, latency=400)  # same reward, faster wins
+    _add(idx, "plan my week", "t5", "tool.code", reward=0.8, latency=400)  # exact tie: incumbent stays
+    m = idx.lookup("plan my week")
+    assert m is not None
+    assert (m.case.trajectory_id, m.case.route) == ("t4", "memory.semantic")
+    assert m.case.seen == 5
+    assert len(idx) == 1
+
+
+def test_capacity_evicts_the_least_recently_seen_task() -> None:
+    idx = CaseIndex(capacity=3)
+    _add(idx, "alpha task one", "a", "direct")
+    _add(idx, "bravo task two", "b", "direct")
+    _add(idx, "charlie task three", "c", "direct")
+    _add(idx, "alpha task one", "a2", "direct")  # alpha seen again: bravo is now least recent
+    _add(idx, "delta task four", "d", "direct")
+    assert len(idx) == 3
+    assert idx.lookup("bravo task two") is None
+    for text in ("alpha task one", "charlie task three", "delta task four"):
+        assert idx.lookup(text) is not None
+    _add(idx, "echo task five", "e", "direct")  # now charlie is least recent
+    assert idx.lookup("charlie task three") is None
+    assert idx.lookup("alpha task one") is not None
+
+
+def test_eviction_frees_near_duplicate_lookups_too() -> None:
+    idx = CaseIndex(capacity=1)
+    _add(idx, LONG, "t1", "direct")
+    _add(idx, "a completely different request about gardening tools", "t2", "direct")
+    assert idx.lookup(LONG) is None
+    assert idx.lookup(LONG + " thanks") is None
+
+
+def test_capacity_beyond_initial_vector_block_keeps_every_case() -> None:
+    idx = CaseIndex(capacity=3000)
+    for i in range(2500):
+        _add(idx, f"task number {i} about topic {i * 7}", f"t{i}", "direct")
+    assert len(idx) == 2500
+    assert idx.lookup("task number 0 about topic 0") is not None
+    m = idx.lookup("task number 2499 about topic 17493")
+    assert m is not None and m.case.trajectory_id == "t2499"
+
+
+def _populated() -> CaseIndex:
+    idx = CaseIndex(capacity=50, similarity_threshold=0.85)
+    for i, words in enumerate(_random_sentences(40, 12, seed=9)):
+        _add(idx, " ".join(words), f"t{i}", ["direct", "clarify", "tool.web_search"][i % 3], reward=i / 40)
+    _add(idx, LONG, "long", "memory.semantic", reward=0.99)
+    _add(idx, " ".join(_random_sentences(1, 12, seed=9)[0]), "again", "direct", reward=0.0)  # re-seen
+    return idx
+
+
+def test_to_state_from_state_round_trip() -> None:
+    idx = _populated()
+    state = json.loads(json.dumps(idx.to_state()))
+    twin = CaseIndex.from_state(state)
+    assert twin.to_state() == idx.to_state()
+    assert (twin.capacity, twin.similarity_threshold) == (50, 0.85)
+    for text in (LONG, LONG.replace("three", "four"), "nothing like it at all"):
+        a, b = idx.lookup(text), twin.lookup(text)
+        assert (a is None) == (b is None)
+        if a is not None and b is not None:
+            assert a.case == b.case and a.similarity == b.similarity
+    # The LRU order survives: the next eviction removes the same task in both.
+    _add(idx, "brand new task", "n", "direct")
+    _add(twin, "brand new task", "n", "direct")
+    idx_full = CaseIndex.from_state(idx.to_state(), capacity=41)
+    twin_full = CaseIndex.from_state(twin.to_state(), capacity=41)
+    assert idx_full.to_state() == twin_full.to_state()
+    assert len(idx_full) == 41
+
+
+def test_save_and_load(tmp_path: Path) -> None:
+    idx = _populated()
+    path = tmp_path / "sub" / "case-index.json"
+    path.parent.mkdir()
+    idx.save(path)
+    loaded = CaseIndex.load(path)
+    assert loaded.to_state() == idx.to_state()
+    assert json.loads(path.read_text())["format"] == "memabrad.case-index/v1"
+    overridden = CaseIndex.load(path, capacity=5, similarity_threshold=0.95)
+    assert (overridden.capacity, overridden.similarity_threshold, len(overridden)) == (5, 0.95, 5)
+
+
+def test_near_duplicate_tie_resolves_the_same_after_a_round_trip() -> None:
+    idx = CaseIndex(capacity=10)
+    _add(idx, "What is the stock price of Globex today?", "t1", "tool.web_search")
+    _add(idx, "What is the stock price of Globex today", "t2", "clarify")  # same words, other key
+    _add(idx, "What is the stock price of Globex today?", "t3", "tool.web_search")  # re-seen: LRU order flips
+    query = "what is the stock price of globex today!!"  # identical words to both: an exact tie
+    before = idx.lookup(query)
+    after = CaseIndex.from_state(json.loads(json.dumps(idx.to_state()))).lookup(query)
+    assert before is not None and after is not None
+    assert before.similarity == after.similarity
+    assert before.case.route == after.case.route
