@@ -119,7 +119,12 @@ class Daemon:
         except Exception as err:  # noqa: BLE001 - a lock problem must not stop learning
             log.warning("could not take the router's daemon lock", extra={"router_id": router_id,
                                                                            "error": str(err)})
-        self._refresh_active(router_id)
+        try:
+            self._refresh_active(router_id)
+        except StoreError as err:
+            log.critical("refusing to serve a router with corrupt state", extra={"router_id": router_id,
+                                                                                 "error": str(err)})
+            raise
 
     def _release_router(self, router_id: str) -> None:
         lock = self._locks.pop(router_id, None)
@@ -129,11 +134,12 @@ class Daemon:
         self.metrics.forget_router(router_id)
 
     def _refresh_active(self, router_id: str) -> None:
-        try:
-            current = RouterVersionStore(self.cfg.store.base_dir, router_id).get_current()
-        except Exception as err:  # noqa: BLE001
-            log.error("cannot read current.json", extra={"router_id": router_id, "error": str(err)})
-            return
+        """Read and verify the router's active version; a corrupt ``current.json`` or version is fatal
+        (the message names the file): the daemon never serves or evaluates on garbage."""
+        store = RouterVersionStore(self.cfg.store.base_dir, router_id)
+        current = store.get_current()
+        if current is not None:
+            store.verify_version(current["version_id"])
         self._set_active(router_id, current["version_id"] if current else None)
 
     def _set_active(self, router_id: str, version_id: str | None) -> None:
@@ -463,7 +469,7 @@ class Daemon:
         assert consumer is not None
         while not self.stopping:
             if self._fatal is not None:
-                raise FatalError("a rebalance callback failed") from self._fatal
+                raise FatalError(f"a rebalance callback failed: {self._fatal}") from self._fatal
             try:
                 batch = await consumer.getmany(timeout_ms=300, max_records=self.cfg.kafka.fetch_max_records)
             except OffsetOutOfRangeError as err:

@@ -158,7 +158,7 @@ def _ci(e: Estimate | None) -> str:
 class _Plot:
     """An ordinal x axis (one band per evaluation) and a linear y axis inside an SVG of fixed size."""
 
-    n: int
+    n: float
     lo: float
     hi: float
     width: int = 1100
@@ -180,6 +180,20 @@ class _Plot:
     @property
     def plot_h(self) -> float:
         return self.height - self.top - self.bottom
+
+    @property
+    def band(self) -> float:
+        """Width of one evaluation's band in pixels."""
+        return self.plot_w / max(1, self.n)
+
+    @property
+    def dense(self) -> bool:
+        """Too many evaluations for whiskers and symbols: draw ribbons and small marks instead."""
+        return self.band < 12
+
+    def marker(self, largest: float) -> float:
+        """A marker size that fits the band."""
+        return max(1.5, min(largest, self.band * 0.3))
 
     def x(self, i: float) -> float:
         """Centre of band ``i`` (fractional ``i`` for boundaries: ``k - 0.5`` is the left edge of band k)."""
@@ -206,8 +220,9 @@ class _Plot:
         self.add(f'<line x1="{self.left}" x2="{self.width - self.right}" y1="{base}" y2="{base}" '
                  f'stroke="{COLORS["axis"]}" stroke-width="1"/>')
         every = max(1, math.ceil(len(x_labels) / max(1, self.plot_w // 56)))
+        last = len(x_labels) - 1
         for i, label in enumerate(x_labels):
-            if i % every and i != len(x_labels) - 1:
+            if i != last and (i % every or last - i < every * 0.75):  # the last label always, none crowding it
                 continue
             self.add(f'<text x="{self.x(i):.1f}" y="{base + 15}" text-anchor="middle">{escape(label)}</text>')
 
@@ -229,6 +244,14 @@ class _Plot:
         d = f' stroke-dasharray="{dash}"' if dash else ""
         path = " ".join(f"{self.x(i):.1f},{self.y(v):.1f}" for i, v in pts)
         self.add(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="{width}"{d}/>')
+
+    def ribbon(self, rows: Sequence[tuple[float, float, float]], color: str, opacity: float = 0.18) -> None:
+        """A shaded band through (i, low, high) rows: intervals when there are too many for whiskers."""
+        if len(rows) < 2:
+            return
+        upper = " ".join(f"{self.x(i):.1f},{self.y(hi):.1f}" for i, _, hi in rows)
+        lower = " ".join(f"{self.x(i):.1f},{self.y(lo):.1f}" for i, lo, _ in reversed(rows))
+        self.add(f'<polygon points="{upper} {lower}" fill="{color}" fill-opacity="{opacity}" stroke="none"/>')
 
     def whisker(self, i: float, lo: float, hi: float, color: str, dx: float = 0.0) -> None:
         xx = self.x(i) + dx
@@ -268,6 +291,13 @@ def _rollback_positions(h: RouterHistory) -> list[tuple[float, VersionEvent]]:
     return out
 
 
+def _slots(h: RouterHistory) -> float:
+    """Bands on the x axis: one per evaluation, plus a little room for a rollback after the last one."""
+    n = len(h.evaluations)
+    trailing = any(pos >= n - 0.5 for pos, _ in _rollback_positions(h))
+    return n + (0.5 if trailing else 0.0)
+
+
 def _marks(plot: _Plot, h: RouterHistory, evals: Sequence[EvaluationRecord]) -> None:
     """Promotions (green) and rollbacks (dark red) as vertical lines."""
     for i, e in enumerate(evals):
@@ -290,28 +320,35 @@ def reward_chart(h: RouterHistory) -> str:
                 values += [v for v in (est.value, est.ci_low, est.ci_high) if v is not None]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     pad = (hi - lo) * 0.08 or 0.05
-    plot = _Plot(len(evals), lo - pad, hi + pad, bottom=60)
+    plot = _Plot(_slots(h), lo - pad, hi + pad, bottom=60)
     plot.frame("Estimated reward at each evaluation (95% intervals)", _x_labels(evals))
     _marks(plot, h, evals)
-    off = min(6.0, plot.plot_w / max(1, len(evals)) / 6)
+    off = 0.0 if plot.dense else min(6.0, plot.band / 6)
+    r = plot.marker(4.0)
     for role, dx in (("baseline", -off), ("challenger", off)):
         color = COLORS[role]
-        pts = [(i, est.value) for i, e in enumerate(evals) if (est := getattr(e, role)) is not None]
-        plot.polyline(pts, color, width=1.5)
-        for i, e in enumerate(evals):
-            est = getattr(e, role)
-            if est is None:
-                continue
-            if est.ci_low is not None and est.ci_high is not None:
-                plot.whisker(i, est.ci_low, est.ci_high, color, dx=dx)
-            plot.point(i, est.value, color, f"#{e.sequence} {role} reward {_ci(est)}", dx=dx)
+        ests = [(i, est) for i, e in enumerate(evals) if (est := getattr(e, role)) is not None]
+        bounded = [(i, est.ci_low, est.ci_high) for i, est in ests
+                   if est.ci_low is not None and est.ci_high is not None]
+        if plot.dense:
+            plot.ribbon(bounded, color)
+        else:
+            for i, lo_, hi_ in bounded:
+                plot.whisker(i, lo_, hi_, color, dx=dx)
+        plot.polyline([(i, est.value) for i, est in ests], color, width=1.5)
+        for i, est in ests:
+            plot.point(i, est.value, color, f"#{evals[i].sequence} {role} reward {_ci(est)}", dx=dx, r=r)
     base = plot.top + plot.plot_h
     plot.add(f'<text x="{plot.left - 6}" y="{base + 36}" text-anchor="end">decision</text>')
     for i, e in enumerate(evals):
         color = COLORS.get(e.outcome, COLORS["dry_run"])
         xx, yy = plot.x(i), base + 32
         tip = f"<title>{escape(f'#{e.sequence} {e.outcome}: ' + '; '.join(e.reasons))}</title>"
-        if e.outcome == "promoted":
+        if plot.dense:  # one coloured tick per evaluation
+            w = max(1.0, plot.band * 0.8)
+            plot.add(f'<rect x="{xx - w / 2:.1f}" y="{yy - 6:.1f}" width="{w:.1f}" height="12" fill="{color}">'
+                     f"{tip}</rect>")
+        elif e.outcome == "promoted":
             plot.add(f'<path d="M{xx:.1f},{yy - 6:.1f}l6,11h-12z" fill="{color}">{tip}</path>')
         elif e.outcome == "rejected":
             plot.add(f'<path d="M{xx - 5:.1f},{yy - 5:.1f}l10,10m0,-10l-10,10" stroke="{color}" stroke-width="2.5">'
@@ -332,7 +369,7 @@ def gate_chart(h: RouterHistory, name: str) -> str:
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     pad = (hi - lo) * 0.1 or (abs(hi) * 0.1 or 0.05)
     floor = 0.0 if lo >= 0 else lo - pad  # counts never go below zero
-    plot = _Plot(len(evals), max(floor, lo - pad), hi + pad, width=560, height=230, left=60, top=26, bottom=34)
+    plot = _Plot(_slots(h), max(floor, lo - pad), hi + pad, width=560, height=230, left=60, top=26, bottom=34)
     title, op = _GATE_TITLES.get(name, (name, "vs"))
     plot.frame(f"{title}: value {op} threshold", _x_labels(evals))
     _marks(plot, h, evals)
@@ -349,13 +386,17 @@ def gate_chart(h: RouterHistory, name: str) -> str:
             pts.append((i + 0.5, t))
         plot.polyline(pts, COLORS["threshold"], width=1.5, dash="6 4")
     plot.polyline([(i, g.value) for i, g in recs if g.value is not None], "#9ca3af", width=1)
+    if plot.dense:
+        plot.ribbon([(i, g.ci_low, g.ci_high) for i, g in recs if g.ci_low is not None and g.ci_high is not None],
+                    "#6b7280", opacity=0.15)
+    r = plot.marker(4.5)
     for i, g in recs:
         color = COLORS.get(g.status, COLORS["fail"] if not g.passed else COLORS["pass"])
-        if g.ci_low is not None and g.ci_high is not None:
+        if g.ci_low is not None and g.ci_high is not None and not plot.dense:
             plot.whisker(i, g.ci_low, g.ci_high, color)
         if g.value is not None:
             tip = g.reason or f"{name} {_fmt(g.value)} {op} {_fmt(g.threshold)}: {g.status}"
-            plot.point(i, g.value, color, f"#{evals[i].sequence} {tip}", shape="square", r=4.5)
+            plot.point(i, g.value, color, f"#{evals[i].sequence} {tip}", shape="square", r=r)
     return plot.svg(f"gate {name} for router {h.router_id}")
 
 

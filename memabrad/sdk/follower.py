@@ -27,20 +27,23 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import UnknownTopicOrPartitionError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from memabrad.config import KafkaConfig
+from memabrad.config import Config, KafkaConfig
 from memabrad.kafka.client import client_kwargs
 from memabrad.kafka.topics import ensure_topics, topic_partitions
+from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import as_candidates
 from memabrad.learning.router import Decision, Router
 from memabrad.sdk._kafka import as_config, resolve_kafka
+from memabrad.sdk._loop import BackgroundLoop
 from memabrad.sdk.cases import CaseLookup
 from memabrad.sdk.trajectory import make_trajectory
 from memabrad.store.versions import RouterVersionStore
@@ -125,8 +128,14 @@ class RouterFollower:
     ``epsilon`` like any version (``version_id`` None). Pass the rule the app routed with
     before memabrad: the first challengers are judged against what it achieves.
 
+    ``epsilon`` is the exploration rate. The daemon can only judge a challenger on tasks
+    where the logged route is the one the challenger would take, weighting each by
+    1/propensity; in statistical mode an evaluation whose largest weight exceeds
+    ``evaluation.max_importance_weight`` (50) is inconclusive. So keep ``epsilon / k``
+    (k candidates) above 1/50: the default 0.2 is enough for up to 10 candidates.
     ``rng`` is a ``random.Random`` or a seed, for reproducible exploration.
     ``on_swap`` is called on the event loop after each swap; it must not block.
+    ``create_topic`` creates a missing events topic (one partition), for local experiments.
     """
 
     def __init__(
@@ -137,10 +146,10 @@ class RouterFollower:
         bootstrap_servers: str | None = None,
         kafka: KafkaConfig | None = None,
         topic: str | None = None,
-        epsilon: float = 0.05,
+        epsilon: float = 0.2,
         rng: random.Random | int | None = None,
         poll_interval_s: float | None = 5.0,
-        create_topic: bool = True,
+        create_topic: bool = False,
         fallback: FallbackPolicy | None = None,
         on_swap: Callable[[Swap], None] | None = None,
         registry: CollectorRegistry | None = None,
@@ -176,9 +185,17 @@ class RouterFollower:
         self._refused: set[str] = set()
         self._consumer: AIOKafkaConsumer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
         self._swap_lock: asyncio.Lock | None = None
         self._changed: asyncio.Event | None = None
         self._running = False
+        self._thread_loop: BackgroundLoop | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Config, router_id: str = "default", **options: Any) -> RouterFollower:
+        """A follower for the daemon's own config: its store, cluster, events topic and ``router.serving_epsilon``."""
+        options.setdefault("epsilon", cfg.router.serving_epsilon)
+        return cls(cfg.store.base_dir, router_id, kafka=cfg.kafka, **options)
 
     def __repr__(self) -> str:
         return f"RouterFollower({str(self.store.base_dir)!r}, {self.router_id!r}, version_id={self.version_id!r})"
@@ -251,6 +268,7 @@ class RouterFollower:
             self._consumer = await self._start_consumer(self.kafka)
         try:
             await self._switch_to_current(cause="start")
+            await self._refresh_cases()  # start is not latency critical: serve with hints from the first choice
         except BaseException:
             await self._stop_consumer()
             raise
@@ -264,11 +282,37 @@ class RouterFollower:
     async def stop(self) -> None:
         """Stop following; the current version keeps serving ``choose``."""
         self._running = False
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = [*self._tasks, *self._background], []
+        self._background.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._stop_consumer()
+
+    def start_in_thread(self, timeout: float = 30.0) -> Self:
+        """``start`` on a private event loop in a daemon thread, for apps without asyncio.
+
+        ``choose`` may then be called from any thread; end with ``stop_in_thread``.
+        """
+        if self._thread_loop is None:
+            loop = BackgroundLoop(f"memabrad-sdk-follower-{self.router_id}")
+            loop.start()
+            try:
+                loop.run(self.start(), timeout)
+            except BaseException:
+                loop.stop()
+                raise
+            self._thread_loop = loop
+        return self
+
+    def stop_in_thread(self, timeout: float = 30.0) -> None:
+        """Undo ``start_in_thread``; the current version keeps serving ``choose``."""
+        loop, self._thread_loop = self._thread_loop, None
+        if loop is not None:
+            try:
+                loop.run(self.stop(), timeout)
+            finally:
+                loop.stop()
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -288,6 +332,9 @@ class RouterFollower:
                 self._refuse(version_id, "start", None, err)
             else:
                 self._apply(router, "start", None, None, now)
+        self.cases.refresh()
+        if self.cases.index is not None:
+            self._router.case_index = self.cases.index
         return self.version_id
 
     async def wait_for_version(self, version_id: str | None = None, timeout: float = 10.0) -> str:
@@ -328,7 +375,12 @@ class RouterFollower:
     async def _start_consumer(self, kafka: KafkaConfig) -> AIOKafkaConsumer:
         if self.create_topic:
             await ensure_topics(as_config(kafka), names=[self.topic])
-        count = await topic_partitions(as_config(kafka), self.topic)
+        try:
+            count = await topic_partitions(as_config(kafka), self.topic)
+        except UnknownTopicOrPartitionError:
+            raise UnknownTopicOrPartitionError(
+                f"router events topic {self.topic!r} does not exist: start the daemon (or create the topics) first, "
+                "or pass create_topic=True") from None
         consumer = AIOKafkaConsumer(**client_kwargs(kafka), group_id=None, enable_auto_commit=False,
                                     auto_offset_reset="latest", fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await consumer.start()
@@ -415,12 +467,16 @@ class RouterFollower:
 
     # -- loading --------------------------------------------------------------------------
 
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _poll_loop(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
             try:
-                if await self.cases.refresh_async():
-                    self._router.case_index = self.cases.index  # fresher hints for the version serving now
+                await self._refresh_cases()
                 await self._switch_to_current(cause="store")
             except asyncio.CancelledError:
                 raise
@@ -448,11 +504,25 @@ class RouterFollower:
                 self._refuse(version_id, cause, event_id, err)
                 return
             self._apply(router, cause, event_id, published_at, received_at)
+        self._spawn(self._refresh_cases())
 
     def _load(self, version_id: str) -> Router:
-        """Read, verify (sha256) and build a version, with the router's current case index (worker thread)."""
-        self.cases.refresh()
-        return Router.load(self.store.version_dir(version_id), case_index=self.cases.index)
+        """Read, verify (sha256) and build a version (worker thread).
+
+        The case index loaded so far is attached as is: reloading a large index takes
+        seconds, so a changed one is loaded after the swap and attached when ready
+        (``_refresh_cases``); meanwhile the new version routes without the newest hints.
+        """
+        index = self.cases.index
+        return Router.load(self.store.version_dir(version_id), case_index=index if index is not None else CaseIndex())
+
+    async def _refresh_cases(self) -> None:
+        """Load the case index if the daemon rewrote it, and hand it to the router serving now."""
+        try:
+            if await self.cases.refresh_async():
+                self._router.case_index = self.cases.index
+        except Exception as err:  # noqa: BLE001 - hints are optional; CaseLookup already logged load errors
+            log.warning("router %s: case index refresh failed: %r", self.router_id, err)
 
     def _apply(self, router: Router, cause: str, event_id: str | None, published_at: float | None,
                received_at: float) -> None:

@@ -27,10 +27,11 @@ from typing import Any, Self
 
 from aiokafka import AIOKafkaProducer
 
-from memabrad.config import KafkaConfig
+from memabrad.config import Config, KafkaConfig
 from memabrad.kafka.client import client_kwargs
 from memabrad.kafka.topics import ensure_topics
 from memabrad.sdk._kafka import as_config, resolve_kafka
+from memabrad.sdk._loop import BackgroundLoop
 from memabrad.sdk.trajectory import EncodedTrajectory, TrajectoryLike, encode_trajectory
 
 __all__ = [
@@ -94,6 +95,8 @@ class TrajectoryProducer:
     leaving the block flushes (raising ``DeliveryError`` on losses) and stops.
 
     ``on_error`` is called on the event loop, once per undelivered record; it must not block.
+    ``create_topic`` creates a missing topic with one partition: handy locally, but in
+    production the operator creates the topics with their partition count (docs/deploying.md).
     """
 
     def __init__(
@@ -107,7 +110,7 @@ class TrajectoryProducer:
         max_in_flight: int = 10_000,
         request_timeout_ms: int = 10_000,
         on_error: Callable[[DeliveryFailure], None] | None = None,
-        create_topic: bool = True,
+        create_topic: bool = False,
         max_bytes: int | None = None,
         producer_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -145,6 +148,11 @@ class TrajectoryProducer:
         self._room: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
         self._running = False
+
+    @classmethod
+    def from_config(cls, cfg: Config, **options: Any) -> TrajectoryProducer:
+        """A producer for the daemon's own config (same cluster, security settings and topic name)."""
+        return cls(kafka=cfg.kafka, **options)
 
     def __repr__(self) -> str:
         return (f"TrajectoryProducer({self.kafka.bootstrap_servers!r}, topic={self.topic!r}, sent={self.sent}, "
@@ -343,9 +351,13 @@ class SyncTrajectoryProducer:
         self._producer = TrajectoryProducer(bootstrap_servers, **options)
         self.start_timeout = start_timeout
         self._slots = threading.BoundedSemaphore(self._producer.max_in_flight)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop("memabrad-sdk-producer")
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, cfg: Config, **options: Any) -> SyncTrajectoryProducer:
+        """A producer for the daemon's own config (same cluster, security settings and topic name)."""
+        return cls(kafka=cfg.kafka, **options)
 
     def __repr__(self) -> str:
         return f"Sync{self._producer!r}"
@@ -376,35 +388,31 @@ class SyncTrajectoryProducer:
 
     @property
     def running(self) -> bool:
-        return self._loop is not None and self._producer.running
+        return self._loop.running and self._producer.running
 
     def start(self) -> Self:
         """Start the background loop and connect; raises what ``TrajectoryProducer.start`` raises."""
         with self._lock:
-            if self._loop is not None:
+            if self._loop.running:
                 return self
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="memabrad-sdk-producer", daemon=True)
-            thread.start()
+            self._loop.start()
             try:
-                asyncio.run_coroutine_threadsafe(self._producer.start(), loop).result(self.start_timeout)
+                self._loop.run(self._producer.start(), self.start_timeout)
             except BaseException:
-                self._stop_loop(loop, thread)
+                self._loop.stop()
                 raise
-            self._loop, self._thread = loop, thread
             return self
 
     def send(self, trajectory: TrajectoryLike, timeout: float | None = None) -> str:
         """Validate and queue one trajectory; returns its ``trajectory_id``."""
         enc = encode_trajectory(trajectory, max_bytes=self._producer.max_bytes)
-        loop = self._loop
-        if loop is None or not self._producer.running:
+        if not self.running:
             raise ProducerNotRunning("the producer is not running: call start() (or use `with`)")
         if not self._slots.acquire(timeout=timeout):
             raise ProducerFull(f"{self._producer.max_in_flight} trajectories are waiting for the broker")
         try:
-            loop.call_soon_threadsafe(self._producer._submit, enc, self._release)
-        except RuntimeError:  # the loop closed meanwhile
+            self._loop.call_soon(self._producer._submit, enc, self._release)
+        except RuntimeError:  # the loop stopped meanwhile
             self._slots.release()
             raise ProducerNotRunning("the producer stopped") from None
         return enc.trajectory_id
@@ -414,30 +422,18 @@ class SyncTrajectoryProducer:
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait for every record sent so far; raises ``DeliveryError`` / ``TimeoutError`` like the async one."""
-        loop = self._loop
-        if loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._producer.flush(timeout), loop).result()
+        if self._loop.running:
+            self._loop.run(self._producer.flush(timeout))
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Deliver what is pending (up to ``timeout`` s), disconnect and end the thread."""
         with self._lock:
-            loop, thread = self._loop, self._thread
-            if loop is None or thread is None:
+            if not self._loop.running:
                 return
             try:
-                fut = asyncio.run_coroutine_threadsafe(self._producer.stop(timeout), loop)
-                fut.result(None if timeout is None else timeout + 15.0)
+                self._loop.run(self._producer.stop(timeout), None if timeout is None else timeout + 15.0)
             finally:
-                self._loop = self._thread = None
-                self._stop_loop(loop, thread)
-
-    @staticmethod
-    def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
-        if not thread.is_alive():
-            loop.close()
+                self._loop.stop()
 
     def __enter__(self) -> Self:
         return self.start()
