@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 
 from memabrad.config import Config
 from memabrad.daemon.admin import AdminHandler, AdminMessage
@@ -366,26 +366,30 @@ class Daemon:
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         assert self.consumer is not None
         async with self.state_lock:
-            for tp in sorted(assigned):
-                key = (tp.topic, tp.partition)
-                if key in self.states:
-                    continue
-                restored = await anyio.to_thread.run_sync(self.ckpt_store.restore, tp.topic, tp.partition, self.cfg)
-                state = restored.state
-                self.states[key] = state
-                if state.next_offset is None:
-                    await self.consumer.seek_to_beginning(tp)
-                    log.info("no checkpoint: consuming the partition from its beginning",
-                             extra={"partition": tp.partition})
+            new = [tp for tp in sorted(assigned) if (tp.topic, tp.partition) not in self.states]
+            restored = {tp: await anyio.to_thread.run_sync(self.ckpt_store.restore, tp.topic, tp.partition, self.cfg)
+                        for tp in new}
+            # Seek every partition with no await in between, so the fetcher never looks for a
+            # committed offset of its own (the checkpoint, not the group, is the source of truth).
+            fresh = []
+            for tp, r in restored.items():
+                self.states[(tp.topic, tp.partition)] = r.state
+                if r.state.next_offset is None:
+                    fresh.append(tp)
                 else:
-                    self.consumer.seek(tp, state.next_offset)
+                    self.consumer.seek(tp, r.state.next_offset)
                     log.info("restored partition from checkpoint", extra={
-                        "partition": tp.partition, "offset": state.next_offset, "file": str(restored.path),
-                        "routers": sorted(state.learners)})
-                for rid in state.routers():
+                        "partition": tp.partition, "offset": r.state.next_offset, "file": str(r.path),
+                        "routers": sorted(r.state.learners)})
+            if fresh:
+                await self.consumer.seek_to_beginning(*fresh)
+                log.info("no checkpoint: consuming from the beginning",
+                         extra={"partitions": [t.partition for t in fresh]})
+            for r in restored.values():
+                for rid in r.state.routers():
                     if rid != UNKNOWN_ROUTER:
                         self._hold_router(rid)
-                        learner = state.learners.get(rid)
+                        learner = r.state.learners.get(rid)
                         if learner is not None:
                             self.metrics.since_evaluation.labels(rid).set(learner.counters.since_evaluation)
             self._partitions_count = len(self.consumer.partitions_for_topic(self.topic) or []) or None
@@ -393,6 +397,18 @@ class Daemon:
         self.assigned = True
         self.metrics.ready.set(1 if self.ready else 0)
         log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
+
+    async def _no_offset(self, err: NoOffsetForPartitionError) -> None:
+        """The fetcher wanted a position before the assignment callback set it: set it from our state."""
+        assert self.consumer is not None
+        async with self.state_lock:
+            for tp in sorted(self.consumer.assignment()):
+                state = self.states.get((tp.topic, tp.partition))
+                if state is not None and state.next_offset is not None:
+                    self.consumer.seek(tp, state.next_offset)
+                elif state is not None:
+                    await self.consumer.seek_to_beginning(tp)
+        log.info("positions set from checkpoints after the fetcher asked for them", extra={"error": str(err)})
 
     # -- admin topic --------------------------------------------------------------------
 
@@ -474,6 +490,9 @@ class Daemon:
                 batch = await consumer.getmany(timeout_ms=300, max_records=self.cfg.kafka.fetch_max_records)
             except OffsetOutOfRangeError as err:
                 await self._out_of_range(err)
+                continue
+            except NoOffsetForPartitionError as err:
+                await self._no_offset(err)
                 continue
             if batch:
                 await self._process_batch(batch)

@@ -16,7 +16,7 @@ whole loop against a real daemon.
 from memabrad.learning.case_index import Case, Match
 from memabrad.learning.router import Decision
 from memabrad.sdk.cases import CaseLookup
-from memabrad.sdk.follower import LoadFailure, RouterFollower, Swap
+from memabrad.sdk.follower import FallbackPolicy, LoadFailure, RouterFollower, Swap
 from memabrad.sdk.producer import (
     DeliveryError,
     DeliveryFailure,
@@ -35,6 +35,7 @@ __all__ = [
     "DeliveryError",
     "DeliveryFailure",
     "EncodedTrajectory",
+    "FallbackPolicy",
     "InvalidTrajectory",
     "LoadFailure",
     "Match",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -135,6 +136,30 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMABRAD_")}
     env.update(extra)
     return env
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    out: list[tuple[str, str]] = []
+    buf = ""
+    for line in text.splitlines():
+        if not buf and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.rstrip().endswith("\\"):
+            buf += line.rstrip()[:-1] + " "
+            continue
+        buf += line
+        word, _, rest = buf.strip().partition(" ")
+        out.append((word.upper(), rest.strip()))
+        buf = ""
+    return out
+
+
+def healthcheck_command() -> list[str]:
+    """The HEALTHCHECK's exec-form command (also run against a live daemon in test_live_prometheus)."""
+    health = dict(dockerfile_instructions())["HEALTHCHECK"]
+    return json.loads(health[health.index("CMD") + 3:].strip())
 
 
 # -- PNG ------------------------------------------------------------------------------------------------

@@ -121,7 +121,6 @@ class KafkaIO:
 
         return self.run(go(), 60)
 
-
     def commit(self, group_id: str, topic: str, offsets: dict[int, int]) -> None:
         """Commit offsets for a group without joining it (test setup)."""
 
@@ -276,6 +275,9 @@ class TopicReader:
                     self._records.extend(fresh)
 
     def records(self) -> list[Record]:
+        """Everything read so far, in arrival order (raises if the reading task died)."""
+        if self._task is not None and self._task.done() and not self._stop:
+            self._task.result()
         with self._lock:
             return list(self._records)
 
@@ -327,6 +329,8 @@ def evaluation_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class DeadLetterReader(TopicReader):
+    """The dead-letter topic, with headers."""
+
     def dead_letters(self) -> list[tuple[bytes | None, bytes | None, dict[str, bytes]]]:
         """(key, value, headers) of every dead letter so far."""
         return [(r.key, r.value, dict(r.headers)) for r in self.records()]
@@ -392,7 +396,7 @@ class DaemonProcess:
             "MEMABRAD_HTTP__PORT": str(self.port),
             "MEMABRAD_LOGGING__FORMAT": "text",
             "MEMABRAD_CHECKPOINT__INTERVAL_S": "1",
-            # The embedded broker ignores LeaveGroup: a restarted member waits out the old session.
+            # The embedded broker keeps a stopped member until its session expires: restarts wait that long.
             "MEMABRAD_KAFKA__SESSION_TIMEOUT_MS": "6000",
             "MEMABRAD_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
             **self.topics.env(),
@@ -527,8 +531,10 @@ class DaemonFactory:
 
     def new(self, name: str, topics: Topics, *, base_dir: Path | None = None, group_id: str | None = None,
             env: dict[str, str] | None = None, start: bool = True) -> DaemonProcess:
+        """A daemon on ``topics``; a fresh base dir and group unless given."""
+        group = group_id or f"e2e-{name}-{uuid.uuid4().hex[:8]}"
         d = DaemonProcess(name, self.io.bootstrap_servers, base_dir or self.tmp_path / f"{name}-base", topics,
-                          group_id or f"e2e-{name}-{uuid.uuid4().hex[:8]}", self.tmp_path, env)
+                          group, self.tmp_path, env)
         self.daemons.append(d)
         return d.start() if start else d
 

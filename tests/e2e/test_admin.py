@@ -19,8 +19,8 @@ pytestmark = pytest.mark.e2e
 KEY = "e2e-admin-key"
 KEY_ENV = "MEMABRAD_TEST_ADMIN_KEY"
 THRESHOLD = 2_000
-SEED = 0  # with this seed and threshold the daemon promotes after 4,000 and after 8,000 trajectories
-N_FIRST = 8_000
+SEED = 0  # with this seed and threshold the daemon promoted after 4,000 and after 8,000 trajectories
+MAX_TRAJECTORIES = 30_000
 
 
 def _issued(delta: timedelta = timedelta(0)) -> str:
@@ -51,14 +51,18 @@ def test_admin_commands(kafka: KafkaIO, daemons: DaemonFactory, producer: Produc
     def send(cmd: dict[str, Any]) -> None:
         producer.send_json(topics.admin, cmd, key=cmd["router_id"])
 
-    # Two promotions.
-    producer.send_trajectories(topics.trajectories, sim.generate(N_FIRST))
-    d.wait_consumed({0: N_FIRST}, timeout=180)
-    n_evals = N_FIRST // THRESHOLD
-    evals = reader.wait_events(lambda es: evaluation_events(es) if len(evaluation_events(es)) >= n_evals else None,
-                               60, f"{n_evals} evaluation events")
-    promoted = [e["version_id"] for e in evals if e["type"] == "router.promoted"]
-    assert len(promoted) >= 2, [(e["type"], e.get("verdict")) for e in evals]
+    # Two promotions: feed THRESHOLD trajectories at a time until the second one.
+    sent = 0
+    promoted: list[str] = []
+    while len(promoted) < 2:
+        assert sent < MAX_TRAJECTORIES, f"fewer than 2 promotions after {sent} trajectories"
+        producer.send_trajectories(topics.trajectories, sim.generate(THRESHOLD))
+        sent += THRESHOLD
+        d.wait_consumed({0: sent}, timeout=120)
+        n_evals = sent // THRESHOLD
+        evals = reader.wait_events(lambda es, n=n_evals: evaluation_events(es)[:n] if len(evaluation_events(es)) >= n
+                                   else None, 60, f"{n_evals} evaluation events")
+        promoted = [e["version_id"] for e in evals if e["type"] == "router.promoted"]
     first, active = promoted[0], promoted[-1]
     current_path = d.base_dir / "default" / "router-versions" / "current.json"
     assert json.loads(current_path.read_text())["version_id"] == active
@@ -105,6 +109,7 @@ def test_admin_commands(kafka: KafkaIO, daemons: DaemonFactory, producer: Produc
         rej = wait_rejection(reader, request_id)
         assert rej["command"] == "rollback" and why in rej["reason"].lower(), rej
     assert current_path.read_bytes() == current_bytes
+    assert not (d.base_dir / "ghost-router").exists()
     assert d.metrics().value("memabrad_admin_commands_total", command="rollback", result="rejected") == len(refused)
 
     # Paused promotions: the next evaluation is a dry run.
@@ -118,7 +123,7 @@ def test_admin_commands(kafka: KafkaIO, daemons: DaemonFactory, producer: Produc
     assert json.loads(current_path.read_bytes())["version_id"] == first
 
     # evaluate_now: applied, then an evaluation follows.
-    d.wait_consumed({0: N_FIRST + THRESHOLD}, timeout=60)
+    d.wait_consumed({0: sent + THRESHOLD}, timeout=60)
     seen = len(evaluation_events(reader.events()))
     send(command("evaluate_now", "r-evaluate"))
     ev = reader.wait_answer("r-evaluate")

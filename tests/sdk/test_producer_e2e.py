@@ -42,7 +42,8 @@ async def test_valid_trajectories_arrive_keyed_by_router_and_invalid_ones_never_
         sdk_broker: EmbeddedBroker) -> None:
     topic = _topic()
     rows = _rows(100)
-    async with TrajectoryProducer(sdk_broker.bootstrap_servers, topic=topic, linger_ms=5) as producer:
+    async with TrajectoryProducer(sdk_broker.bootstrap_servers, topic=topic, linger_ms=5,
+                                  create_topic=True) as producer:
         ids = [await producer.send(row) for row in rows[:50]]
         with pytest.raises(InvalidTrajectory, match="decision.route"):
             await producer.send(dict(rows[0], trajectory_id="bad", decision={"route": "nowhere"}))
@@ -61,7 +62,7 @@ async def test_delivery_failures_are_counted_called_back_and_raised_by_flush(sdk
     rows = _rows(3, seed=2)
     rows[1]["steps"] = [{"note": "x" * 4000}]  # bigger than this producer's max request size
     producer = TrajectoryProducer(sdk_broker.bootstrap_servers, topic=_topic(), on_error=failures.append,
-                                  producer_options={"max_request_size": 2048})
+                                  create_topic=True, producer_options={"max_request_size": 2048})
     await producer.start()
     try:
         for row in rows:
@@ -79,7 +80,8 @@ async def test_delivery_failures_are_counted_called_back_and_raised_by_flush(sdk
 
 async def test_in_flight_records_are_bounded(sdk_broker: EmbeddedBroker) -> None:
     rows = _rows(7, seed=4)
-    async with TrajectoryProducer(sdk_broker.bootstrap_servers, topic=_topic(), max_in_flight=5) as producer:
+    async with TrajectoryProducer(sdk_broker.bootstrap_servers, topic=_topic(), max_in_flight=5,
+                                  create_topic=True) as producer:
         for row in rows[:5]:
             producer.send_nowait(row)  # no await in between: nothing can have been acknowledged yet
         with pytest.raises(ProducerFull):
@@ -95,7 +97,8 @@ async def test_sync_producer_sends_from_a_plain_thread(sdk_broker: EmbeddedBroke
     rows = _rows(200, seed=5)
 
     def app() -> SyncTrajectoryProducer:  # what a non-asyncio app does, on a thread without a loop
-        with SyncTrajectoryProducer(sdk_broker.bootstrap_servers, topic=topic, linger_ms=5) as producer:
+        with SyncTrajectoryProducer(sdk_broker.bootstrap_servers, topic=topic, linger_ms=5,
+                                    create_topic=True) as producer:
             with pytest.raises(InvalidTrajectory):
                 producer.send(dict(rows[0], occurred_at="not a time"))
             for row in rows:
@@ -116,7 +119,7 @@ async def test_sync_producer_reports_delivery_failures(sdk_broker: EmbeddedBroke
     row["steps"] = [{"note": "x" * 4000}]
 
     def app() -> None:
-        producer = SyncTrajectoryProducer(sdk_broker.bootstrap_servers, topic=_topic(),
+        producer = SyncTrajectoryProducer(sdk_broker.bootstrap_servers, topic=_topic(), create_topic=True,
                                           producer_options={"max_request_size": 2048}).start()
         try:
             producer.send(row)

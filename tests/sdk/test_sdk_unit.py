@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 import random
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,11 @@ from memabrad.sdk import (
     encode_trajectory,
     make_trajectory,
 )
-from memabrad.sim import Simulator
+from memabrad.sim import Simulator, fixed_policy
 from memabrad.store.versions import RouterVersionStore
 from memabrad.wire import parse_trajectory
+
+from .harness import wait_until
 
 ROUTER = "unit"
 
@@ -159,6 +162,28 @@ def test_an_untrained_router_serves_until_a_version_exists(tmp_path: Path) -> No
     assert d.router_version is None and d.propensity in (pytest.approx(0.85), pytest.approx(0.05))
 
 
+def test_the_apps_own_rule_serves_until_the_first_version(trained_store: tuple[Path, str], tmp_path: Path) -> None:
+    eps = 0.25
+    follower = RouterFollower(tmp_path, ROUTER, epsilon=eps, rng=3, fallback=fixed_policy)
+    assert follower.load_active() is None
+    n, rows = 0, Simulator(seed=8).generate(2000)
+    for t in rows:
+        d = follower.choose(t["task"], t["candidates"])
+        greedy = fixed_policy(t["task"], t["candidates"])
+        k = len(t["candidates"])
+        assert d.router_version is None
+        assert d.propensity == pytest.approx((1 - eps) + eps / k if d.route == greedy else eps / k, abs=1e-12)
+        assert follower.probabilities(t["task"], t["candidates"])[d.route] == pytest.approx(d.propensity)
+        n += d.route == greedy
+    assert abs(n / len(rows) - (1 - eps) - eps / 6) < 0.05  # mostly 6 candidates, some 3-5
+    with pytest.raises(ValueError, match="not a candidate"):
+        RouterFollower(tmp_path, ROUTER, fallback=lambda task, cands: "nope").choose({"input": "x"}, ["a"])
+    base, version = trained_store
+    trained = RouterFollower(base, ROUTER, fallback=fixed_policy)
+    trained.load_active()
+    assert trained.choose(rows[0]["task"], rows[0]["candidates"]).router_version == version  # the version takes over
+
+
 async def test_store_polling_follows_current_json_and_refuses_corrupt_versions(tmp_path: Path) -> None:
     store = RouterVersionStore(tmp_path, ROUTER)
     v1 = _save(store, _trained_router(300, seed=1), "r-1")
@@ -186,6 +211,20 @@ async def test_store_polling_follows_current_json_and_refuses_corrupt_versions(t
         assert follower.load_failures == 1
     finally:
         await follower.stop()
+
+
+def test_a_sync_app_runs_the_follower_in_a_thread(tmp_path: Path) -> None:
+    store = RouterVersionStore(tmp_path, ROUTER)
+    v1 = _save(store, _trained_router(300, seed=1), "r-1")
+    follower = RouterFollower(tmp_path, ROUTER, poll_interval_s=0.05).start_in_thread()
+    try:
+        assert follower.version_id == v1
+        v2 = _save(store, _trained_router(300, seed=2), "r-2")
+        wait_until(lambda: follower.version_id == v2, 5.0, "the follower thread to load v2", interval=0.01)
+        assert follower.choose({"input": "hello"}, ["a", "b"]).router_version == v2
+    finally:
+        follower.stop_in_thread()
+    assert not any(t.name.startswith("memabrad-sdk-follower") for t in threading.enumerate())
 
 
 # -- case lookup ------------------------------------------------------------------------------
