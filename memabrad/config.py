@@ -55,7 +55,7 @@ class RouterConfig(_Section):
     learning_rate: float = Field(default=0.05, gt=0, le=1)
     l2: float = Field(default=0.0, ge=0)
     max_importance_weight: float = Field(default=1.0, ge=1)
-    serving_epsilon: float = Field(default=0.05, ge=0, le=1)
+    serving_epsilon: float = Field(default=0.2, ge=0, le=1)
 
 
 class CaseIndexConfig(_Section):

@@ -66,3 +66,12 @@ def test_state_round_trip_continues_identically() -> None:
     ta = _feed(a, 100, reward=0.4, error_p=0.03, latency=700, seed=2)
     tb = _feed(b, 100, reward=0.4, error_p=0.03, latency=700, seed=2)
     assert ta == tb and ta is not None
+
+
+def test_exploration_steps_are_not_judged() -> None:
+    g = _armed()
+    for _ in range(1000):  # explored routes (propensity eps/k) doing badly do not count against the version
+        assert g.observe("v2", 0.0, True, 9000, S, propensity=0.2 / 6, n_candidates=6) is None
+    assert g.reward is not None and g.reward.n == 0
+    assert g.observe("v2", 0.6, False, 700, S, propensity=0.8 + 0.2 / 6, n_candidates=6) is None
+    assert g.reward.n == 1

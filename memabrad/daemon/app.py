@@ -268,7 +268,8 @@ class Daemon:
         if learner.guard.armed:
             o = t.outcome
             trip = learner.guard.observe(t.decision.router_version, o.reward, o.error, o.latency_ms,
-                                         self.guard_settings)
+                                         self.guard_settings, propensity=t.decision.propensity,
+                                         n_candidates=len(t.candidates))
             if trip is not None:
                 await self._guard_tripped(rid, learner, trip)
         if learner.counters.since_evaluation >= cfg.evaluation.min_new_trajectories:

@@ -21,6 +21,7 @@ import numpy as np
 
 from memabrad.evaluation.benchmark import LoggedItem, SuiteItem
 from memabrad.evaluation.estimators import Interval, effective_sample_size, influence, mean_interval
+from memabrad.learning.batch import best_columns, feature_matrix, predict_all
 from memabrad.learning.router import Router
 
 METRICS = ("reward", "error_rate", "latency_ms")
@@ -127,33 +128,56 @@ class _Influences:
     phi: dict[str, np.ndarray]
 
 
-def _choices(router: Router, xs: Sequence[dict[int, float]], cands: Sequence[tuple[str, ...]]) -> list[str]:
-    return [router.best(x, c) for x, c in zip(xs, cands, strict=True)]
+@dataclass(frozen=True)
+class _Batch:
+    """The logged items as arrays, shared by every policy evaluated on them."""
+
+    X: Any
+    routes: list[str]
+    allowed: np.ndarray  # (n, routes): candidate mask
+    logged: np.ndarray  # (n,): column of the logged route
+    y: dict[str, np.ndarray]
+    p: np.ndarray
+
+    @classmethod
+    def of(cls, items: Sequence[LoggedItem], dim: int) -> _Batch:
+        n = len(items)
+        routes = sorted({r for i in items for r in i.candidates} | {i.route for i in items})
+        col = {r: j for j, r in enumerate(routes)}
+        allowed = np.zeros((n, len(routes)), dtype=bool)
+        for k, i in enumerate(items):
+            allowed[k, [col[r] for r in i.candidates]] = True
+        return cls(
+            X=feature_matrix([i.x for i in items], dim),
+            routes=routes,
+            allowed=allowed,
+            logged=np.fromiter((col[i.route] for i in items), dtype=np.int64, count=n),
+            y={
+                "reward": np.fromiter((i.reward for i in items), float, n),
+                "error_rate": np.fromiter((1.0 if i.error else 0.0 for i in items), float, n),
+                "latency_ms": np.fromiter((i.latency_ms for i in items), float, n),
+            },
+            p=np.fromiter((i.propensity for i in items), float, n),
+        )
+
+    def choose(self, router: Router) -> np.ndarray:
+        """Column of each item's route under ``router`` (its greedy choice among the candidates)."""
+        return best_columns(predict_all(router, self.X, self.routes)["reward"], self.allowed)
 
 
-def _logged_influences(
-    items: Sequence[LoggedItem], choices: list[str] | None, model: Router, estimator: str
-) -> _Influences:
-    """Influences of a router's choices (or of the logging policy when ``choices`` is None)."""
-    n = len(items)
-    y = {
-        "reward": np.fromiter((i.reward for i in items), float, n),
-        "error_rate": np.fromiter((1.0 if i.error else 0.0 for i in items), float, n),
-        "latency_ms": np.fromiter((i.latency_ms for i in items), float, n),
-    }
-    p = np.fromiter((i.propensity for i in items), float, n)
-    if choices is None:
-        return _Influences({m: influence("on_policy", y[m], p, np.ones(n, bool)) for m in METRICS})
-    match = np.fromiter((c == i.route for c, i in zip(choices, items, strict=True)), bool, n)
-    q_pi: dict[str, np.ndarray] = {}
-    q_log: dict[str, np.ndarray] = {}
-    if estimator == "dr":
-        preds_pi = [model.predict_outcome(i.x, c) for i, c in zip(items, choices, strict=True)]
-        preds_log = [model.predict_outcome(i.x, i.route) for i in items]
-        for m, attr in zip(METRICS, ("reward", "error_rate", "latency_ms"), strict=True):
-            q_pi[m] = np.fromiter((getattr(o, attr) for o in preds_pi), float, n)
-            q_log[m] = np.fromiter((getattr(o, attr) for o in preds_log), float, n)
-    phi = {m: influence(estimator, y[m], p, match, q_pi.get(m), q_log.get(m)) for m in METRICS}
+def _logged_influences(batch: _Batch, chosen: np.ndarray | None, model_preds: dict[str, np.ndarray],
+                       estimator: str) -> _Influences:
+    """Influences of a policy's choices (columns), or of the logging policy when ``chosen`` is None."""
+    n = len(batch.p)
+    if chosen is None:
+        return _Influences({m: influence("on_policy", batch.y[m], batch.p, np.ones(n, bool)) for m in METRICS})
+    match = chosen == batch.logged
+    rows = np.arange(n)
+    phi = {}
+    for m in METRICS:
+        q_pi = model_preds[m][rows, chosen] if estimator == "dr" else None
+        q_log = model_preds[m][rows, batch.logged] if estimator == "dr" else None
+        phi[m] = influence(estimator, batch.y[m], batch.p, match, q_pi, q_log)
     return _Influences(phi)
 
 
@@ -195,16 +219,18 @@ def compare(
 ) -> BenchmarkResult:
     """Estimate both policies on the same tasks; ``challenger`` doubles as the DR outcome model."""
     est = resolve_estimator(estimator, logged)
-    xs = [i.x for i in logged]
-    cands = [i.candidates for i in logged]
-    ch_choices = _choices(challenger, xs, cands)
-    ch = _logged_influences(logged, ch_choices, challenger, est)
+    dim = 1 << max(challenger.hash_bits, baseline.hash_bits if baseline is not None else 0)
+    batch = _Batch.of(logged, dim)
+    outcome_model = predict_all(challenger, batch.X, batch.routes)
+    ch_cols = best_columns(outcome_model["reward"], batch.allowed)
+    ch_choices = [batch.routes[c] for c in ch_cols]
+    ch = _logged_influences(batch, ch_cols, outcome_model, est)
     if baseline is None:
         suite = ()
-        bl = _logged_influences(logged, None, challenger, est)
+        bl = _logged_influences(batch, None, outcome_model, est)
         baseline_name = LOGGING_POLICY
     else:
-        bl = _logged_influences(logged, _choices(baseline, xs, cands), challenger, est)
+        bl = _logged_influences(batch, batch.choose(baseline), outcome_model, est)
         baseline_name = baseline.version_id or "baseline"
     if suite:
         ch = _cat(ch, _suite_influences(suite, challenger))

@@ -212,16 +212,30 @@ class CaseIndex:
     @classmethod
     def from_state(cls, state: dict[str, Any], *, capacity: int | None = None,
                    similarity_threshold: float | None = None) -> CaseIndex:
+        """Rebuild the index; vectors and LSH codes are computed in one batch (restores are on the
+        daemon's assignment path, so they must be quick)."""
         idx = cls(
             capacity=capacity or int(state.get("capacity", 20_000)),
             similarity_threshold=similarity_threshold or float(state.get("similarity_threshold", 0.9)),
         )
-        for raw in state.get("cases", []):
-            case = Case(**raw)
-            if len(idx._cases) >= idx.capacity:
-                idx._evict()
+        cases = [Case(**raw) for raw in state.get("cases", [])][-idx.capacity:]
+        n = len(cases)
+        if n == 0:
+            return idx
+        vectors = np.stack([text_vector(c.key) for c in cases])
+        bits = (vectors @ _PROJECTION) > 0
+        codes = bits.reshape(n, _BANDS, _BITS).astype(np.int64) @ _POWERS
+        nonzero = vectors.any(axis=1)
+        idx._vectors = np.zeros((max(n, min(idx.capacity, 1024)), DIMS), dtype=np.float32)
+        idx._vectors[:n] = vectors
+        idx._slot_key = [c.key for c in cases]
+        idx._slot_bands = [[(b, int(code)) for b, code in enumerate(row)] if nz else []
+                           for row, nz in zip(codes.tolist(), nonzero.tolist(), strict=True)]
+        for slot, case in enumerate(cases):
             idx._cases[case.key] = case
-            idx._insert_vector(case.key)
+            idx._slot[case.key] = slot
+            for band in idx._slot_bands[slot]:
+                idx._buckets.setdefault(band, set()).add(slot)
         return idx
 
     def save(self, path: str | Path) -> None:

@@ -107,9 +107,17 @@ class PromotionGuard:
         self.reward = self.error = self.latency = None
 
     def observe(self, router_version: str | None, reward: float, error: bool, latency_ms: float,
-                s: GuardSettings) -> GuardTrip | None:
-        """Count one live trajectory; returns a trip when the evidence says roll back."""
+                s: GuardSettings, *, propensity: float | None = None, n_candidates: int = 1) -> GuardTrip | None:
+        """Count one live trajectory; returns a trip when the evidence says roll back.
+
+        Only the version's own (greedy) choices are judged: with epsilon-greedy serving, a route
+        logged with propensity at most 1/len(candidates) was an exploration step, and the
+        promised estimate is for the greedy policy. Greedy steps happen with the same
+        probability in every context, so they are an unbiased sample of the greedy policy.
+        """
         if not self.armed or router_version != self.version_id:
+            return None
+        if propensity is not None and n_candidates > 1 and propensity <= 1.0 / n_candidates:
             return None
         assert self.reward is not None and self.error is not None and self.latency is not None
         self.reward.add(reward)

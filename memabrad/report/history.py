@@ -131,6 +131,8 @@ class EvaluationRecord:
     reward_delta: Estimate | None
     task_count: int | None
     estimator: str | None
+    confidence: float | None = None
+    """Confidence level of the intervals (``evaluation.confidence``)."""
 
     @property
     def promoted(self) -> bool:
@@ -174,6 +176,7 @@ class EvaluationRecord:
                                                                    _num(delta.get("ci_high"))),
             task_count=None if task_count is None else int(task_count),
             estimator=_str(bench.get("estimator")),
+            confidence=_num(bench.get("confidence")),
         )
 
 
@@ -230,6 +233,11 @@ class RouterHistory:
     @property
     def rollbacks(self) -> tuple[VersionEvent, ...]:
         return tuple(e for e in self.events if e.is_rollback)
+
+    def interval_label(self) -> str:
+        """``95% intervals`` when every evaluation used the same confidence level, else ``intervals``."""
+        levels = {e.confidence for e in self.evaluations if e.confidence is not None}
+        return f"{next(iter(levels)) * 100:g}% intervals" if len(levels) == 1 else "intervals"
 
     def outcome_counts(self) -> dict[str, int]:
         """Evaluations per outcome, e.g. ``{"promoted": 2, "rejected": 1}``."""

@@ -321,7 +321,7 @@ def reward_chart(h: RouterHistory) -> str:
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     pad = (hi - lo) * 0.08 or 0.05
     plot = _Plot(_slots(h), lo - pad, hi + pad, bottom=60)
-    plot.frame("Estimated reward at each evaluation (95% intervals)", _x_labels(evals))
+    plot.frame(f"Estimated reward at each evaluation ({h.interval_label()})", _x_labels(evals))
     _marks(plot, h, evals)
     off = 0.0 if plot.dense else min(6.0, plot.band / 6)
     r = plot.marker(4.0)
@@ -465,7 +465,7 @@ def _decisions_table(h: RouterHistory) -> str:
             "</tr>")
     names = ", ".join(g.name for g in h.evaluations[-1].gates) if h.evaluations else ""
     head = ("<tr><th>#</th><th>time (UTC)</th><th>decision (vs baseline)</th>"
-            f'<th title="{escape(names)}">gates</th><th>reward [95% interval]</th><th>tasks</th>'
+            f'<th title="{escape(names)}">gates</th><th>reward [{escape(h.interval_label()[:-1])}]</th><th>tasks</th>'
             "<th>reasons / report</th></tr>")
     return f'<div class="scroll"><table>{head}{"".join(rows)}</table></div>'
 
