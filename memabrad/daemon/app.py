@@ -431,13 +431,40 @@ class Daemon:
                          if tp.partition in s.admin_offsets]
             if positions:
                 ac.seek(tp, min(positions))
+            else:  # no router of ours: nothing to act on, just follow the end
+                await ac.seek_to_end(tp)
         self._admin_reseek.set()
+
+    async def _admin_out_of_range(self, err: OffsetOutOfRangeError) -> None:
+        """The admin log is behind our saved positions (broker lost its data): start over from its beginning."""
+        ac = self.admin_consumer
+        assert ac is not None
+        positions = err.args[0] if err.args and isinstance(err.args[0], dict) else {}
+        tps = list(positions) or sorted(ac.assignment())
+        starts = await ac.beginning_offsets(tps)
+        ends = await ac.end_offsets(tps)
+        async with self.state_lock:
+            for tp in tps:
+                for state in self.states.values():
+                    if state.admin_offsets.get(tp.partition, 0) > ends[tp] or \
+                            state.admin_offsets.get(tp.partition, 0) < starts[tp]:
+                        state.admin_offsets[tp.partition] = starts[tp]
+                        state.records_since_checkpoint += 1
+                self.metrics.offset_resets.labels(f"admin-{tp.partition}", "admin_log_reset").inc()
+                log.error("admin topic offset out of range; reading it from its beginning",
+                          extra={"partition": tp.partition, "log_start": starts[tp], "log_end": ends[tp]})
+                ac.seek(tp, starts[tp])
 
     async def admin_loop(self) -> None:
         ac = self.admin_consumer
         assert ac is not None
+        await self._admin_reseek.wait()  # positions come from the partitions' checkpoints
         while not self.stopping:
-            batch = await ac.getmany(timeout_ms=300, max_records=100)
+            try:
+                batch = await ac.getmany(timeout_ms=300, max_records=100)
+            except OffsetOutOfRangeError as err:
+                await self._admin_out_of_range(err)
+                continue
             for tp, msgs in batch.items():
                 for msg in msgs:
                     async with self.state_lock:
@@ -497,39 +524,57 @@ class Daemon:
                 continue
             if batch:
                 await self._process_batch(batch)
+            else:
+                await self._check_log_behind()
             if self._checkpoint_due():
                 await self.checkpoint()
 
     async def _out_of_range(self, err: OffsetOutOfRangeError) -> None:
-        """The broker's log no longer holds the checkpoint's position: apply the documented rule.
+        """The broker refused our position: apply the documented rule to those partitions."""
+        assert self.consumer is not None
+        positions = err.args[0] if err.args and isinstance(err.args[0], dict) else {}
+        await self._reposition(list(positions) or sorted(self.consumer.assignment()))
 
-        Log behind the checkpoint (broker lost its data, topic recreated): consume from the
-        log's beginning; the duplicate memory keeps already-learned ids from being learned
-        again, and nothing new is skipped. Checkpoint behind the log's start (retention
+    async def _check_log_behind(self) -> None:
+        """Some brokers answer a position past the log's end with an empty fetch instead of an error;
+        the fetch highwater then sits below our position, which never happens otherwise."""
+        assert self.consumer is not None
+        behind = []
+        for tp in self.consumer.assignment():
+            state = self.states.get((tp.topic, tp.partition))
+            hw = self.consumer.highwater(tp)
+            if state is not None and state.next_offset is not None and hw is not None and hw < state.next_offset:
+                behind.append(tp)
+        if behind:
+            await self._reposition(behind, known_behind=True)
+
+    async def _reposition(self, tps: list[TopicPartition], known_behind: bool = False) -> None:
+        """The log no longer holds the checkpoint's position; never a silent reset.
+
+        Log behind the checkpoint (the broker lost its data, the topic was recreated): consume
+        from the log's beginning; the duplicate memory keeps already-learned ids from being
+        learned again, and nothing new is skipped. Checkpoint behind the log's start (retention
         deleted records never consumed): consume from the log's start and count the gap.
         """
         assert self.consumer is not None
-        positions = err.args[0] if err.args and isinstance(err.args[0], dict) else {}
-        tps = list(positions) or sorted(self.consumer.assignment())
         starts = await self.consumer.beginning_offsets(tps)
-        ends = await self.consumer.end_offsets(tps)
         async with self.state_lock:
             for tp in tps:
                 state = self.states.get((tp.topic, tp.partition))
                 if state is None:
                     continue
-                start, end, at = starts[tp], ends[tp], state.next_offset or 0
-                if at < start:
+                start, at = starts[tp], state.next_offset or 0
+                if not known_behind and at < start:
                     rule, gap = "records_expired", start - at
                     self.metrics.offset_gap_records.labels(str(tp.partition)).inc(gap)
-                elif at > end:
+                elif known_behind or at > start:
                     rule, gap = "log_behind_checkpoint", 0
                 else:
                     continue
                 self.metrics.offset_resets.labels(str(tp.partition), rule).inc()
-                log.error("offset out of range; applying the documented rule", extra={
-                    "partition": tp.partition, "checkpoint_offset": at, "log_start": start, "log_end": end,
-                    "rule": rule, "records_lost": gap})
+                log.error("partition log does not hold the checkpoint's position; applying the documented rule",
+                          extra={"partition": tp.partition, "checkpoint_offset": at, "log_start": start,
+                                 "highwater": self.consumer.highwater(tp), "rule": rule, "records_lost": gap})
                 state.next_offset = start
                 state.records_since_checkpoint += 1
                 self.consumer.seek(tp, start)
@@ -604,7 +649,7 @@ class Daemon:
             max_partition_fetch_bytes=max(1_048_576, cfg.kafka.max_message_bytes * 2),
         )
         self.admin_consumer = AIOKafkaConsumer(**kw, group_id=None, enable_auto_commit=False,
-                                               auto_offset_reset="earliest")
+                                               auto_offset_reset="none")
         await self.admin_consumer.start()
         admin_parts = self.admin_consumer.partitions_for_topic(cfg.kafka.topics.admin) or {0}
         self.admin_consumer.assign([TopicPartition(cfg.kafka.topics.admin, p) for p in sorted(admin_parts)])
