@@ -1,0 +1,89 @@
+"""The evaluation runner: a stuck evaluation is abandoned after the timeout and writes nothing."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from memabrad.config import Config
+from memabrad.daemon.evaluator import EvaluationRunner
+from memabrad.daemon.metrics import DaemonMetrics
+from memabrad.learning.learner import RouterLearner
+from memabrad.sim import Simulator
+from memabrad.store.versions import RouterVersionStore
+from memabrad.wire.parse import parse_trajectory
+
+
+def _runner(tmp_path: Path, timeout_s: float) -> tuple[EvaluationRunner, list[Any], Config]:
+    cfg = Config()
+    cfg.store.base_dir = str(tmp_path)
+    cfg.evaluation.timeout_s = timeout_s
+    published: list[Any] = []
+
+    async def publish(ev: Any) -> None:
+        published.append(ev)
+
+    return EvaluationRunner(cfg, DaemonMetrics(), publish, lambda *_: None), published, cfg
+
+
+def _snapshot(cfg: Config):  # type: ignore[no-untyped-def]
+    learner = RouterLearner.new("default", cfg)
+    for row in Simulator(seed=3).generate(1500):
+        learner.observe(parse_trajectory(json.dumps(row)))
+    return learner.snapshot()
+
+
+def test_a_stuck_evaluation_is_abandoned_and_writes_nothing(tmp_path: Path) -> None:
+    runner, published, cfg = _runner(tmp_path, timeout_s=0.5)
+    release = threading.Event()
+
+    def stuck(snapshot: Any) -> Any:
+        release.wait(30)
+        raise RuntimeError("never used")
+
+    runner._evaluate = stuck  # type: ignore[method-assign]
+    snap = _snapshot(cfg)
+
+    async def go() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(runner.run)
+            runner.submit(("t", 0), snap)
+            with anyio.fail_after(10):
+                await runner.wait_partitions([("t", 0)])
+            tg.cancel_scope.cancel()
+
+    anyio.run(go)
+    release.set()
+    assert published == []
+    assert runner.metrics.evaluation_timeouts.labels("default")._value.get() == 1
+    store = RouterVersionStore(tmp_path, "default")
+    assert store.list_reports() == [] and store.list_versions() == []
+
+
+def test_an_evaluation_is_saved_before_its_event_is_published(tmp_path: Path) -> None:
+    runner, published, cfg = _runner(tmp_path, timeout_s=60)
+    store = RouterVersionStore(tmp_path, "default")
+    seen_at_publish: list[bool] = []
+
+    async def publish(ev: Any) -> None:
+        seen_at_publish.append((store.reports_dir / f"{ev.report_id}.json").is_file())
+        published.append(ev)
+
+    runner.publish = publish
+    snap = _snapshot(cfg)
+
+    async def go() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(runner.run)
+            runner.submit(("t", 0), snap)
+            with anyio.fail_after(60):
+                await runner.wait_partitions([("t", 0)])
+            tg.cancel_scope.cancel()
+
+    anyio.run(go)
+    assert len(published) == 1 and seen_at_publish == [True]
+    assert published[0].report_id == snap.report_id
