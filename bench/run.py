@@ -165,6 +165,11 @@ def bench_ingest(n: int, rate: int, latency_n: int) -> dict[str, Any]:
             out.update(events_per_s=n / elapsed if elapsed else float("nan"),
                        cpu_s_per_1k=(cpu1 - cpu0) / n * 1000, peak_rss_mb=peak, seconds=elapsed)
             if latency_n:
+                def buckets_now() -> dict[float, float]:
+                    text = _get(f"http://127.0.0.1:{port}/metrics")
+                    return {float(lbl["le"]): v for lbl, v in _metric(text, "memabrad_record_age_seconds_bucket")}
+
+                before = buckets_now()  # the pre-produced backlog's ages are not latency at a rate
                 asyncio.run(_produce(broker.bootstrap_servers, rows[n:], keys[n:], rate))
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline:
@@ -172,9 +177,8 @@ def bench_ingest(n: int, rate: int, latency_n: int) -> dict[str, Any]:
                     if sum(r["trajectories_learned"] for r in status["routers"].values()) >= n + latency_n:
                         break
                     time.sleep(0.1)
-                text = _get(f"http://127.0.0.1:{port}/metrics")
-                buckets = sorted((float(lbl["le"]), v) for lbl, v in
-                                 _metric(text, "memabrad_record_age_seconds_bucket"))
+                after = buckets_now()
+                buckets = sorted((le, v - before.get(le, 0.0)) for le, v in after.items())
                 out.update(offered_rate=rate, latency_p50_ms=_quantile(buckets, 0.5) * 1000,
                            latency_p99_ms=_quantile(buckets, 0.99) * 1000)
         finally:
@@ -390,17 +394,23 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--skip", action="append", default=[], help="skip a section (repeatable)")
     ap.add_argument("--out", default="bench/results.json", help="JSON output path")
+    ap.add_argument("--ingest", type=int, help="events for the ingest section (default 200000; quick 5000)")
+    ap.add_argument("--rate", type=int, help="offered rate for the latency measurement (default 5000)")
+    ap.add_argument("--memory", help="comma-separated event counts for the memory section (default 1000000,5000000)")
     args = ap.parse_args()
     q = args.quick
     skip = set(args.skip)
     results: dict[str, Any] = {"machine": {"python": platform.python_version(), "platform": platform.platform(),
                                            "cpus": os.cpu_count()}, "quick": q}
-    _run("ingest", skip, results, lambda: bench_ingest(5_000 if q else 200_000, 2_000 if q else 5_000,
-                                                       2_000 if q else 50_000))
+    n_ingest = args.ingest or (5_000 if q else 200_000)
+    rate = args.rate or (2_000 if q else 5_000)
+    _run("ingest", skip, results, lambda: bench_ingest(n_ingest, rate, 2_000 if q else rate * 10))
     _run("kernel", skip, results, lambda: bench_kernel([500, 2_000] if q else [1_000, 10_000, 100_000]))
     _run("evaluate", skip, results, lambda: bench_evaluate([500, 2_000] if q else [1_000, 10_000, 100_000],
                                                            [2_000, 4_000] if q else [10_000, 50_000, 200_000]))
-    _run("memory", skip, results, lambda: bench_memory([5_000, 20_000] if q else [1_000_000, 5_000_000]))
+    memory = [int(v) for v in args.memory.split(",")] if args.memory else (
+        [5_000, 20_000] if q else [1_000_000, 5_000_000])
+    _run("memory", skip, results, lambda: bench_memory(memory))
     _run("seedway", skip, results, lambda: bench_seedway(3_000 if q else 20_000, 1_000))
     print(table(results))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -111,8 +111,8 @@ class HttpConfig(_Section):
 
 
 class CheckpointConfig(_Section):
-    interval_s: float = Field(default=5.0, gt=0)
-    every_n: int = Field(default=5000, gt=0)
+    interval_s: float = Field(default=30.0, gt=0)
+    every_n: int = Field(default=100_000, gt=0)
     generations: int = Field(default=3, ge=2)
     dedupe_capacity: int = Field(default=2_000_000, gt=0)
 

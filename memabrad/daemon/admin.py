@@ -51,7 +51,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _router_of_key(key: bytes | None) -> str:
+def router_of_key(key: bytes | None) -> str:
+    """The router a record's key names, or the default router for a missing or malformed key."""
     try:
         rid = key.decode("utf-8") if key else DEFAULT_ROUTER_ID
     except UnicodeDecodeError:
@@ -92,7 +93,7 @@ class AdminHandler:
             cmd: AdminCommand | None = parse_admin_command(msg.value if msg.value is not None else b"")
             router_id = cmd.router_id
         except InvalidAdminCommand as err:
-            cmd, router_id = None, _router_of_key(msg.key)
+            cmd, router_id = None, router_of_key(msg.key)
             bad = err
         state = self.owner(router_id)
         if state is None:

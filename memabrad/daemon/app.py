@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRangeError
 
 from memabrad.config import Config
-from memabrad.daemon.admin import AdminHandler, AdminMessage
+from memabrad.daemon.admin import AdminHandler, AdminMessage, router_of_key
 from memabrad.daemon.checkpoint import Checkpointer, CheckpointStore, describe
 from memabrad.daemon.dedupe import id_hash
 from memabrad.daemon.evaluator import EvaluationRunner
@@ -53,9 +53,7 @@ class FatalError(RuntimeError):
 
 
 def _router_of_key(key: bytes | None) -> str:
-    from memabrad.daemon.admin import _router_of_key as parse_key
-
-    return parse_key(key) if key else UNKNOWN_ROUTER
+    return router_of_key(key) if key else UNKNOWN_ROUTER
 
 
 @dataclass

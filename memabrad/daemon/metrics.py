@@ -13,16 +13,16 @@ class DaemonMetrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.trajectories = Counter(
-            "memabrad_trajectories", "Trajectories consumed, by router and result.",
+            "memabrad_trajectories_total", "Trajectories consumed, by router and result.",
             ["router_id", "result"], registry=r)
         self.invalid = Counter(
-            "memabrad_invalid_trajectories", "Invalid trajectories sent to the dead-letter topic, by reason.",
+            "memabrad_invalid_trajectories_total", "Invalid trajectories sent to the dead-letter topic, by reason.",
             ["reason"], registry=r)
         self.since_evaluation = Gauge(
             "memabrad_trajectories_since_evaluation", "New trajectories since the router's last evaluation.",
             ["router_id"], registry=r)
         self.evaluations = Counter(
-            "memabrad_evaluations", "Evaluations, by outcome.", ["router_id", "outcome"], registry=r)
+            "memabrad_evaluations_total", "Evaluations, by outcome.", ["router_id", "outcome"], registry=r)
         self.gate_value = Gauge("memabrad_gate_value", "Last evaluation's gate value.", ["router_id", "gate"],
                                 registry=r)
         self.gate_threshold = Gauge("memabrad_gate_threshold", "Gate threshold.", ["router_id", "gate"], registry=r)
@@ -30,10 +30,11 @@ class DaemonMetrics:
                                  ["router_id", "gate"], registry=r)
         self.policy_reward = Gauge("memabrad_policy_reward", "Estimated reward at the last evaluation.",
                                    ["router_id", "role"], registry=r)
-        self.rollbacks = Counter("memabrad_rollbacks", "Rollbacks, by trigger.", ["router_id", "trigger"], registry=r)
+        self.rollbacks = Counter("memabrad_rollbacks_total", "Rollbacks, by trigger.", ["router_id", "trigger"],
+                                 registry=r)
         self.active_router = Gauge("memabrad_active_router_info", "The active router version (value 1).",
                                    ["router_id", "version_id"], registry=r)
-        self.admin_commands = Counter("memabrad_admin_commands", "Admin commands, by result.",
+        self.admin_commands = Counter("memabrad_admin_commands_total", "Admin commands, by result.",
                                       ["command", "result"], registry=r)
         self.evaluation_duration = Histogram(
             "memabrad_evaluation_duration_seconds", "Wall time of one evaluation.", ["router_id"], registry=r,
@@ -48,19 +49,23 @@ class DaemonMetrics:
                                   ["topic", "partition"], registry=r)
         self.ready = Gauge("memabrad_ready", "1 while the daemon is ready (state loaded, partitions assigned).",
                            registry=r)
-        self.checkpoints = Counter("memabrad_checkpoints", "Checkpoint generations written.", ["result"], registry=r)
+        self.checkpoints = Counter("memabrad_checkpoints_total", "Checkpoint generations, by result.", ["result"],
+                                   registry=r)
         self.checkpoint_duration = Histogram("memabrad_checkpoint_duration_seconds",
                                              "Time to flush, write and commit one checkpoint.", registry=r)
-        self.evaluation_timeouts = Counter("memabrad_evaluation_timeouts", "Evaluations abandoned after the timeout.",
+        self.evaluation_timeouts = Counter("memabrad_evaluation_timeouts_total",
+                                           "Evaluations abandoned after the timeout.",
                                            ["router_id"], registry=r)
-        self.guard_trips = Counter("memabrad_guard_trips", "Post-promotion guard trips, by mode (rollback or dry_run).",
+        self.guard_trips = Counter("memabrad_guard_trips_total",
+                                   "Post-promotion guard trips, by mode (rollback or dry_run).",
                                    ["router_id", "mode"], registry=r)
-        self.offset_resets = Counter("memabrad_offset_resets", "Out-of-range positions handled, by partition and rule.",
+        self.offset_resets = Counter("memabrad_offset_resets_total",
+                                     "Out-of-range positions handled, by partition and rule.",
                                      ["partition", "rule"], registry=r)
-        self.offset_gap_records = Counter("memabrad_offset_gap_records",
+        self.offset_gap_records = Counter("memabrad_offset_gap_records_total",
                                           "Records deleted by retention before they were consumed.", ["partition"],
                                           registry=r)
-        self.evaluation_failures = Counter("memabrad_evaluation_failures", "Evaluations that failed, by kind.",
+        self.evaluation_failures = Counter("memabrad_evaluation_failures_total", "Evaluations that failed, by kind.",
                                            ["router_id", "kind"], registry=r)
         self._active: dict[str, str] = {}
 

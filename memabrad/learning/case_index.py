@@ -10,7 +10,6 @@ learning or updated) is evicted first.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -249,6 +248,3 @@ class CaseIndex:
 
         state = read_json(Path(path))
         return cls.from_state(state, **kwargs)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_state(), sort_keys=True)
