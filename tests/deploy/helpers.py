@@ -11,7 +11,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import polling
 import pytest
 import yaml
 
@@ -58,20 +58,8 @@ def load_yaml_all(path: Path) -> list[Any]:
 
 
 def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception as err:  # noqa: BLE001 - polled conditions may fail until ready
-            last_error = err
-        if time.monotonic() > deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
-        time.sleep(interval)
+    """Poll ``check`` (errors count as "not yet") until truthy; fail naming ``what`` after ``timeout`` seconds."""
+    return polling.wait_until(check, timeout, what, interval, tolerate_errors=True)
 
 
 def http_get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:

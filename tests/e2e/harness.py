@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from polling import wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from memabrad.config import Config, config_from_dict
@@ -39,19 +39,6 @@ LOG_TAIL_CHARS = 20_000
 
 
 # -- polling --------------------------------------------------------------------------------
-
-
-def wait_until(probe: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
-    """Poll ``probe`` until it returns something truthy; AssertionError naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
-        time.sleep(interval)
 
 
 # -- Kafka I/O on a background loop ----------------------------------------------------------

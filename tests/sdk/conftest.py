@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from polling import wait_until
 
 from memabrad.config import config_from_dict
 from memabrad.kafka.embedded import EmbeddedBroker, free_port
 from memabrad.kafka.topics import ensure_topics
 
-from .harness import MIN_NEW, READY_TIMEOUT_S, Daemon, Topics, daemon_ready, wait_until
+from .harness import MIN_NEW, READY_TIMEOUT_S, Daemon, Topics, daemon_ready
 
 
 @pytest.fixture(scope="session")

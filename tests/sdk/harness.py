@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,18 +18,6 @@ T = TypeVar("T")
 MIN_NEW = 300
 """Trajectories per evaluation (and so per promotion) of the test daemon."""
 READY_TIMEOUT_S = 60.0
-
-
-def wait_until(probe: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Poll ``probe`` until truthy; AssertionError naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last value: {value!r}")
-        time.sleep(interval)
 
 
 @dataclass(frozen=True)

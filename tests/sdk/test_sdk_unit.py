@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import wait_until
 
 from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.router import Router
@@ -28,8 +29,6 @@ from memabrad.sdk import (
 from memabrad.sim import Simulator, fixed_policy
 from memabrad.store.versions import RouterVersionStore
 from memabrad.wire import parse_trajectory
-
-from .harness import wait_until
 
 ROUTER = "unit"
 
