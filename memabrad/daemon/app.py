@@ -85,6 +85,7 @@ class Daemon:
         self._locks: dict[str, StoreLock] = {}
         self._active: dict[str, str | None] = {}
         self._counter_cache: dict[tuple[str, str], Any] = {}
+        self._gauge_cache: dict[str, Any] = {}
         self._last_checkpoint = time.monotonic()
         self._checkpoint_failures = 0
         self._retry_at = 0.0
@@ -129,6 +130,7 @@ class Daemon:
         if lock is not None:
             lock.release()
         self._active.pop(router_id, None)
+        self._gauge_cache.pop(router_id, None)
         self.metrics.forget_router(router_id)
 
     def _refresh_active(self, router_id: str) -> None:
@@ -272,7 +274,10 @@ class Daemon:
                 await self._guard_tripped(rid, learner, trip)
         if learner.counters.since_evaluation >= cfg.evaluation.min_new_trajectories:
             self.evaluator.submit((state.topic, state.partition), learner.snapshot())
-        self.metrics.since_evaluation.labels(rid).set(learner.counters.since_evaluation)
+        gauge = self._gauge_cache.get(rid)
+        if gauge is None:
+            gauge = self._gauge_cache[rid] = self.metrics.since_evaluation.labels(rid)
+        gauge.set(learner.counters.since_evaluation)
 
     async def _process_batch(self, batch: dict[TopicPartition, list[Any]]) -> int:
         n = 0
