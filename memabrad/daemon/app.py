@@ -46,6 +46,7 @@ log = logging.getLogger("memabrad.daemon")
 REBALANCE_BUDGET_S = 8.0
 SHUTDOWN_EVAL_BUDGET_S = 5.0
 COMMIT_TIMEOUT_S = 5.0
+SLICE_S = 0.005  # the longest stretch of record processing between two yields to the event loop
 
 
 class FatalError(RuntimeError):
@@ -86,6 +87,7 @@ class Daemon:
         self._active: dict[str, str | None] = {}
         self._counter_cache: dict[tuple[str, str], Any] = {}
         self._gauge_cache: dict[str, Any] = {}
+        self._lag_cache: dict[TopicPartition, Any] = {}
         self._last_checkpoint = time.monotonic()
         self._checkpoint_failures = 0
         self._retry_at = 0.0
@@ -107,23 +109,25 @@ class Daemon:
             return None
         return self.states.get((self.topic, partition_for_key(router_id, self._partitions_count)))
 
-    def _hold_router(self, router_id: str) -> None:
-        """Hold the router's daemon lock so a local ``memabrad rollback`` is refused meanwhile."""
+    async def _hold_router(self, router_id: str) -> None:
+        """Hold the router's daemon lock so a local ``memabrad rollback`` is refused meanwhile.
+        The lock file and the active version are read in a worker thread, off the event loop."""
         if router_id in self._locks:
             return
         lock = RouterVersionStore(self.cfg.store.base_dir, router_id).daemon_lock()
         try:
-            lock.acquire(blocking=False)
+            await anyio.to_thread.run_sync(lambda: lock.acquire(blocking=False))
             self._locks[router_id] = lock
         except Exception as err:  # noqa: BLE001 - a lock problem must not stop learning
             log.warning("could not take the router's daemon lock", extra={"router_id": router_id,
                                                                            "error": str(err)})
         try:
-            self._refresh_active(router_id)
+            version_id = await anyio.to_thread.run_sync(self._read_active, router_id)
         except StoreError as err:
             log.critical("refusing to serve a router with corrupt state", extra={"router_id": router_id,
                                                                                  "error": str(err)})
             raise
+        self._set_active(router_id, version_id)
 
     def _release_router(self, router_id: str) -> None:
         lock = self._locks.pop(router_id, None)
@@ -133,14 +137,14 @@ class Daemon:
         self._gauge_cache.pop(router_id, None)
         self.metrics.forget_router(router_id)
 
-    def _refresh_active(self, router_id: str) -> None:
+    def _read_active(self, router_id: str) -> str | None:
         """Read and verify the router's active version; a corrupt ``current.json`` or version is fatal
         (the message names the file): the daemon never serves or evaluates on garbage."""
         store = RouterVersionStore(self.cfg.store.base_dir, router_id)
         current = store.get_current()
         if current is not None:
             store.verify_version(current["version_id"])
-        self._set_active(router_id, current["version_id"] if current else None)
+        return current["version_id"] if current else None
 
     def _set_active(self, router_id: str, version_id: str | None) -> None:
         changed = self._active.get(router_id, version_id) != version_id
@@ -175,12 +179,18 @@ class Daemon:
                                             "observed": trip.observed})
         if self.cfg.guard.dry_run:
             return
-        store = RouterVersionStore(self.cfg.store.base_dir, router_id)
-        current = store.get_current()
-        if not current or current.get("version_id") != trip.version_id:
-            return  # someone already moved on from that version
-        current = store.rollback(trip.rollback_to, trigger="guard", requested_by="memabrad-guard", reason=reason,
-                                 request_id=f"guard-{trip.version_id}")
+
+        def rollback() -> dict[str, Any] | None:
+            store = RouterVersionStore(self.cfg.store.base_dir, router_id)
+            current = store.get_current()
+            if not current or current.get("version_id") != trip.version_id:
+                return None  # someone already moved on from that version
+            return store.rollback(trip.rollback_to, trigger="guard", requested_by="memabrad-guard", reason=reason,
+                                  request_id=f"guard-{trip.version_id}")
+
+        current = await anyio.to_thread.run_sync(rollback)
+        if current is None:
+            return
         self.metrics.rollbacks.labels(router_id, "guard").inc()
         self._set_active(router_id, current["version_id"])
         await self.publisher.publish_event(rollback_event(
@@ -188,12 +198,14 @@ class Daemon:
             requested_by="memabrad-guard", reason=reason))
 
     async def _save_case_index(self, router_id: str) -> None:
-        """Publish the router's case index beside its versions, so serving sees the hints training saw."""
-        owner = self._owner(router_id)
-        learner = owner.learners.get(router_id) if owner else None
-        if learner is None:
-            return
-        doc = learner.case_index.to_state()  # a snapshot, taken on the loop
+        """Publish the router's case index beside its versions, so serving sees the hints training saw.
+        The snapshot is taken in a worker thread while record processing waits on the state lock."""
+        async with self.state_lock:
+            owner = self._owner(router_id)
+            learner = owner.learners.get(router_id) if owner else None
+            if learner is None:
+                return
+            doc = await anyio.to_thread.run_sync(learner.case_index.to_state)
         path = RouterVersionStore(self.cfg.store.base_dir, router_id).case_index_path
         try:
             await anyio.to_thread.run_sync(atomic_write_json, path, doc)
@@ -256,7 +268,7 @@ class Daemon:
         learner = state.learners.get(rid)
         if learner is None:
             learner = state.learner(rid, cfg)
-            self._hold_router(rid)
+            await self._hold_router(rid)
         h = id_hash(t.trajectory_id)
         if state.dedupe.contains_hash(h):
             learner.counters.duplicates += 1
@@ -280,30 +292,50 @@ class Daemon:
         gauge.set(learner.counters.since_evaluation)
 
     async def _process_batch(self, batch: dict[TopicPartition, list[Any]]) -> int:
+        """Learn a fetched batch in time slices of ``SLICE_S``, yielding to the event loop (HTTP, admin,
+        heartbeats, the evaluator) and releasing the state lock between slices."""
         n = 0
         observe = self.metrics.event_processing.observe
         age = self.metrics.record_age.observe
-        async with self.state_lock:
-            for tp, msgs in batch.items():
-                state = self.states.get((tp.topic, tp.partition))
-                if state is None:
-                    continue  # revoked while the batch was in flight: the new owner replays it
-                for msg in msgs:
-                    if state.next_offset is not None and msg.offset < state.next_offset:
-                        continue
-                    start = time.perf_counter()
-                    await self._process(state, msg)
-                    state.next_offset = msg.offset + 1
-                    state.records_since_checkpoint += 1
-                    observe(time.perf_counter() - start)
-                    if msg.timestamp and msg.timestamp > 0:
-                        age(max(0.0, time.time() - msg.timestamp / 1000.0))
-                    n += 1
-                assert self.consumer is not None
-                hw = self.consumer.highwater(tp)
-                if hw is not None and state.next_offset is not None:
-                    self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - state.next_offset))
+        clock = time.perf_counter
+        for tp, msgs in batch.items():
+            key = (tp.topic, tp.partition)
+            i, total = 0, len(msgs)
+            while i < total:
+                async with self.state_lock:
+                    state = self.states.get(key)
+                    if state is None:
+                        break  # revoked while the batch was in flight: the new owner replays it
+                    wall0, t0 = time.time(), clock()  # record age = wall clock now - produce time
+                    slice_end = t0 + SLICE_S
+                    while i < total:
+                        msg = msgs[i]
+                        i += 1
+                        if state.next_offset is not None and msg.offset < state.next_offset:
+                            continue
+                        start = clock()
+                        await self._process(state, msg)
+                        state.next_offset = msg.offset + 1
+                        state.records_since_checkpoint += 1
+                        done = clock()
+                        observe(done - start)
+                        if msg.timestamp and msg.timestamp > 0:
+                            age(max(0.0, wall0 + (done - t0) - msg.timestamp / 1000.0))
+                        n += 1
+                        if done >= slice_end:
+                            break
+                    assert self.consumer is not None
+                    hw = self.consumer.highwater(tp)
+                    if hw is not None and state.next_offset is not None:
+                        self._lag_gauge(tp).set(max(0, hw - state.next_offset))
+                await anyio.sleep(0)
         return n
+
+    def _lag_gauge(self, tp: TopicPartition) -> Any:
+        gauge = self._lag_cache.get(tp)
+        if gauge is None:
+            gauge = self._lag_cache[tp] = self.metrics.consumer_lag.labels(tp.topic, str(tp.partition))
+        return gauge
 
     # -- checkpoints --------------------------------------------------------------------
 
@@ -363,6 +395,7 @@ class Daemon:
                     continue
                 for rid in state.routers():
                     self._release_router(rid)
+                self._lag_cache.pop(TopicPartition(*k), None)
                 with contextlib.suppress(KeyError):
                     self.metrics.consumer_lag.remove(k[0], str(k[1]))
         log.info("partitions revoked", extra={"partitions": [p for _, p in keys]})
@@ -392,7 +425,7 @@ class Daemon:
             for r in restored.values():
                 for rid in r.state.routers():
                     if rid != UNKNOWN_ROUTER:
-                        self._hold_router(rid)
+                        await self._hold_router(rid)
                         learner = r.state.learners.get(rid)
                         if learner is not None:
                             self.metrics.since_evaluation.labels(rid).set(learner.counters.since_evaluation)

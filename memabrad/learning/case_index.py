@@ -4,14 +4,23 @@ A task is keyed by its normalised input; near duplicates are found by cosine sim
 of hashed word and bigram vectors (numpy). To keep lookups cheap as the index grows,
 candidates come from random-hyperplane LSH buckets and only those are compared exactly.
 
-Eviction: capacity is bounded; when full, the task seen least recently (looked up for
-learning or updated) is evicted first.
+Eviction: capacity is bounded; when full, the task seen least recently (recorded or
+re-recorded) is evicted first.
+
+Bounded work, however repetitive the texts: an exact repeat is one dict lookup; a new text
+compares against at most ``_BANDS x BUCKET_CAP`` candidates. Each LSH bucket keeps only the
+``BUCKET_CAP`` most recently seen tasks with its code (a re-seen task moves to the back of
+its buckets, and comes back into a bucket it had been trimmed from). Bucket membership is
+therefore a function of the cases and their recency order alone, so an index restored
+from its state answers exactly as the live one did. A near duplicate of a task that was
+trimmed from all its buckets (thousands of more recent look-alikes) is not found; one of
+those look-alikes is, which is what a hint needs.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +28,12 @@ import numpy as np
 
 from memabrad.learning.features import Hint, normalize_text, text_hashes
 
-DIMS = 512
-_BANDS = 20  # 20 bands of 8 random hyperplanes: a pair at cosine 0.9 shares a band with p > 0.998,
-_BITS = 8    # an unrelated pair with p ~ 0.08, so few rows are compared exactly
+DIMS = 256
+_BANDS = 20  # 20 bands of 12 random hyperplanes: a pair at cosine 0.9 shares a band with p ~ 0.97
+_BITS = 12   # (0.99 at 0.93), an unrelated pair with p ~ 0.005, so few rows are compared exactly
+BUCKET_CAP = 4  # most recently seen tasks kept per bucket: at most 80 exact comparisons a lookup
+_CODES = 1 << _BITS
+_BAND_OFFSETS = np.arange(_BANDS, dtype=np.int64) * _CODES  # bucket id = band * _CODES + code
 _PROJECTION = np.random.default_rng(20261125).standard_normal((DIMS, _BANDS * _BITS)).astype(np.float32)
 _POWERS = (1 << np.arange(_BITS, dtype=np.int64)).astype(np.int64)
 
@@ -50,9 +62,12 @@ class Match:
     similarity: float
 
 
-def text_vector(text: str) -> np.ndarray:
-    """Unit-norm signed hashed bag of words and bigrams in ``DIMS`` dimensions."""
-    hashes = np.fromiter(text_hashes(text), dtype=np.int64)
+def text_vector(text: str, hashes: list[int] | None = None) -> np.ndarray:
+    """Unit-norm signed hashed bag of words and bigrams in ``DIMS`` dimensions.
+
+    ``hashes`` are ``text_hashes(text)`` when the caller already has them (the featurizer does).
+    """
+    hashes = np.fromiter(text_hashes(text) if hashes is None else hashes, dtype=np.int64)
     signs = np.where((hashes >> 31) & 1, -1.0, 1.0).astype(np.float32)
     v = np.bincount(hashes % DIMS, weights=signs, minlength=DIMS).astype(np.float32)
     n = float(np.linalg.norm(v))
@@ -61,10 +76,10 @@ def text_vector(text: str) -> np.ndarray:
     return v
 
 
-def _bands(v: np.ndarray) -> list[tuple[int, int]]:
+def _buckets_of(v: np.ndarray) -> list[int]:
+    """The text's bucket in each of the ``_BANDS`` bands (ids unique across bands)."""
     bits = (v @ _PROJECTION) > 0
-    codes = bits.reshape(_BANDS, _BITS).astype(np.int64) @ _POWERS
-    return [(b, int(c)) for b, c in enumerate(codes)]
+    return (bits.reshape(_BANDS, _BITS).astype(np.int64) @ _POWERS + _BAND_OFFSETS).tolist()
 
 
 class CaseIndex:
@@ -84,48 +99,51 @@ class CaseIndex:
         self._cases: OrderedDict[str, Case] = OrderedDict()  # least recently seen first
         self._slot: dict[str, int] = {}
         self._free: list[int] = []
-        self._vectors = np.zeros((min(capacity, 1024), DIMS), dtype=np.float32)
+        rows = min(capacity, 1024)
+        self._vectors = np.zeros((rows, DIMS), dtype=np.float32)
         self._slot_key: list[str | None] = []
-        self._slot_bands: list[list[tuple[int, int]]] = []
-        self._buckets: dict[tuple[int, int], set[int]] = {}
-        self._last_vector: tuple[str, np.ndarray] | None = None  # lookup-then-add computes it once
+        self._slot_buckets: list[list[int]] = []  # empty for a wordless text, which is in no bucket
+        self._buckets: dict[int, list[int]] = {}  # bucket id -> slots, least recently seen first
+        self._last: tuple[str, np.ndarray, list[int]] | None = None  # lookup-then-add computes it once
 
     def __len__(self) -> int:
         return len(self._cases)
 
     # -- lookup -----------------------------------------------------------------------
 
-    def lookup(self, text: str) -> Match | None:
-        """Best past trajectory for ``text`` and its similarity, or None below the threshold."""
+    def lookup(self, text: str, hashes: list[int] | None = None) -> Match | None:
+        """Best past trajectory for ``text`` and its similarity, or None below the threshold.
+
+        ``hashes``: ``text_hashes(text)`` if the caller has them, to hash the text only once.
+        """
         key = normalize_text(text)
         case = self._cases.get(key)
         if case is not None:
             return Match(case, 1.0)
         if not self._cases:
             return None
-        v = self._vector(key)
-        if not v.any():
+        v, buckets = self._prepared(key, hashes)
+        found: list[int] = []
+        get = self._buckets.get
+        for b in buckets:
+            row = get(b)
+            if row:
+                found.extend(row)
+        if not found:
             return None
-        slots: set[int] = set()
-        for band in _bands(v):
-            bucket = self._buckets.get(band)
-            if bucket:
-                slots |= bucket
-        if not slots:
-            return None
-        ids = np.fromiter(slots, dtype=np.int64, count=len(slots))
+        ids = np.unique(np.array(found, dtype=np.int64))
         # Rounded, with ties to the smallest key, so the answer does not depend on slot numbers
         # (which differ after a checkpoint round trip) or on the last bits of the matrix product.
         sims = np.round((self._vectors[ids] @ v).astype(np.float64), 6)
         best = float(sims.max())
         if best < self.similarity_threshold:
             return None
-        keys = [self._slot_key[int(i)] for i in ids[sims == best]]
-        found = min(k for k in keys if k is not None)
-        return Match(self._cases[found], min(best, 1.0))
+        keys = [self._slot_key[i] for i in ids[sims == best].tolist()]
+        found_key = min(k for k in keys if k is not None)
+        return Match(self._cases[found_key], min(best, 1.0))
 
-    def hint(self, text: str) -> Hint | None:
-        m = self.lookup(text)
+    def hint(self, text: str, hashes: list[int] | None = None) -> Hint | None:
+        m = self.lookup(text, hashes)
         return None if m is None else Hint(m.case.route, m.similarity)
 
     # -- update -----------------------------------------------------------------------
@@ -141,62 +159,87 @@ class CaseIndex:
         latency_ms: float,
         task_type: str | None = None,
         occurred_at: str | None = None,
+        hashes: list[int] | None = None,
     ) -> None:
         """Record a trajectory; it replaces the task's case only if it did better."""
         key = normalize_text(text)
-        new = Case(key, trajectory_id, route, float(reward), bool(error), float(latency_ms), task_type, occurred_at)
         old = self._cases.get(key)
         if old is not None:
-            new.seen = old.seen + 1
-            self._cases[key] = new if new.better_than(old) else old
-            self._cases[key].seen = new.seen
+            if (float(reward), -float(latency_ms)) > (old.reward, -old.latency_ms):
+                self._cases[key] = Case(key, trajectory_id, route, float(reward), bool(error), float(latency_ms),
+                                        task_type, occurred_at, old.seen + 1)
+            else:
+                old.seen += 1
             self._cases.move_to_end(key)
+            self._touch(self._slot[key])
             return
         if len(self._cases) >= self.capacity:
             self._evict()
-        self._cases[key] = new
-        self._insert_vector(key)
+        self._cases[key] = Case(key, trajectory_id, route, float(reward), bool(error), float(latency_ms), task_type,
+                                occurred_at)
+        self._insert(key, hashes)
+
+    def _touch(self, slot: int) -> None:
+        """A re-seen task moves to the back of each of its bucket rows (re-entering a row it had been
+        trimmed from, which then drops its least recently seen slot if over ``BUCKET_CAP``)."""
+        buckets = self._buckets
+        for b in self._slot_buckets[slot]:
+            row = buckets.get(b)
+            if row is None:
+                buckets[b] = [slot]
+                continue
+            if slot in row:
+                if row[-1] == slot:
+                    continue
+                row.remove(slot)
+            row.append(slot)
+            if len(row) > BUCKET_CAP:
+                del row[0]
 
     def _evict(self) -> None:
         key, _ = self._cases.popitem(last=False)
         slot = self._slot.pop(key)
-        for band in self._slot_bands[slot]:
-            bucket = self._buckets.get(band)
-            if bucket is not None:
-                bucket.discard(slot)
-                if not bucket:
-                    del self._buckets[band]
+        buckets = self._buckets
+        for b in self._slot_buckets[slot]:
+            row = buckets.get(b)
+            if row is not None and slot in row:
+                row.remove(slot)
+                if not row:
+                    del buckets[b]
+        self._slot_buckets[slot] = []
         self._slot_key[slot] = None
-        self._slot_bands[slot] = []
         self._free.append(slot)
 
-    def _vector(self, key: str) -> np.ndarray:
-        last = self._last_vector
+    def _prepared(self, key: str, hashes: list[int] | None) -> tuple[np.ndarray, list[int]]:
+        """The key's vector and buckets (none for a wordless text), computed once per lookup-then-add."""
+        last = self._last
         if last is not None and last[0] == key:
-            return last[1]
-        v = text_vector(key)
-        self._last_vector = (key, v)
-        return v
+            return last[1], last[2]
+        v = text_vector(key, hashes)
+        buckets = _buckets_of(v) if v.any() else []
+        self._last = (key, v, buckets)
+        return v, buckets
 
-    def _insert_vector(self, key: str) -> None:
-        v = self._vector(key)
+    def _grow(self) -> None:
+        vectors = np.zeros((min(self.capacity, 2 * len(self._vectors)), DIMS), dtype=np.float32)
+        vectors[: len(self._vectors)] = self._vectors
+        self._vectors = vectors
+
+    def _insert(self, key: str, hashes: list[int] | None = None) -> None:
+        v, buckets = self._prepared(key, hashes)
         if self._free:
             slot = self._free.pop()
         else:
             slot = len(self._slot_key)
             self._slot_key.append(None)
-            self._slot_bands.append([])
+            self._slot_buckets.append([])
             if slot >= len(self._vectors):
-                grown = np.zeros((min(self.capacity, 2 * len(self._vectors)), DIMS), dtype=np.float32)
-                grown[: len(self._vectors)] = self._vectors
-                self._vectors = grown
+                self._grow()
         self._vectors[slot] = v
         self._slot[key] = slot
         self._slot_key[slot] = key
-        bands = _bands(v) if v.any() else []
-        self._slot_bands[slot] = bands
-        for band in bands:
-            self._buckets.setdefault(band, set()).add(slot)
+        self._slot_buckets[slot] = buckets
+        self._touch(slot)
 
     # -- persistence ------------------------------------------------------------------
 
@@ -205,13 +248,15 @@ class CaseIndex:
             "format": "memabrad.case-index/v1",
             "capacity": self.capacity,
             "similarity_threshold": self.similarity_threshold,
-            "cases": [asdict(c) for c in self._cases.values()],
+            "cases": [{"key": c.key, "trajectory_id": c.trajectory_id, "route": c.route, "reward": c.reward,
+                       "error": c.error, "latency_ms": c.latency_ms, "task_type": c.task_type,
+                       "occurred_at": c.occurred_at, "seen": c.seen} for c in self._cases.values()],
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], *, capacity: int | None = None,
                    similarity_threshold: float | None = None) -> CaseIndex:
-        """Rebuild the index; vectors and LSH codes are computed in one batch (restores are on the
+        """Rebuild the index; vectors and buckets are computed in one batch (restores are on the
         daemon's assignment path, so they must be quick)."""
         idx = cls(
             capacity=capacity or int(state.get("capacity", 20_000)),
@@ -223,18 +268,16 @@ class CaseIndex:
             return idx
         vectors = np.stack([text_vector(c.key) for c in cases])
         bits = (vectors @ _PROJECTION) > 0
-        codes = bits.reshape(n, _BANDS, _BITS).astype(np.int64) @ _POWERS
-        nonzero = vectors.any(axis=1)
+        ids = bits.reshape(n, _BANDS, _BITS).astype(np.int64) @ _POWERS + _BAND_OFFSETS
+        nonzero = vectors.any(axis=1).tolist()
         idx._vectors = np.zeros((max(n, min(idx.capacity, 1024)), DIMS), dtype=np.float32)
         idx._vectors[:n] = vectors
         idx._slot_key = [c.key for c in cases]
-        idx._slot_bands = [[(b, int(code)) for b, code in enumerate(row)] if nz else []
-                           for row, nz in zip(codes.tolist(), nonzero.tolist(), strict=True)]
-        for slot, case in enumerate(cases):
+        idx._slot_buckets = [row if nz else [] for row, nz in zip(ids.tolist(), nonzero, strict=True)]
+        for slot, case in enumerate(cases):  # least recently seen first, exactly as they were touched live
             idx._cases[case.key] = case
             idx._slot[case.key] = slot
-            for band in idx._slot_bands[slot]:
-                idx._buckets.setdefault(band, set()).add(slot)
+            idx._touch(slot)
         return idx
 
     def save(self, path: str | Path) -> None:

@@ -123,11 +123,12 @@ class Featurizer:
     def _key(self, name: str) -> int:
         return cached_hash(name) & self._mask
 
-    def featurize(self, task: Any, hint: Hint | None = None) -> Features:
+    def featurize(self, task: Any, hint: Hint | None = None, hashes: list[int] | None = None) -> Features:
+        """``hashes``: ``text_hashes(input)`` when the caller has them already (hash a text once)."""
         view = TaskView.of(task)
         x: Features = {}
         mask = self._mask
-        for h in text_hashes(view.input):
+        for h in text_hashes(view.input) if hashes is None else hashes:
             k = h & mask
             x[k] = x.get(k, 0.0) + 1.0
         key = self._key

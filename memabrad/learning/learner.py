@@ -18,6 +18,7 @@ from typing import Any
 
 from memabrad.evaluation.benchmark import BenchmarkWindow, LoggedItem, is_holdout
 from memabrad.learning.case_index import CaseIndex
+from memabrad.learning.features import text_hashes
 from memabrad.learning.router import Router
 from memabrad.promotion.guard import PromotionGuard
 from memabrad.wire.trajectory import Trajectory
@@ -121,8 +122,9 @@ class RouterLearner:
     def observe(self, t: Trajectory) -> bool:
         """Learn from or hold out one valid, not-yet-seen trajectory; True if held out."""
         task = t.task
-        hint = self.case_index.hint(task.input) if self.use_case_index else None
-        x = self.challenger.featurizer.featurize(task, hint)
+        hashes = text_hashes(task.input)
+        hint = self.case_index.hint(task.input, hashes) if self.use_case_index else None
+        x = self.challenger.featurizer.featurize(task, hint, hashes)
         d, o = t.decision, t.outcome
         imputed = d.propensity is None
         p = 1.0 / len(t.candidates) if imputed else d.propensity
@@ -142,7 +144,7 @@ class RouterLearner:
         if self.use_case_index:
             self.case_index.add(task.input, trajectory_id=t.trajectory_id, route=d.route, reward=o.reward,
                                 error=o.error, latency_ms=o.latency_ms, task_type=task.task_type,
-                                occurred_at=at)
+                                occurred_at=at, hashes=hashes)
         self.counters.learned += 1
         self.counters.since_evaluation += 1
         self.counters.imputed_propensities += imputed
