@@ -52,7 +52,8 @@ class StoreConfig(_Section):
 
 class RouterConfig(_Section):
     hash_bits: int = Field(default=18, ge=8, le=24)
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    learning_rate: float = Field(default=0.5, gt=0, le=1)
+    pessimism: float = Field(default=1.0, ge=0)
     l2: float = Field(default=0.0, ge=0)
     max_importance_weight: float = Field(default=1.0, ge=1)
     serving_epsilon: float = Field(default=0.2, ge=0, le=1)

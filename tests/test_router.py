@@ -67,17 +67,24 @@ def test_unseen_route_scores_the_prior_mean_reward() -> None:
         r.learn(x, "direct", propensity=1.0, reward=reward, error=False, latency_ms=100)
     assert r.prior_reward == pytest.approx(0.5)  # (0.2 + 0.4 + 0.9) / 3
     scores = r.scores(x, ["direct", "brand.new"])
-    assert scores["brand.new"] == r.prior_reward
+    spread = (((0.2 - 0.5) ** 2 + (0.4 - 0.5) ** 2 + (0.9 - 0.5) ** 2) / 3) ** 0.5
+    # pessimistic: the mean minus one standard error of a single observation (the reward spread)
+    assert scores["brand.new"] == pytest.approx(r.prior_reward - r.pessimism * spread)
+    assert Router(pessimism=0.0).untrained_score() == 0.0
     pred = r.predict_outcome(x, "brand.new")
     assert (pred.reward, pred.error_rate, pred.latency_ms) == (0.5, 0.0, 0.0)
 
 
-def test_unseen_route_neither_wins_nor_loses_by_default() -> None:
-    """A new route sits at the mean: below a route that is better than average, above a worse one."""
+def test_unseen_route_does_not_win_on_no_evidence() -> None:
+    """A new route has one observation's worth of uncertainty: it ranks below the measured best route,
+    and with pessimism 0 it sits at the mean (below a better-than-average route, above a worse one)."""
     r = _toy_router()
     s = r.choose(FRESH, [*ROUTES, "zzz.new"]).scores
-    assert s["memory.episodic"] < s["zzz.new"] < s["tool.web_search"]
+    assert s["zzz.new"] < s["tool.web_search"]
     assert r.choose(FRESH, [*ROUTES, "zzz.new"]).route == "tool.web_search"
+    r.pessimism = 0.0
+    s = r.choose(FRESH, [*ROUTES, "zzz.new"]).scores
+    assert s["memory.episodic"] < s["zzz.new"] < s["tool.web_search"]
 
 
 def test_untrained_router_scores_zero_and_breaks_ties_lexicographically() -> None:

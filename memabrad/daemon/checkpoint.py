@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 import re
@@ -40,6 +39,7 @@ import numpy as np
 from memabrad.config import Config
 from memabrad.daemon.partition import PartitionState
 from memabrad.store.atomic import atomic_write_bytes
+from memabrad.store.chunked_json import dumps_chunked, gc_paused, loads
 
 log = logging.getLogger("memabrad.checkpoint")
 _GEN = re.compile(r"^gen-(\d{12})\.npz$")
@@ -74,12 +74,19 @@ class CheckpointStore:
         return sorted(found)
 
     def write(self, state: PartitionState) -> Path:
-        doc, arrays = state.to_payload()
-        return self.write_payload(state.topic, state.partition, doc, arrays)
+        """Snapshot, encode and durably write one generation of ``state``.
 
-    def write_payload(self, topic: str, partition: int, doc: dict[str, Any], arrays: dict[str, Any]) -> Path:
-        """Encode and durably write one generation (safe in a worker thread: touches no live state)."""
-        blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        Runs in a worker thread while the caller holds the lock that guards the state, so the
+        event loop keeps serving: the snapshot is plain Python (the interpreter switches threads
+        every few milliseconds), the collector is paused while it is built, and the document is
+        encoded a slice at a time (``store.chunked_json``)."""
+        with gc_paused():
+            doc, arrays = state.to_payload()
+            blob = dumps_chunked(doc)
+        return self.write_payload(state.topic, state.partition, blob, arrays)
+
+    def write_payload(self, topic: str, partition: int, blob: bytes, arrays: dict[str, Any]) -> Path:
+        """Durably write one generation: the encoded JSON document and the numpy arrays."""
         buf = io.BytesIO()
         np.savez(buf, doc=np.frombuffer(blob, dtype=np.uint8), **arrays)
         gens = self.generations(topic, partition)
@@ -96,8 +103,9 @@ class CheckpointStore:
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-            doc = json.loads(arrays.pop("doc").tobytes().decode("utf-8"))
-            return PartitionState.from_payload(doc, arrays, cfg)
+            doc = loads(arrays.pop("doc").tobytes())
+            with gc_paused():
+                return PartitionState.from_payload(doc, arrays, cfg)
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as err:
             raise CheckpointCorrupt(f"checkpoint {path} is unreadable: {err}") from err
 
@@ -117,13 +125,16 @@ def read_checkpoint_doc(path: Path) -> dict[str, Any] | None:
     """Only the JSON document of a generation (for ``memabrad status``); None if unreadable."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return json.loads(z["doc"].tobytes().decode("utf-8"))
+            return loads(z["doc"].tobytes())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
         return None
 
 
 class Checkpointer:
-    """Owns the order flush -> evaluations -> durable checkpoint -> offset commit."""
+    """Owns the order flush -> evaluations -> durable checkpoint -> offset commit.
+
+    The caller holds the lock that guards the states for the whole call (the states are
+    snapshotted in a worker thread, so nothing may change them meanwhile)."""
 
     def __init__(
         self,
@@ -149,9 +160,7 @@ class Checkpointer:
             for state in states:
                 if state.records_since_checkpoint == 0 and reason == "periodic":
                     continue
-                doc, arrays = state.to_payload()  # a snapshot, taken on the loop
-                path = await anyio.to_thread.run_sync(self.store.write_payload, state.topic, state.partition,
-                                                      doc, arrays)
+                path = await anyio.to_thread.run_sync(self.store.write, state)
                 state.records_since_checkpoint = 0
                 if state.next_offset is not None:
                     offsets[(state.topic, state.partition)] = state.next_offset

@@ -162,7 +162,7 @@ class _Batch:
 
     def choose(self, router: Router) -> np.ndarray:
         """Column of each item's route under ``router`` (its greedy choice among the candidates)."""
-        return best_columns(predict_all(router, self.X, self.routes)["reward"], self.allowed)
+        return best_columns(predict_all(router, self.X, self.routes)["score"], self.allowed)
 
 
 def _logged_influences(batch: _Batch, chosen: np.ndarray | None, model_preds: dict[str, np.ndarray],
@@ -222,7 +222,7 @@ def compare(
     dim = 1 << max(challenger.hash_bits, baseline.hash_bits if baseline is not None else 0)
     batch = _Batch.of(logged, dim)
     outcome_model = predict_all(challenger, batch.X, batch.routes)
-    ch_cols = best_columns(outcome_model["reward"], batch.allowed)
+    ch_cols = best_columns(outcome_model["score"], batch.allowed)
     ch_choices = [batch.routes[c] for c in ch_cols]
     ch = _logged_influences(batch, ch_cols, outcome_model, est)
     if baseline is None:

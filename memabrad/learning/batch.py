@@ -27,30 +27,27 @@ def feature_matrix(xs: Sequence[Features], dim: int) -> csr_matrix:
     return csr_matrix((data, indices, indptr), shape=(len(xs), dim))
 
 
-def _dense(model: object, dim: int) -> tuple[np.ndarray, float]:
-    w = np.zeros(dim)
-    weights = model._weights  # type: ignore[attr-defined]
-    if len(weights):
-        keys = np.fromiter(weights.keys(), dtype=np.int64, count=len(weights))
-        w[keys] = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
-    return w, float(model.intercept)  # type: ignore[attr-defined]
-
-
 def predict_all(router: Router, X: csr_matrix, routes: Sequence[str]) -> dict[str, np.ndarray]:
-    """``{"reward"|"error_rate"|"latency_ms": array (n, len(routes))}`` like ``Router.predict_outcome``."""
+    """``{"reward"|"error_rate"|"latency_ms"|"score": array (n, len(routes))}``: the outcome predictions of
+    ``Router.predict_outcome`` and the pessimistic scores of ``Router.scores`` (what the router ranks by)."""
     n, dim = X.shape
-    out = {m: np.zeros((n, len(routes))) for m in ("reward", "error_rate", "latency_ms")}
+    out = {m: np.zeros((n, len(routes))) for m in ("reward", "error_rate", "latency_ms", "score")}
     for j, route in enumerate(routes):
         model = router.routes.get(route)
         if model is None or not model.n:
             out["reward"][:, j] = router.prior_reward
+            out["score"][:, j] = router.untrained_score()
             continue
-        w, b = _dense(model.reward, dim)
-        out["reward"][:, j] = X @ w + b
-        w, b = _dense(model.error, dim)
-        out["error_rate"][:, j] = 1.0 / (1.0 + np.exp(-np.clip(X @ w + b, -30.0, 30.0)))
-        w, b = _dense(model.latency, dim)
-        out["latency_ms"][:, j] = np.maximum(0.0, (X @ w + b) * 1000.0)
+        f = np.asarray(X @ model.dense_weights(dim).T)  # (n, 3): each head's contextual part
+        lr, le, ll = model.lambdas()
+        m_err = model.error_rate
+        logit = np.log(m_err / (1.0 - m_err))
+        reward = model.reward_mean + lr * f[:, 0]
+        p_err = 1.0 / (1.0 + np.exp(-np.clip(logit + f[:, 1], -30.0, 30.0)))
+        out["reward"][:, j] = reward
+        out["error_rate"][:, j] = m_err + le * (p_err - m_err)
+        out["latency_ms"][:, j] = np.maximum(0.0, (model.latency_mean + ll * f[:, 2]) * 1000.0)
+        out["score"][:, j] = reward - router.pessimism * model.reward_se()
     return out
 
 

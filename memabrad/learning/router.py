@@ -1,71 +1,39 @@
-"""The contextual-bandit router: one set of river regressors per route.
+"""The contextual-bandit router: one outcome model per route over hashed task features.
 
-Each route has three heads fitted on the trajectories where that route was taken:
-reward (importance weighted by the clipped inverse propensity, so the fit targets the
-whole context distribution rather than the logging policy's), error probability and
-latency. Routing uses the reward head; the error and latency heads are the outcome
-models of the doubly robust estimator.
+Each route has a ``RouteModel`` (``learning/route_model.py``) fitted on the trajectories
+where that route was taken: reward, error probability and latency, each its route's mean
+plus a shrunk contextual part. Routing ranks candidates by a *pessimistic* reward score,
+the prediction minus ``pessimism`` standard errors, so a route with little evidence does
+not win on a lucky streak (the winner's curse of an argmax over noisy estimates). The
+error and latency heads are the outcome models of the doubly robust estimator.
 
 The learnable state exports to plain JSON (no pickle), so a version saved by one
-process loads in another and makes identical choices.
+process loads in another and makes identical choices. Models saved in the earlier
+``memabrad.router/v1`` format (river SGD heads) load with the same predictions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from river import linear_model, optim
-from river.utils import VectorDict
-
 from memabrad.learning.features import Features, Featurizer, Hint, TaskView, as_candidates
+from memabrad.learning.route_model import ETA, RouteModel
 
 MODEL_FILE = "model.json"
-MODEL_FORMAT = "memabrad.router/v1"
-_HEADS = ("reward", "error", "latency")
+MODEL_FORMAT = "memabrad.router/v2"
+MODEL_FORMAT_V1 = "memabrad.router/v1"
+PESSIMISM = 1.0
 
 
 class ModelFormatError(ValueError):
     """A model file that is not a memabrad router model."""
-
-
-def _new_head(kind: str, lr: float, l2: float) -> linear_model.LinearRegression:
-    if kind == "error":
-        return linear_model.LogisticRegression(
-            optimizer=optim.SGD(lr=lr), l2=l2, intercept_lr=lr, clip_gradient=1e6
-        )
-    return linear_model.LinearRegression(
-        optimizer=optim.SGD(lr=lr), l2=l2, intercept_lr=lr, clip_gradient=1e6
-    )
-
-
-def _export_head(model: Any) -> dict[str, Any]:
-    weights = {str(k): v for k, v in sorted(model._weights.items()) if v != 0.0}
-    return {"intercept": model.intercept, "weights": weights}
-
-
-def _import_head(model: Any, data: Mapping[str, Any]) -> None:
-    model.intercept = float(data["intercept"])
-    model._weights = VectorDict({int(k): float(v) for k, v in data["weights"].items()})
-
-
-@dataclass
-class RouteModel:
-    """The three heads of one route and how many trajectories trained them."""
-
-    reward: Any
-    error: Any
-    latency: Any
-    n: int = 0
-
-    @classmethod
-    def new(cls, lr: float, l2: float) -> RouteModel:
-        return cls(*(_new_head(h, lr, l2) for h in _HEADS))
 
 
 @dataclass(frozen=True)
@@ -88,7 +56,7 @@ class OutcomePrediction:
 
 @dataclass
 class Router:
-    """Per-route river regressors over hashed task features.
+    """Per-route outcome models over hashed task features.
 
     >>> r = Router()
     >>> x = r.featurizer.featurize({"input": "what is the latest gold price"})
@@ -102,12 +70,14 @@ class Router:
     """
 
     hash_bits: int = 18
-    learning_rate: float = 0.05
+    learning_rate: float = ETA
     l2: float = 0.0
     max_importance_weight: float = 1.0
+    pessimism: float = PESSIMISM
     version_id: str | None = None
     routes: dict[str, RouteModel] = field(default_factory=dict)
     reward_sum: float = 0.0
+    reward_sq: float = 0.0
     reward_n: int = 0
     case_index: Any = None  # optional CaseIndex, for hints when serving
 
@@ -122,6 +92,7 @@ class Router:
             learning_rate=cfg.learning_rate,
             l2=cfg.l2,
             max_importance_weight=cfg.max_importance_weight,
+            pessimism=cfg.pessimism,
         )
 
     # -- learning ---------------------------------------------------------------------
@@ -129,7 +100,7 @@ class Router:
     def _route(self, route: str) -> RouteModel:
         model = self.routes.get(route)
         if model is None:
-            model = self.routes[route] = RouteModel.new(self.learning_rate, self.l2)
+            model = self.routes[route] = RouteModel(self.learning_rate, self.l2)
         return model
 
     def learn(
@@ -143,28 +114,37 @@ class Router:
         latency_ms: float,
     ) -> None:
         """Learn one logged trajectory (features, the route taken, and what happened)."""
-        model = self._route(route)
         w = min(1.0 / propensity, self.max_importance_weight)
-        model.reward.learn_one(x, reward, w=w)
-        model.error.learn_one(x, bool(error))
-        model.latency.learn_one(x, latency_ms / 1000.0)
-        model.n += 1
+        self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0, weight=w)
         self.reward_sum += reward
+        self.reward_sq += reward * reward
         self.reward_n += 1
 
     # -- prediction -------------------------------------------------------------------
 
     @property
     def prior_reward(self) -> float:
-        """Score of a route never trained: the mean reward seen, so it neither wins nor loses by default."""
+        """Prediction for a route never trained: the mean reward seen."""
         return self.reward_sum / self.reward_n if self.reward_n else 0.0
 
+    @property
+    def prior_se(self) -> float:
+        """Uncertainty of a route never trained: the spread of all rewards seen (one observation's worth)."""
+        if self.reward_n < 2:
+            return 0.0
+        mean = self.prior_reward
+        return math.sqrt(max(0.0, self.reward_sq / self.reward_n - mean * mean))
+
+    def untrained_score(self) -> float:
+        return self.prior_reward - self.pessimism * self.prior_se
+
     def scores(self, x: Features, candidates: Sequence[str]) -> dict[str, float]:
-        prior = self.prior_reward
+        """Each candidate's pessimistic score: expected reward minus ``pessimism`` standard errors."""
         out: dict[str, float] = {}
+        k = self.pessimism
         for route in candidates:
             model = self.routes.get(route)
-            out[route] = model.reward.predict_one(x) if model is not None and model.n else prior
+            out[route] = model.reward_score(x, k) if model is not None and model.n else self.untrained_score()
         return out
 
     def best(self, x: Features, candidates: Sequence[str]) -> str:
@@ -176,10 +156,8 @@ class Router:
         model = self.routes.get(route)
         if model is None or not model.n:
             return OutcomePrediction(self.prior_reward, 0.0, 0.0)
-        err = model.error.predict_proba_one(x).get(True, 0.0)
-        return OutcomePrediction(
-            model.reward.predict_one(x), float(err), max(0.0, model.latency.predict_one(x) * 1000.0)
-        )
+        reward, err, latency_s = model.predict(x)
+        return OutcomePrediction(reward, float(err), max(0.0, latency_s * 1000.0))
 
     def hint_for(self, task: Any) -> Hint | None:
         if self.case_index is None:
@@ -222,41 +200,42 @@ class Router:
             "learning_rate": self.learning_rate,
             "l2": self.l2,
             "max_importance_weight": self.max_importance_weight,
+            "pessimism": self.pessimism,
             "reward_sum": self.reward_sum,
+            "reward_sq": self.reward_sq,
             "reward_n": self.reward_n,
-            "routes": {
-                name: {"n": m.n, **{h: _export_head(getattr(m, h)) for h in _HEADS}}
-                for name, m in sorted(self.routes.items())
-            },
+            "routes": {name: m.to_state() for name, m in sorted(self.routes.items())},
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], version_id: str | None = None) -> Router:
-        if not isinstance(state, Mapping) or state.get("format") != MODEL_FORMAT:
+        fmt = state.get("format") if isinstance(state, Mapping) else None
+        if fmt not in (MODEL_FORMAT, MODEL_FORMAT_V1):
             raise ModelFormatError(f"not a {MODEL_FORMAT} model")
         try:
             router = cls(
                 hash_bits=int(state["hash_bits"]),
-                learning_rate=float(state["learning_rate"]),
+                learning_rate=float(state["learning_rate"]) if fmt == MODEL_FORMAT else ETA,
                 l2=float(state["l2"]),
                 max_importance_weight=float(state["max_importance_weight"]),
+                pessimism=float(state.get("pessimism", 0.0)),
                 version_id=version_id,
                 reward_sum=float(state["reward_sum"]),
+                reward_sq=float(state.get("reward_sq", 0.0)),
                 reward_n=int(state["reward_n"]),
             )
+            load = RouteModel.from_state if fmt == MODEL_FORMAT else RouteModel.from_v1
             for name, data in state["routes"].items():
-                model = router._route(str(name))
-                model.n = int(data["n"])
-                for h in _HEADS:
-                    _import_head(getattr(model, h), data[h])
+                router.routes[str(name)] = load(data, router.learning_rate, router.l2)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ModelFormatError(f"malformed router model: {err!r}") from None
         return router
 
     def clone(self) -> Router:
-        """An independent copy (evaluate clones, never the live model)."""
-        twin = Router.from_state(self.export_state(), self.version_id)
-        twin.case_index = self.case_index
+        """An independent copy (evaluate clones, never the live model): same state, no shared arrays."""
+        twin = Router(self.hash_bits, self.learning_rate, self.l2, self.max_importance_weight, self.pessimism,
+                      self.version_id, {name: m.copy() for name, m in self.routes.items()}, self.reward_sum,
+                      self.reward_sq, self.reward_n, self.case_index)
         return twin
 
     def to_bytes(self) -> bytes:
