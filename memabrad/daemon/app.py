@@ -25,7 +25,6 @@ from aiokafka.errors import KafkaError, NoOffsetForPartitionError, OffsetOutOfRa
 from memabrad.config import Config
 from memabrad.daemon.admin import AdminHandler, AdminMessage, router_of_key
 from memabrad.daemon.checkpoint import Checkpointer, CheckpointStore, describe
-from memabrad.daemon.dedupe import id_hash
 from memabrad.daemon.evaluator import EvaluationRunner
 from memabrad.daemon.http import HttpApp, serve_http
 from memabrad.daemon.metrics import DaemonMetrics
@@ -40,6 +39,7 @@ from memabrad.store.atomic import atomic_write_json
 from memabrad.store.errors import StoreError, StoreWriteError
 from memabrad.store.lock import StoreLock
 from memabrad.store.versions import RouterVersionStore
+from memabrad.wire.ids import dedupe_key, trajectory_digest
 from memabrad.wire.parse import InvalidTrajectory, parse_trajectory
 
 log = logging.getLogger("memabrad.daemon")
@@ -269,12 +269,13 @@ class Daemon:
         if learner is None:
             learner = state.learner(rid, cfg)
             await self._hold_router(rid)
-        h = id_hash(t.trajectory_id)
+        digest = trajectory_digest(t.trajectory_id)
+        h = dedupe_key(digest)
         if state.dedupe.contains_hash(h):
             learner.counters.duplicates += 1
             self._count(rid, "duplicate")
             return
-        learner.observe(t)
+        learner.observe(t, digest)
         state.dedupe.add_hash(h)
         self._count(rid, "accepted")
         if learner.guard.armed:

@@ -13,13 +13,13 @@ about n^2 / 2^65 (1e-7 at two million ids).
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
+
+from memabrad.wire.ids import dedupe_key, trajectory_digest
 
 
 def id_hash(trajectory_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(trajectory_id.encode("utf-8"), digest_size=8).digest(), "little")
+    return dedupe_key(trajectory_digest(trajectory_id))
 
 
 class DedupeMemory:

@@ -7,7 +7,6 @@ benchmarked on, never both, and replays after a crash make the same split.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from memabrad.learning.features import Features
+from memabrad.wire.ids import holdout_bucket_of, trajectory_digest
 
 
 def holdout_bucket(trajectory_id: str) -> float:
@@ -26,12 +26,12 @@ def holdout_bucket(trajectory_id: str) -> float:
     >>> 0.0 <= holdout_bucket("abc") < 1.0
     True
     """
-    digest = hashlib.blake2b(trajectory_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2.0**64
+    return holdout_bucket_of(trajectory_digest(trajectory_id))
 
 
-def is_holdout(trajectory_id: str, fraction: float) -> bool:
-    return holdout_bucket(trajectory_id) < fraction
+def is_holdout(trajectory_id: str, fraction: float, digest: bytes | None = None) -> bool:
+    """``digest``: ``trajectory_digest(trajectory_id)`` when the caller has it (hash an id once)."""
+    return holdout_bucket_of(digest if digest is not None else trajectory_digest(trajectory_id)) < fraction
 
 
 @dataclass(frozen=True, slots=True)

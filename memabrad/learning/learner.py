@@ -119,8 +119,10 @@ class RouterLearner:
             use_case_index=cfg.case_index.enabled,
         )
 
-    def observe(self, t: Trajectory) -> bool:
-        """Learn from or hold out one valid, not-yet-seen trajectory; True if held out."""
+    def observe(self, t: Trajectory, digest: bytes | None = None) -> bool:
+        """Learn from or hold out one valid, not-yet-seen trajectory; True if held out.
+
+        ``digest``: ``wire.ids.trajectory_digest`` of its id, when the caller has it already."""
         task = t.task
         hashes = text_hashes(task.input)
         hint = self.case_index.hint(task.input, hashes) if self.use_case_index else None
@@ -128,7 +130,7 @@ class RouterLearner:
         d, o = t.decision, t.outcome
         imputed = d.propensity is None
         p = 1.0 / len(t.candidates) if imputed else d.propensity
-        held_out = is_holdout(t.trajectory_id, self.holdout_fraction)
+        held_out = is_holdout(t.trajectory_id, self.holdout_fraction, digest)
         at = _at(t)
         if held_out:
             self.window.append(LoggedItem(

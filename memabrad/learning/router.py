@@ -218,7 +218,7 @@ class Router:
                 learning_rate=float(state["learning_rate"]) if fmt == MODEL_FORMAT else ETA,
                 l2=float(state["l2"]),
                 max_importance_weight=float(state["max_importance_weight"]),
-                pessimism=float(state.get("pessimism", 0.0)),
+                pessimism=float(state.get("pessimism", PESSIMISM)),
                 version_id=version_id,
                 reward_sum=float(state["reward_sum"]),
                 reward_sq=float(state.get("reward_sq", 0.0)),
