@@ -11,6 +11,7 @@ bytes and call the ``Checkpointer``, which owns the commit order. See
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import signal
@@ -26,7 +27,7 @@ from memabrad.config import Config
 from memabrad.daemon.admin import AdminHandler, AdminMessage, router_of_key
 from memabrad.daemon.checkpoint import Checkpointer, CheckpointStore, describe
 from memabrad.daemon.evaluator import EvaluationRunner
-from memabrad.daemon.http import HttpApp, serve_http
+from memabrad.daemon.http import Heartbeat, HttpApp, HttpServer, heartbeat_loop
 from memabrad.daemon.metrics import DaemonMetrics
 from memabrad.daemon.partition import UNKNOWN_ROUTER, PartitionState
 from memabrad.daemon.publisher import Publisher, PublishError
@@ -692,11 +693,14 @@ class Daemon:
         self.admin_consumer.assign([TopicPartition(cfg.kafka.topics.admin, p) for p in sorted(admin_parts)])
         await self.consumer.start()
         self.consumer.subscribe([self.topic], listener=Listener())
+        heartbeat = Heartbeat()
+        http = HttpServer(HttpApp(self.metrics, lambda: self._fatal is None, lambda: self.ready, self.status,
+                                  heartbeat), cfg.http.host, cfg.http.port)
         try:
+            self.http_port = http.start(asyncio.get_running_loop())
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                tg.start_soon(serve_http, HttpApp(self.metrics, lambda: self._fatal is None, lambda: self.ready,
-                                                  self.status), cfg.http.host, cfg.http.port, self._bound)
+                tg.start_soon(heartbeat_loop, heartbeat, self.metrics.loop_lag.observe)
                 tg.start_soon(self.watch_signals)
                 tg.start_soon(self.evaluator.run)
                 tg.start_soon(self.admin_loop)
@@ -706,6 +710,7 @@ class Daemon:
                 self._tg = None
                 tg.cancel_scope.cancel()
         finally:
+            http.stop()
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 for rid in list(self._locks):
                     self._release_router(rid)
@@ -713,6 +718,3 @@ class Daemon:
                 await self.admin_consumer.stop()
                 await self.publisher.stop()
         log.info("daemon stopped")
-
-    def _bound(self, port: int) -> None:
-        self.http_port = port

@@ -45,6 +45,9 @@ class DaemonMetrics:
         self.record_age = Histogram(
             "memabrad_record_age_seconds", "Time from a record's Kafka timestamp to the end of its processing.",
             registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+        self.loop_lag = Histogram(
+            "memabrad_event_loop_lag_seconds", "How late the event loop's heartbeat woke up.",
+            registry=r, buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
         self.consumer_lag = Gauge("memabrad_consumer_lag", "Records behind the partition's highwater.",
                                   ["topic", "partition"], registry=r)
         self.ready = Gauge("memabrad_ready", "1 while the daemon is ready (state loaded, partitions assigned).",
