@@ -45,7 +45,8 @@ from memabrad.wire.parse import InvalidTrajectory, parse_trajectory
 
 log = logging.getLogger("memabrad.daemon")
 REBALANCE_BUDGET_S = 8.0
-SHUTDOWN_EVAL_BUDGET_S = 5.0
+SHUTDOWN_EVAL_BUDGET_S = 3.0  # waiting for evaluations in flight, then
+SHUTDOWN_CHECKPOINT_BUDGET_S = 6.0  # the final checkpoint: SIGTERM exits within 10 s
 COMMIT_TIMEOUT_S = 5.0
 SLICE_S = 0.005  # the longest stretch of record processing between two yields to the event loop
 
@@ -112,12 +113,13 @@ class Daemon:
 
     async def _hold_router(self, router_id: str) -> None:
         """Hold the router's daemon lock so a local ``memabrad rollback`` is refused meanwhile.
-        The lock file and the active version are read in a worker thread, off the event loop."""
+        The lock is a non-blocking ``flock`` taken on the loop (its owner must be this thread); the
+        active version is read and verified in a worker thread, off the event loop."""
         if router_id in self._locks:
             return
         lock = RouterVersionStore(self.cfg.store.base_dir, router_id).daemon_lock()
         try:
-            await anyio.to_thread.run_sync(lambda: lock.acquire(blocking=False))
+            lock.acquire(blocking=False)
             self._locks[router_id] = lock
         except Exception as err:  # noqa: BLE001 - a lock problem must not stop learning
             log.warning("could not take the router's daemon lock", extra={"router_id": router_id,
@@ -303,7 +305,7 @@ class Daemon:
         for tp, msgs in batch.items():
             key = (tp.topic, tp.partition)
             i, total = 0, len(msgs)
-            while i < total:
+            while i < total and not self.stopping:  # on SIGTERM the rest is replayed from the checkpoint
                 async with self.state_lock:
                     state = self.states.get(key)
                     if state is None:
@@ -644,7 +646,7 @@ class Daemon:
             log.warning("evaluation in flight abandoned at shutdown; its partition is not checkpointed and "
                         "replays from the previous checkpoint", extra={"partition": k[1]})
         ok = False
-        with anyio.move_on_after(REBALANCE_BUDGET_S):
+        with anyio.move_on_after(SHUTDOWN_CHECKPOINT_BUDGET_S):
             ok = await self.checkpoint(ready, reason="shutdown")
         if not ok:
             raise RuntimeError(f"the final checkpoint could not be written: {self.degraded or 'timed out'}")
