@@ -41,6 +41,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from river import base
 
 from memabrad.learning.features import Features
 
@@ -61,8 +62,20 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-class RouteModel:
-    """The three heads of one route and the evidence behind them."""
+class RouteModel(base.Regressor):
+    """The three heads of one route and the evidence behind them.
+
+    A river regressor of the reward (``learn_one``/``predict_one``; the error and latency of
+    an event are keyword arguments of ``learn_one``), checked by river's estimator checks.
+
+    Parameters
+    ----------
+    eta
+        Normalised AdaGrad step: the share of a residual the first update on a fresh example removes.
+    l2
+        L2 regularisation of the contextual parts.
+
+    """
 
     def __init__(self, eta: float = ETA, l2: float = 0.0) -> None:
         self.eta = eta
@@ -133,6 +146,20 @@ class RouteModel:
         idx, vals = self._known(x)
         lr = self.lambdas()[0]
         return self.reward_mean + lr * float(vals @ self._a[idx, 0]) - pessimism * self.reward_se()
+
+    # -- river's regressor protocol ---------------------------------------------------
+
+    def learn_one(self, x: dict, y: float, *, error: bool = False, latency_s: float = 0.0,  # type: ignore[override]
+                  w: float = 1.0) -> None:
+        self.learn(x, reward=float(y), error=error, latency_s=latency_s, weight=w)
+
+    def predict_one(self, x: dict) -> float:  # type: ignore[override]
+        return self.predict(x)[0]
+
+    @classmethod
+    def _unit_test_params(cls) -> Any:
+        yield {"eta": 0.5}
+        yield {"eta": 0.1, "l2": 0.01}
 
     # -- learning -----------------------------------------------------------------------
 
@@ -257,6 +284,7 @@ class RouteModel:
         return m
 
     def copy(self) -> RouteModel:
+        """A trained, independent twin (river's ``clone`` gives an untrained one)."""
         twin = RouteModel(self.eta, self.l2)
         twin.__dict__.update({k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()})
         twin._col = dict(self._col)
