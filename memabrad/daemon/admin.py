@@ -14,12 +14,15 @@ Checks, in order: readable and valid; signature (when a key is configured); age 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import anyio
 
 from memabrad.config import Config
 from memabrad.daemon.metrics import DaemonMetrics
@@ -107,7 +110,7 @@ class AdminHandler:
             await self._reject(router_id, bad.request_id, bad.command, f"invalid command: {bad.reason}", position)
             return
         try:
-            event = self._apply(cmd, state, position)
+            event = await self._apply(cmd, state, position)
         except Refused as why:
             await self._reject(router_id, cmd.request_id, cmd.command, str(why), position)
             return
@@ -148,15 +151,18 @@ class AdminHandler:
                 not store.has_version(cmd.version_id):
             raise Refused(f"unknown version {cmd.version_id}")
 
-    def _apply(self, cmd: AdminCommand, state: PartitionState, position: str) -> RouterEventBase:
+    async def _apply(self, cmd: AdminCommand, state: PartitionState, position: str) -> RouterEventBase:
+        """Check and apply a command; the store writes (fsynced) run in a worker thread, off the loop."""
         store = RouterVersionStore(self.cfg.store.base_dir, cmd.router_id)
         self._check(cmd, state, store)
         rid = cmd.router_id
+        off_loop = anyio.to_thread.run_sync
         try:
             if cmd.command == "rollback":
                 assert cmd.version_id is not None
-                current = store.rollback(cmd.version_id, trigger="admin", request_id=cmd.request_id,
-                                         requested_by=cmd.requested_by, reason=cmd.reason)
+                current = await off_loop(functools.partial(
+                    store.rollback, cmd.version_id, trigger="admin", request_id=cmd.request_id,
+                    requested_by=cmd.requested_by, reason=cmd.reason))
                 self.metrics.rollbacks.labels(rid, "admin").inc()
                 learner = state.learners.get(rid)
                 if learner is not None:
@@ -168,14 +174,14 @@ class AdminHandler:
                 if not self.evaluate_now(state, rid):
                     raise Refused(f"router {rid} has no trajectories to evaluate yet")
             elif cmd.command == "pause_promotions":
-                store.set_promotions_paused(True, requested_by=cmd.requested_by)
+                await off_loop(functools.partial(store.set_promotions_paused, True, requested_by=cmd.requested_by))
             elif cmd.command == "resume_promotions":
-                store.set_promotions_paused(False, requested_by=cmd.requested_by)
+                await off_loop(functools.partial(store.set_promotions_paused, False, requested_by=cmd.requested_by))
             elif cmd.command == "pin_baseline":
                 assert cmd.version_id is not None
-                store.pin_baseline(cmd.version_id)
+                await off_loop(store.pin_baseline, cmd.version_id)
             elif cmd.command == "unpin_baseline":
-                store.unpin_baseline()
+                await off_loop(store.unpin_baseline)
         except UnknownVersionError as err:
             raise Refused(str(err)) from None
         except StoreError as err:
