@@ -34,7 +34,10 @@ _BITS = 12   # (0.99 at 0.93), an unrelated pair with p ~ 0.005, so few rows are
 BUCKET_CAP = 4  # most recently seen tasks kept per bucket: at most 80 exact comparisons a lookup
 _CODES = 1 << _BITS
 _BAND_OFFSETS = np.arange(_BANDS, dtype=np.int64) * _CODES  # bucket id = band * _CODES + code
-_PROJECTION = np.random.default_rng(20261125).standard_normal((DIMS, _BANDS * _BITS)).astype(np.float32)
+# Random +-1 hyperplanes. Vectors are integer-valued (signed counts), so every product below is an
+# integer computed exactly in float64 whatever the summation order: a code bit or a similarity never
+# depends on which BLAS path (gemv live, gemm at restore) or row position computed it.
+_PROJECTION = np.where(np.random.default_rng(20261125).random((DIMS, _BANDS * _BITS)) < 0.5, -1.0, 1.0)
 _POWERS = (1 << np.arange(_BITS, dtype=np.int64)).astype(np.int64)
 
 
@@ -62,23 +65,26 @@ class Match:
     similarity: float
 
 
-def text_vector(text: str, hashes: list[int] | None = None) -> np.ndarray:
-    """Unit-norm signed hashed bag of words and bigrams in ``DIMS`` dimensions.
+def text_counts(text: str, hashes: list[int] | None = None) -> np.ndarray:
+    """Signed hashed bag of words and bigrams in ``DIMS`` dimensions (integer-valued float64).
 
     ``hashes`` are ``text_hashes(text)`` when the caller already has them (the featurizer does).
     """
     hashes = np.fromiter(text_hashes(text) if hashes is None else hashes, dtype=np.int64)
-    signs = np.where((hashes >> 31) & 1, -1.0, 1.0).astype(np.float32)
-    v = np.bincount(hashes % DIMS, weights=signs, minlength=DIMS).astype(np.float32)
-    n = float(np.linalg.norm(v))
-    if n > 0:
-        v /= n
-    return v
+    signs = np.where((hashes >> 31) & 1, -1.0, 1.0)
+    return np.bincount(hashes % DIMS, weights=signs, minlength=DIMS)
 
 
-def _buckets_of(v: np.ndarray) -> list[int]:
+def text_vector(text: str, hashes: list[int] | None = None) -> np.ndarray:
+    """``text_counts`` scaled to unit norm: cosine similarity is a dot product of two of these."""
+    v = text_counts(text, hashes)
+    n = float(np.sqrt(v @ v))
+    return v / n if n > 0 else v
+
+
+def _buckets_of(counts: np.ndarray) -> list[int]:
     """The text's bucket in each of the ``_BANDS`` bands (ids unique across bands)."""
-    bits = (v @ _PROJECTION) > 0
+    bits = (counts @ _PROJECTION) > 0
     return (bits.reshape(_BANDS, _BITS).astype(np.int64) @ _POWERS + _BAND_OFFSETS).tolist()
 
 
@@ -100,11 +106,12 @@ class CaseIndex:
         self._slot: dict[str, int] = {}
         self._free: list[int] = []
         rows = min(capacity, 1024)
-        self._vectors = np.zeros((rows, DIMS), dtype=np.float32)
+        self._vectors = np.zeros((rows, DIMS))  # signed counts (integer-valued), one row per slot
+        self._norms = np.zeros(rows)
         self._slot_key: list[str | None] = []
         self._slot_buckets: list[list[int]] = []  # empty for a wordless text, which is in no bucket
         self._buckets: dict[int, list[int]] = {}  # bucket id -> slots, least recently seen first
-        self._last: tuple[str, np.ndarray, list[int]] | None = None  # lookup-then-add computes it once
+        self._last: tuple[str, np.ndarray, float, list[int]] | None = None  # lookup-then-add: computed once
 
     def __len__(self) -> int:
         return len(self._cases)
@@ -122,7 +129,7 @@ class CaseIndex:
             return Match(case, 1.0)
         if not self._cases:
             return None
-        v, buckets = self._prepared(key, hashes)
+        v, norm, buckets = self._prepared(key, hashes)
         found: list[int] = []
         get = self._buckets.get
         for b in buckets:
@@ -134,7 +141,7 @@ class CaseIndex:
         ids = np.unique(np.array(found, dtype=np.int64))
         # Rounded, with ties to the smallest key, so the answer does not depend on slot numbers
         # (which differ after a checkpoint round trip) or on the last bits of the matrix product.
-        sims = np.round((self._vectors[ids] @ v).astype(np.float64), 6)
+        sims = np.round((self._vectors[ids] @ v) / (self._norms[ids] * norm), 6)  # exact dot, then one division
         best = float(sims.max())
         if best < self.similarity_threshold:
             return None
@@ -210,23 +217,26 @@ class CaseIndex:
         self._slot_key[slot] = None
         self._free.append(slot)
 
-    def _prepared(self, key: str, hashes: list[int] | None) -> tuple[np.ndarray, list[int]]:
-        """The key's vector and buckets (none for a wordless text), computed once per lookup-then-add."""
+    def _prepared(self, key: str, hashes: list[int] | None) -> tuple[np.ndarray, float, list[int]]:
+        """The key's counts, norm and buckets (none for a wordless text), once per lookup-then-add."""
         last = self._last
         if last is not None and last[0] == key:
-            return last[1], last[2]
-        v = text_vector(key, hashes)
-        buckets = _buckets_of(v) if v.any() else []
-        self._last = (key, v, buckets)
-        return v, buckets
+            return last[1], last[2], last[3]
+        v = text_counts(key, hashes)
+        norm = float(np.sqrt(v @ v))
+        buckets = _buckets_of(v) if norm > 0 else []
+        self._last = (key, v, norm, buckets)
+        return v, norm, buckets
 
     def _grow(self) -> None:
-        vectors = np.zeros((min(self.capacity, 2 * len(self._vectors)), DIMS), dtype=np.float32)
+        rows = min(self.capacity, 2 * len(self._vectors))
+        vectors, norms = np.zeros((rows, DIMS)), np.zeros(rows)
         vectors[: len(self._vectors)] = self._vectors
-        self._vectors = vectors
+        norms[: len(self._norms)] = self._norms
+        self._vectors, self._norms = vectors, norms
 
     def _insert(self, key: str, hashes: list[int] | None = None) -> None:
-        v, buckets = self._prepared(key, hashes)
+        v, norm, buckets = self._prepared(key, hashes)
         if self._free:
             slot = self._free.pop()
         else:
@@ -236,6 +246,7 @@ class CaseIndex:
             if slot >= len(self._vectors):
                 self._grow()
         self._vectors[slot] = v
+        self._norms[slot] = norm
         self._slot[key] = slot
         self._slot_key[slot] = key
         self._slot_buckets[slot] = buckets
@@ -266,12 +277,14 @@ class CaseIndex:
         n = len(cases)
         if n == 0:
             return idx
-        vectors = np.stack([text_vector(c.key) for c in cases])
+        vectors = np.stack([text_counts(c.key) for c in cases])
         bits = (vectors @ _PROJECTION) > 0
         ids = bits.reshape(n, _BANDS, _BITS).astype(np.int64) @ _POWERS + _BAND_OFFSETS
         nonzero = vectors.any(axis=1).tolist()
-        idx._vectors = np.zeros((max(n, min(idx.capacity, 1024)), DIMS), dtype=np.float32)
+        rows = max(n, min(idx.capacity, 1024))
+        idx._vectors, idx._norms = np.zeros((rows, DIMS)), np.zeros(rows)
         idx._vectors[:n] = vectors
+        idx._norms[:n] = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
         idx._slot_key = [c.key for c in cases]
         idx._slot_buckets = [row if nz else [] for row, nz in zip(ids.tolist(), nonzero, strict=True)]
         for slot, case in enumerate(cases):  # least recently seen first, exactly as they were touched live

@@ -6,7 +6,7 @@ What makes it hard for a learned router, on purpose:
   ``correct - LAMBDA * price`` with ``LAMBDA = 5`` reward units per USD (a fully correct answer
   is worth $0.20 of spend), so the most accurate model is rarely the best route.
 - **Long inputs that look alike**: every task of a family opens with the same few-shot prompt
-  (a preamble shared by all families, the family's instructions and worked examples: 300-450
+  (a preamble shared by all families, the family's instructions and worked examples: 290-370
   words, byte-identical across the family's tasks) and ends with a short task-specific part
   (15-35 words). Bag-of-words features and near-duplicate search see mostly the opening.
 - **Five families**, two of them near chance for every model (``forecast``: binary questions
@@ -40,7 +40,7 @@ import random
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cache
 from typing import Any, NamedTuple
 
 LAMBDA = 5.0  # reward units per USD: reward = correct - LAMBDA * price
@@ -120,7 +120,11 @@ PREAMBLE = (
     "or customer data that the task does not ask for. Answers are checked automatically, so keep to "
     "the requested format exactly: no greetings, no apologies, no extra commentary before or after "
     "the answer. When a calculation is needed, show only the final result unless the instructions "
-    "ask for the steps. Company policy applies to every answer you give."
+    "ask for the steps. Company policy applies to every answer you give. The team works in several "
+    "countries and time zones, so write dates in ISO format and amounts with their currency. Treat every "
+    "document as confidential. If the task is ambiguous, pick the most likely reading and answer it; "
+    "the reviewers prefer a short correct answer to a long careful one, and a wrong answer costs more "
+    "than a missing one."
 )
 INSTRUCTIONS: dict[str, str] = {
     "extract": "Task type: field extraction. You receive a short business document. Extract the vendor "
@@ -262,7 +266,7 @@ _EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def opening(family: str) -> str:
     """The few-shot opening of a family: identical for every task of it, in every process."""
     parts = [PREAMBLE, "", INSTRUCTIONS[family], ""]
@@ -333,6 +337,7 @@ class HardWorkload:
         self.logging_route = logging_route
         self.lam = lam
         self.routes = ROUTES
+        self._contexts: dict[tuple[int, int], list[tuple[dict[str, Any], list[str], HardContext]]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -352,12 +357,19 @@ class HardWorkload:
         return {r: share + (1.0 - self.explore if r == base else 0.0) for r in candidates}
 
     def contexts(self, n: int, seed: int | None = None) -> list[tuple[dict[str, Any], list[str], HardContext]]:
-        """The first ``n`` (task, candidates, context) of a seed's stream (this workload's seed if None)."""
-        rng = random.Random(f"memabrad-hard:{self.seed if seed is None else seed}:contexts")
-        out = []
-        for _ in range(n):
-            task, ctx = sample_task(rng)
-            out.append((task, list(ROUTES), ctx))
+        """The first ``n`` (task, candidates, context) of a seed's stream (this workload's seed if None).
+
+        Cached per (n, seed): do not mutate the returned tasks.
+        """
+        key = (n, self.seed if seed is None else seed)
+        out = self._contexts.get(key)
+        if out is None:
+            rng = random.Random(f"memabrad-hard:{key[1]}:contexts")
+            out = []
+            for _ in range(n):
+                task, ctx = sample_task(rng)
+                out.append((task, list(ROUTES), ctx))
+            self._contexts = {key: out}  # keep one sample: they are large
         return out
 
     def _value(self, dist: Callable[[dict[str, Any], list[str]], Mapping[str, float]],

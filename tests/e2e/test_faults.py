@@ -97,7 +97,7 @@ def test_corrupt_state_at_start_up(kafka: KafkaIO, daemons: DaemonFactory, produ
     # A tampered active version: refused, the message names the model file.
     model = store.version_dir(current["version_id"]) / "model.json"
     good = model.read_bytes()
-    model.write_bytes(good.replace(b'"intercept":', b'"intercept": ', 1))
+    model.write_bytes(good.replace(b'{', b'{ ', 1))  # still valid JSON; its sha256 no longer matches
     d.start()
     assert d.wait_exit(90) != 0
     assert "model.json" in d.log_tail()

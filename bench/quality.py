@@ -1,0 +1,731 @@
+"""Learning-quality benchmark: how good is the router memabrad learns, against exact ground truth.
+
+    .venv/bin/python bench/quality.py                       # 1k / 5k / 20k logged trajectories
+    .venv/bin/python bench/quality.py --quick               # small sizes, a smoke run
+    .venv/bin/python bench/quality.py --workloads hard,pareto --out bench/quality-results.json
+
+Seeded: the same command prints the same numbers (up to Vowpal Wabbit's float summation).
+For every workload one logged stream is generated; memabrad's real learning path
+(``Config()`` -> ``RouterLearner.new`` -> ``observe(parse_trajectory(bytes))``) and Vowpal Wabbit
+``--cb_adf -q UA`` (shared namespace U: the words of ``task.input`` and the task type; namespace
+A: the route id; cost = -reward, with the logged propensity) learn the same stream, and at each
+size (1k, 5k, 20k: a look, as the daemon takes one every ``min_new_trajectories``) we report:
+
+- ``logging``: true value of the logging policy;
+- ``best single``: true value of the best context-free route;
+- ``oracle``: true value of the per-context (or per-family) best route, where exactly known;
+- ``VW``: true value of VW's greedy policy; ``memabrad``: true value of memabrad's challenger
+  (greedy ``Router.best`` over features with the case-index hint, as the daemon serves it);
+- ``gate``: memabrad's own off-policy estimate of challenger - logging on its held-out window
+  and the verdict of the promotion gates (``promotion.evaluation.evaluate`` with the logging
+  policy as baseline, default ``PolicySettings``), exactly the daemon's evaluation call.
+
+Workloads and their ground truth:
+
+- ``sim``: ``memabrad.sim.Simulator`` (seeded); truth = ``true_value`` over 20,000 fixed contexts
+  (exact expected outcome per context; the same contexts for every policy). Best single = the
+  best static route ranking (20% of tasks offer only 3-5 routes); oracle = ``oracle_policy``.
+- ``helpdesk``: ``memabrad.sim.helpdesk.HelpdeskWorkload``; reward depends on the task type only
+  (``EXPECTED_REWARD``), truth = exact expected reward averaged over 5,000 fixed tasks; oracle =
+  the per-type best (``true_reward`` gives it exactly under the template mix, also in the JSON).
+- ``hard``: ``memabrad.sim.hard.HardWorkload``: 12 priced LLMs, reward = correct - 5 * USD,
+  long shared few-shot prompts, two near-chance families, 70% ``llm/mid`` + 30% uniform logging;
+  truth exact over 5,000 fixed contexts; oracle = per-(family, level) best.
+- ``pareto``: real data, ``pareto_bandit/data/examples/{val,test_holdout}.jsonl`` of the PyPI
+  package ``paretobandit==0.1.1`` (Apache-2.0; fetched with ``pip download --no-deps`` into the
+  cache dir): 3,609 prompts x 3 LLMs, each with a reward in [0, 1] and a USD cost. Reward =
+  reward - 5 * cost. Logging: 70% to the mid-price model (mistral-large) + 30% uniform (exact
+  propensities 0.8 / 0.1 / 0.1); observed reward = the known reward of the logged model, so a
+  trajectory's outcome is exact, not sampled. Train prompts = ``val.jsonl`` (1,785), held out =
+  ``test_holdout.jsonl`` (1,824); the log cycles through seeded permutations of the train prompts
+  (so 5k and 20k repeat each prompt ~3 and ~11 times, with fresh logging draws); truth of a policy
+  = mean known reward of its choice over the held-out prompts (exact); oracle = per-prompt best.
+  task_type = the prompt's ``source`` benchmark; the dataset's ``difficulty``/``best_arm`` labels
+  are not shown to the learners.
+- ``obd``: the Open Bandit Dataset sample shipped in the ``obp==0.5.7`` sdist (CC BY 4.0 data, code
+  Apache-2.0; ``pip download --no-deps --no-binary :all: --ignore-requires-python``, the sdist
+  declares Python < 3.11): ``obd/random/all/all.csv`` and ``obd/bts/all/all.csv``, 10,000
+  impressions each, 80 items, 3 positions, reward = click. The contract allows 64 candidates,
+  so candidates = the 64 items the BTS policy shows most (97.9% of its impressions); rows of
+  other items are dropped. Propensity: BTS rows keep the logged propensity (the BTS mass outside
+  the 64 items, ~2% on average, is not renormalised: unknown per row), uniform-random rows get
+  1/64 (exact once restricted). The random log is split 50/50 by a seeded hash; the training pool
+  = BTS rows + the random train half (the log cycles through seeded permutations of it to reach
+  20k), the other half is held out. No exact truth: a policy's value is its IPS estimate on the
+  held-out random half (propensity 1/64) with a 95% CI; logging = the pool's click rate; best
+  single = the item with the best click rate on the random train half, valued on the held-out
+  half. With ~0.4% CTR, nothing is expected to separate from the logging policy at these sizes.
+
+Nothing in memabrad is tuned here: default ``Config()`` throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from memabrad.config import Config  # noqa: E402
+from memabrad.evaluation.estimators import mean_interval  # noqa: E402
+from memabrad.learning.learner import RouterLearner  # noqa: E402
+from memabrad.promotion.evaluation import evaluate  # noqa: E402
+from memabrad.promotion.policy import PolicySettings  # noqa: E402
+from memabrad.wire.parse import parse_trajectory  # noqa: E402
+
+Policy = Callable[[Mapping[str, Any], Sequence[str]], str]
+PB_SPEC = "paretobandit==0.1.1"
+OBP_SPEC = "obp==0.5.7"
+PB_LAMBDA = 5.0
+PB_LOGGING_MODEL = "mistralai/mistral-large-2512"
+LOG_SHARE = 0.7  # share of traffic the skewed logging policies send to their default route
+OBD_MAX_CANDIDATES = 64
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _at(i: int) -> str:
+    t = START + timedelta(milliseconds=500 * i)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _row(router_id: str, i: int, task: dict[str, Any], candidates: list[str], route: str, propensity: float,
+         reward: float, error: bool = False, latency_ms: float = 0.0) -> dict[str, Any]:
+    """A trajectory v1 dict (CONTRACT §2)."""
+    return {
+        "schema_version": 1,
+        "trajectory_id": f"{router_id}-{i:08d}",
+        "router_id": router_id,
+        "occurred_at": _at(i),
+        "task": task,
+        "candidates": candidates,
+        "decision": {"route": route, "propensity": propensity, "router_version": "logging"},
+        "outcome": {"reward": reward, "error": error, "latency_ms": latency_ms},
+    }
+
+
+def _skewed_probs(candidates: Sequence[str], default: str, share: float = LOG_SHARE) -> dict[str, float]:
+    explore = (1.0 - share) / len(candidates)
+    return {c: explore + (share if c == default else 0.0) for c in candidates}
+
+
+def _epochs(n_items: int, n: int, rng: random.Random) -> Iterator[int]:
+    """``n`` indices: seeded permutations of ``range(n_items)``, one after another."""
+    emitted = 0
+    while emitted < n:
+        order = list(range(n_items))
+        rng.shuffle(order)
+        yield from order[: n - emitted]
+        emitted += min(n_items, n - emitted)
+
+
+# -- workloads ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Value:
+    """A policy value; ``half`` is the 95% CI half-width where the value is an estimate (OBD)."""
+
+    value: float
+    half: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": round(self.value, 6)}
+        if self.half is not None:
+            out["ci95_half_width"] = round(self.half, 6)
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class Workload:
+    name: str
+    router_id: str
+    exact: bool
+    stream: Callable[[int], Iterator[dict[str, Any]]]
+    value: Callable[[Policy], Value]
+    logging: Value
+    best_single: tuple[str, Value]
+    oracle: Value | None
+    digits: int = 3
+    meta: dict[str, Any] = field(default_factory=dict)
+    # truth on the training contexts themselves (real data whose prompts repeat in the log)
+    value_in_sample: Callable[[Policy], Value] | None = None
+    logging_in_sample: Value | None = None
+
+
+def sim_workload(seed: int, n_contexts: int) -> Workload:
+    from memabrad.sim import Simulator, oracle_policy, true_value, true_value_of_logging, type_only_policy
+    from memabrad.sim.value import _contexts
+    from memabrad.sim.world import default_world
+
+    world = default_world()
+    sim = Simulator(seed=seed, router_id="sim")
+    contexts = _contexts(world, sim.routes, 12345, n_contexts)
+    means = {r: sum(world.expected_outcome(ctx, r).reward for _, _, ctx in contexts) / len(contexts)
+             for r in sim.routes}
+    ranking = sorted(sim.routes, key=lambda r: -means[r])
+
+    def ranked(_task: Mapping[str, Any], cands: Sequence[str]) -> str:
+        return next(r for r in ranking if r in cands)
+
+    def of(v: Any) -> Value:
+        return Value(v.reward, None, {"error_rate": round(v.error_rate, 6), "latency_ms": round(v.latency_ms, 3)})
+
+    def value(policy: Policy) -> Value:
+        return of(true_value(policy, n_contexts=n_contexts, seed=12345))
+
+    return Workload(
+        name="sim", router_id="sim", exact=True,
+        stream=lambda n: Simulator(seed=seed, router_id="sim").iter_generate(n),
+        value=value,
+        logging=of(true_value_of_logging(sim, n_contexts=n_contexts, seed=12345)),
+        best_single=(ranking[0], value(ranked)),
+        oracle=value(oracle_policy(world)),
+        meta={"truth": f"exact expected reward over {n_contexts} fixed contexts (seed 12345)",
+              "logging_policy": f"epsilon-greedy over fixed_policy, epsilon {sim.epsilon}",
+              "best_single_is": "static ranking " + " > ".join(ranking) + " (first offered)",
+              "type_only_ceiling": round(value(type_only_policy(world)).value, 6),
+              "route_means": {r: round(v, 6) for r, v in means.items()}},
+    )
+
+
+def helpdesk_workload(seed: int, n_contexts: int) -> Workload:
+    from memabrad.sim.helpdesk import (
+        ERROR_RATE,
+        EXPECTED_REWARD,
+        LATENCY_MS,
+        LOGGING_RULE,
+        ROUTES,
+        HelpdeskWorkload,
+        true_reward,
+    )
+
+    tasks = [r["task"] for r in HelpdeskWorkload(seed=10_000 + seed).generate(n_contexts)]
+    eps = HelpdeskWorkload().epsilon
+
+    def mixed(dist: Callable[[Mapping[str, Any]], Mapping[str, float]]) -> Value:
+        # exact: E[latency] = LATENCY_MS (the workload draws LATENCY_MS * U(0.5, 1.5))
+        rew = err = lat = 0.0
+        for t in tasks:
+            for r, p in dist(t).items():
+                rew += p * EXPECTED_REWARD[t["task_type"]][r]
+                err += p * ERROR_RATE[r]
+                lat += p * LATENCY_MS[r]
+        n = len(tasks)
+        return Value(rew / n, None, {"error_rate": round(err / n, 6), "latency_ms": round(lat / n, 3)})
+
+    def value(policy: Policy) -> Value:
+        cands = list(ROUTES)
+        return mixed(lambda t: {policy(t, cands): 1.0})
+
+    def logging_value() -> Value:
+        k = len(ROUTES)
+        return mixed(lambda _t: {r: eps / k + (1 - eps if r == LOGGING_RULE else 0.0) for r in ROUTES})
+
+    singles = {r: value(lambda _t, _c, r=r: r).value for r in ROUTES}
+    best = max(singles, key=singles.get)
+    per_type = {t: max(ROUTES, key=lambda r, t=t: EXPECTED_REWARD[t][r]) for t in EXPECTED_REWARD}
+    return Workload(
+        name="helpdesk", router_id="helpdesk", exact=True,
+        stream=lambda n: HelpdeskWorkload(seed=seed).iter_generate(n),
+        value=value,
+        logging=logging_value(),
+        best_single=(best, value(lambda _t, _c: best)),
+        oracle=value(lambda t, _c: per_type[t["task_type"]]),
+        meta={"truth": f"exact expected reward (EXPECTED_REWARD) over {n_contexts} fixed tasks",
+              "logging_policy": f"epsilon-greedy over {LOGGING_RULE}, epsilon {eps}",
+              "oracle_is": "per task type best", "oracle_under_template_mix": round(true_reward(per_type), 6),
+              "best_single_under_template_mix": round(true_reward(dict.fromkeys(per_type, best)), 6)},
+    )
+
+
+def hard_workload(seed: int, n_contexts: int) -> Workload:
+    from memabrad.sim.hard import LAMBDA, LOGGING_ROUTE, MIX, PRICE_USD, HardWorkload
+
+    hw = HardWorkload(seed=seed, router_id="hard")
+    best = hw.best_single_route()
+
+    def of(v: Any) -> Value:
+        return Value(v.reward, None, {"accuracy": round(v.accuracy, 6), "cost_usd": round(v.cost_usd, 6),
+                                      "error_rate": round(v.error_rate, 6), "latency_ms": round(v.latency_ms, 3)})
+
+    def value(policy: Policy) -> Value:
+        return of(hw.true_value(policy, n_contexts=n_contexts))
+
+    return Workload(
+        name="hard", router_id="hard", exact=True,
+        stream=lambda n: HardWorkload(seed=seed, router_id="hard").iter_generate(n),
+        value=value,
+        logging=of(hw.true_value_of_logging(n_contexts, seed=12345)),
+        best_single=(best, value(lambda _t, _c: best)),
+        oracle=value(hw.oracle_policy()),
+        meta={"truth": f"exact expected reward over {n_contexts} fixed contexts (seed 12345)",
+              "reward": f"correct - {LAMBDA} * price_usd", "prices_usd": PRICE_USD,
+              "logging_policy": f"{LOG_SHARE:.0%} {LOGGING_ROUTE} + 30% uniform over 12 routes",
+              "oracle_is": "per (family, level) best: " + ", ".join(
+                  f"{f}/{lvl}={r}" for (f, lvl), r in hw.oracle_choice().items()),
+              "population_values": {"logging_route": round(hw.population_value(dict.fromkeys(MIX, LOGGING_ROUTE)), 6),
+                                    "best_single": round(hw.population_value(dict.fromkeys(MIX, best)), 6),
+                                    "oracle": round(hw.population_value(hw.oracle_choice()), 6)}},
+    )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fetch(spec: str, cache: Path, *, sdist: bool) -> Path:
+    """The package archive of ``spec`` in ``cache`` (downloaded once, with pip)."""
+    d = cache / spec.replace("==", "-")
+    found = sorted(d.glob("*.tar.gz")) if sdist else sorted(d.glob("*.whl"))
+    if found:
+        return found[0]
+    d.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", str(d)]
+    if sdist:
+        cmd += ["--no-binary", ":all:", "--ignore-requires-python"]
+    subprocess.run([*cmd, spec], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    found = sorted(d.glob("*.tar.gz")) if sdist else sorted(d.glob("*.whl"))
+    if not found:
+        raise RuntimeError(f"pip download {spec} left no archive in {d}")
+    return found[0]
+
+
+def pareto_workload(seed: int, cache: Path) -> Workload:
+    wheel = fetch(PB_SPEC, cache, sdist=False)
+    with zipfile.ZipFile(wheel) as z:
+        def load(name: str) -> list[dict[str, Any]]:
+            text = z.read(f"pareto_bandit/data/examples/{name}").decode("utf-8")
+            return [json.loads(line) for line in text.split("\n") if line.strip()]
+        train, held = load("val.jsonl"), load("test_holdout.jsonl")
+    models = list(train[0]["arms"])
+    probs = _skewed_probs(models, PB_LOGGING_MODEL)
+
+    def reward(p: Mapping[str, Any], m: str) -> float:
+        return p["arms"][m]["reward"] - PB_LAMBDA * p["arms"][m]["cost"]
+
+    def task(p: Mapping[str, Any]) -> dict[str, Any]:
+        return {"input": p["prompt"], "task_type": p["source"]}
+
+    held_tasks = [(task(p), p) for p in held]
+
+    train_tasks = [(task(p), p) for p in train]
+
+    def value(policy: Policy) -> Value:
+        return Value(sum(reward(p, policy(t, models)) for t, p in held_tasks) / len(held_tasks))
+
+    def value_in_sample(policy: Policy) -> Value:
+        return Value(sum(reward(p, policy(t, models)) for t, p in train_tasks) / len(train_tasks))
+
+    def stream(n: int) -> Iterator[dict[str, Any]]:
+        rng = random.Random(f"quality:pareto:{seed}:decisions")
+        for i, j in enumerate(_epochs(len(train), n, random.Random(f"quality:pareto:{seed}:order"))):
+            p = train[j]
+            m = rng.choice(models) if rng.random() >= LOG_SHARE else PB_LOGGING_MODEL
+            yield _row("pareto", i, task(p), list(models), m, probs[m], round(reward(p, m), 9))
+
+    singles = {m: sum(reward(p, m) for p in held) / len(held) for m in models}
+    best = max(singles, key=singles.get)
+    by_source: dict[str, Counter[str]] = defaultdict(Counter)
+    for p in held:
+        for m in models:
+            by_source[p["source"]][m] += reward(p, m)
+    per_source = {s: max(c, key=c.get) for s, c in by_source.items()}
+    return Workload(
+        name="pareto", router_id="pareto", exact=True, stream=stream, value=value,
+        value_in_sample=value_in_sample,
+        logging_in_sample=Value(sum(sum(probs[m] * reward(p, m) for m in models) for p in train) / len(train)),
+        logging=Value(sum(sum(probs[m] * reward(p, m) for m in models) for p in held) / len(held)),
+        best_single=(best, Value(singles[best])),
+        oracle=Value(sum(max(reward(p, m) for m in models) for p in held) / len(held)),
+        meta={"source": f"PyPI {PB_SPEC} (Apache-2.0), pareto_bandit/data/examples/val.jsonl (train, "
+                        f"{len(train)} prompts) and test_holdout.jsonl (held out, {len(held)} prompts)",
+              "archive": wheel.name, "archive_sha256": _sha256(wheel),
+              "reward": f"reward - {PB_LAMBDA} * cost_usd", "models": models,
+              "logging_policy": f"{LOG_SHARE:.0%} {PB_LOGGING_MODEL} + 30% uniform over {len(models)}",
+              "truth": "mean known reward of the chosen model over the held-out prompts (exact)",
+              "oracle_is": "per-prompt best",
+              "per_source_best_on_heldout": round(sum(reward(p, per_source[p["source"]]) for p in held) / len(held), 6),
+              "route_values": {m: round(v, 6) for m, v in singles.items()},
+              "sampling": "cycles through seeded permutations of the train prompts (repeats past 1,785)"},
+    )
+
+
+def _obd_rows(archive: Path, policy: str) -> list[dict[str, str]]:
+    with tarfile.open(archive) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(f"obd/{policy}/all/all.csv"))
+        fh = tar.extractfile(member)
+        assert fh is not None
+        return list(csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8")))
+
+
+def _obd_task(r: Mapping[str, str], affinity_cols: Sequence[str]) -> dict[str, Any]:
+    words = [f"uf{k}x{r[f'user_feature_{k}'][:12]}" for k in range(4)]
+    words += [f"aff{c.rsplit('_', 1)[1]}" for c in affinity_cols if float(r[c]) != 0.0]
+    return {"input": " ".join(words), "task_type": f"pos{r['position']}"}
+
+
+def obd_workload(seed: int, cache: Path) -> Workload:
+    sdist = fetch(OBP_SPEC, cache, sdist=True)
+    bts, rnd = _obd_rows(sdist, "bts"), _obd_rows(sdist, "random")
+    aff = [c for c in bts[0] if c.startswith("user-item_affinity_")]
+    shown = Counter(int(r["item_id"]) for r in bts)
+    items = sorted(sorted(shown, key=lambda i: (-shown[i], i))[:OBD_MAX_CANDIDATES])
+    keep = set(items)
+    candidates = [f"item-{i}" for i in items]
+    p_random = 1.0 / len(items)
+
+    def held_out(i: int) -> bool:
+        return hashlib.sha256(f"quality:obd:{seed}:{i}".encode()).digest()[0] < 128
+
+    rnd_train = [r for i, r in enumerate(rnd) if int(r["item_id"]) in keep and not held_out(i)]
+    rnd_held = [r for i, r in enumerate(rnd) if int(r["item_id"]) in keep and held_out(i)]
+    pool = [(r, float(r["propensity_score"])) for r in bts if int(r["item_id"]) in keep]
+    pool += [(r, p_random) for r in rnd_train]
+    held = [(_obd_task(r, aff), f"item-{r['item_id']}", float(r["click"])) for r in rnd_held]
+
+    def ips(choices: Sequence[str]) -> Value:
+        phi = np.fromiter((c / p_random if ch == item else 0.0 for (_, item, c), ch in zip(held, choices,
+                                                                                      strict=True)), float)
+        iv = mean_interval(phi)
+        matched = [c for (_, item, c), ch in zip(held, choices, strict=True) if ch == item]
+        return Value(iv.value, iv.half_width, {"matched_rows": len(matched), "matched_clicks": int(sum(matched))})
+
+    def value(policy: Policy) -> Value:
+        return ips([policy(t, candidates) for t, _, _ in held])
+
+    def stream(n: int) -> Iterator[dict[str, Any]]:
+        for i, j in enumerate(_epochs(len(pool), n, random.Random(f"quality:obd:{seed}:order"))):
+            r, p = pool[j]
+            yield _row("obd", i, _obd_task(r, aff), candidates, f"item-{r['item_id']}", p, float(r["click"]))
+
+    clicks = defaultdict(lambda: [0.0, 0])
+    for r in rnd_train:
+        c = clicks[f"item-{r['item_id']}"]
+        c[0] += float(r["click"])
+        c[1] += 1
+    best = max(candidates, key=lambda c: (clicks[c][0] / max(1, clicks[c][1]), -candidates.index(c)))
+    pool_clicks = np.fromiter((float(r["click"]) for r, _ in pool), float)
+    log_iv = mean_interval(pool_clicks)
+    held_iv = mean_interval(np.fromiter((c for _, _, c in held), float))
+    bts_iv = mean_interval(np.fromiter((float(r["click"]) for r in bts if int(r["item_id"]) in keep), float))
+    return Workload(
+        name="obd", router_id="obd", exact=False, stream=stream, value=value,
+        logging=Value(log_iv.value, log_iv.half_width),
+        best_single=(best, value(lambda _t, _c: best)),
+        oracle=None, digits=4,
+        meta={"source": f"PyPI {OBP_SPEC} sdist (Open Bandit Dataset sample: CC BY 4.0), obd/bts/all/all.csv "
+                        "and obd/random/all/all.csv",
+              "archive": sdist.name, "archive_sha256": _sha256(sdist),
+              "candidates": f"the {len(items)} items BTS shows most (of {len(shown)}); rows of others dropped",
+              "bts_share_kept": round(len([1 for r in bts if int(r['item_id']) in keep]) / len(bts), 4),
+              "pool": {"bts_rows": len(pool) - len(rnd_train), "random_train_rows": len(rnd_train)},
+              "held_out_random_rows": len(held),
+              "propensity": "BTS: logged (not renormalised to the 64 items); random: 1/64",
+              "truth": "IPS estimate on the held-out random half (propensity 1/64), 95% CI; not exact",
+              "logging_is": "click rate of the training pool (BTS + random train half)",
+              "ctr": {"bts": bts_iv.value, "random_heldout": held_iv.value, "pool": log_iv.value},
+              "best_single_is": "best click rate on the random train half, IPS on the held-out half",
+              "sampling": f"cycles through seeded permutations of the {len(pool)}-row pool (repeats past it)"},
+    )
+
+
+# -- learners ---------------------------------------------------------------------------------------
+
+
+def _vw_word(w: str) -> str:
+    return "".join(c for c in w.lower() if c.isalnum()) or "_"
+
+
+def _vw_action(route: str) -> str:
+    return "r_" + "".join(c if c.isalnum() else "_" for c in route)
+
+
+class VW:
+    """Vowpal Wabbit ``--cb_adf -q UA``: words of the input (and the task type) in U, the route in A."""
+
+    def __init__(self) -> None:
+        import vowpalwabbit
+
+        self.ws = vowpalwabbit.Workspace("--cb_adf -q UA --quiet")
+
+    @staticmethod
+    def _shared(task: Mapping[str, Any]) -> str:
+        words = " ".join(_vw_word(w) for w in str(task["input"]).split())
+        return f"shared |U {words} t_{_vw_word(str(task.get('task_type') or 'none'))}"
+
+    def learn(self, row: Mapping[str, Any]) -> None:
+        d, o = row["decision"], row["outcome"]
+        lines = [self._shared(row["task"])]
+        for c in row["candidates"]:
+            label = f"0:{-float(o['reward'])}:{d['propensity']} " if c == d["route"] else ""
+            lines.append(f"{label}|A {_vw_action(c)}")
+        self.ws.learn(lines)
+
+    def policy(self, task: Mapping[str, Any], candidates: Sequence[str]) -> str:
+        costs = self.ws.predict([self._shared(task)] + [f"|A {_vw_action(c)}" for c in candidates])
+        return candidates[min(range(len(candidates)), key=lambda k: (costs[k], k))]
+
+    def finish(self) -> None:
+        self.ws.finish()
+
+
+class Counted:
+    """A policy that counts its choices (what a learned policy actually does, for the JSON)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.counts: Counter[str] = Counter()
+        self.typed: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def __call__(self, task: Mapping[str, Any], candidates: Sequence[str]) -> str:
+        route = self.policy(task, candidates)
+        self.counts[route] += 1
+        self.typed[str(task.get("task_type"))][route] += 1
+        return route
+
+    def by_type(self, k: int = 3) -> dict[str, dict[str, float]]:
+        out = {}
+        for t, c in sorted(self.typed.items()):
+            n = sum(c.values())
+            out[t] = {r: round(m / n, 4) for r, m in c.most_common(k)}
+        return out
+
+    def top(self, k: int = 5) -> dict[str, float]:
+        n = sum(self.counts.values()) or 1
+        return {r: round(c / n, 4) for r, c in self.counts.most_common(k)}
+
+
+def memabrad_policy(learner: RouterLearner) -> Policy:
+    """The challenger's greedy choice, with the case-index hint, as the daemon serves it."""
+    r = learner.challenger
+
+    def policy(task: Mapping[str, Any], candidates: Sequence[str]) -> str:
+        hint = learner.case_index.hint(task["input"]) if learner.use_case_index else None
+        return r.best(r.featurizer.featurize(task, hint), candidates)
+
+    return policy
+
+
+def gate(learner: RouterLearner, cfg: Config) -> dict[str, Any]:
+    """The daemon's evaluation of the challenger against the logging policy (baseline None)."""
+    snap = learner.snapshot()
+    ev = evaluate(snap, None, PolicySettings.from_config(cfg.promotion, cfg.evaluation),
+                  estimator=cfg.evaluation.estimator, confidence=cfg.evaluation.confidence)
+    res, dec = ev.result, ev.decision
+    d = res.deltas["reward"]
+    diag = res.challenger_diagnostics
+    return {
+        "verdict": dec.verdict, "would_promote": dec.would_promote, "reasons": list(dec.reasons),
+        "estimator": res.estimator, "task_count": res.task_count,
+        "baseline_reward": res.baseline.reward.value, "challenger_reward": res.challenger.reward.value,
+        "delta_reward": d.value, "delta_ci": [d.ci_low, d.ci_high],
+        "delta_latency_ms": res.deltas["latency_ms"].value,
+        "effective_sample_size": diag.effective_sample_size, "max_weight": diag.max_weight,
+        "match_rate": diag.match_rate,
+    }
+
+
+def run_workload(w: Workload, sizes: Sequence[int], with_vw: bool) -> dict[str, Any]:
+    cfg = Config()
+    learner = RouterLearner.new(w.router_id, cfg)
+    vw = VW() if with_vw else None
+    looks: dict[int, dict[str, Any]] = {}
+    t0 = time.perf_counter()
+    learn_s = vw_s = 0.0
+    targets = set(sizes)
+    for i, row in enumerate(w.stream(max(sizes)), 1):
+        t = time.perf_counter()
+        learner.observe(parse_trajectory(json.dumps(row).encode()))
+        learn_s += time.perf_counter() - t
+        if vw is not None:
+            t = time.perf_counter()
+            vw.learn(row)
+            vw_s += time.perf_counter() - t
+        if i not in targets:
+            continue
+        t = time.perf_counter()
+        mem_pol = Counted(memabrad_policy(learner))
+        mem = w.value(mem_pol)
+        vw_pol = Counted(vw.policy) if vw is not None else None
+        vwv = w.value(vw_pol) if vw_pol is not None else None
+        g = gate(learner, cfg)
+        true_deltas = {k: round(mem.extra[k] - w.logging.extra[k], 6) for k in ("error_rate", "latency_ms")
+                       if k in mem.extra and k in w.logging.extra}
+        in_sample = None
+        if w.value_in_sample is not None and w.logging_in_sample is not None:
+            v = w.value_in_sample(memabrad_policy(learner)).value
+            in_sample = {"memabrad": round(v, 6), "logging": round(w.logging_in_sample.value, 6),
+                         "memabrad_minus_logging": round(v - w.logging_in_sample.value, 6)}
+        looks[i] = {
+            "n": i, "trained": learner.counters.trained, "window": len(learner.window),
+            "memabrad": mem.to_dict(), "vw": vwv.to_dict() if vwv else None,
+            "memabrad_minus_logging": round(mem.value - w.logging.value, 6), "gate": g,
+            "memabrad_minus_logging_other": true_deltas, "in_sample": in_sample,
+            "memabrad_choices_by_type": mem_pol.by_type(),
+            "memabrad_choices": mem_pol.top(), "vw_choices": vw_pol.top() if vw_pol else None,
+            "look_seconds": round(time.perf_counter() - t, 2),
+        }
+        print(f"  {w.name:9s} n={i:>6,}  memabrad {mem.value:.4f}  VW {vwv.value if vwv else float('nan'):.4f}  "
+              f"gate {g['verdict']:12s} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    if vw is not None:
+        vw.finish()
+    return {
+        "name": w.name, "exact_truth": w.exact, "meta": w.meta,
+        "logging": w.logging.to_dict(), "best_single": {"route": w.best_single[0], **w.best_single[1].to_dict()},
+        "oracle": w.oracle.to_dict() if w.oracle else None,
+        "looks": [looks[n] for n in sorted(looks)],
+        "seconds": {"total": round(time.perf_counter() - t0, 1), "memabrad_learn": round(learn_s, 1),
+                    "vw_learn": round(vw_s, 1)},
+    }
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+def _fmt(v: Mapping[str, Any] | None, digits: int) -> str:
+    if not v:
+        return "n/a"
+    s = f"{v['value']:.{digits}f}"
+    if "ci95_half_width" in v:
+        s += f" ± {v['ci95_half_width']:.{digits}f}"
+    return s
+
+
+def table(results: Sequence[Mapping[str, Any]]) -> str:
+    head = ("| workload | n | logging | best single | oracle | VW cb_adf | memabrad | memabrad − logging "
+            "| gate Δ estimate [95% CI] | gate verdict |")
+    lines = [head, "|" + "---|" * 10]
+    for w in results:
+        d = 4 if w["name"] == "obd" else 3
+        for look in w["looks"]:
+            g = look["gate"]
+            lo, hi = g["delta_ci"]
+            diff = look["memabrad_minus_logging"]
+            lines.append(
+                f"| {w['name']} | {look['n']:,} | {_fmt(w['logging'], d)} | {_fmt(w['best_single'], d)} "
+                f"| {_fmt(w['oracle'], d)} | {_fmt(look['vw'], d)} | **{_fmt(look['memabrad'], d)}** "
+                f"| {'~' if not w['exact_truth'] else ''}{diff:+.{d}f} "
+                f"| {g['delta_reward']:+.{d}f} [{lo:+.{d}f}, {hi:+.{d}f}] | {g['verdict']} |")
+    return "\n".join(lines)
+
+
+def reasons(results: Sequence[Mapping[str, Any]]) -> str:
+    out = []
+    for w in results:
+        out.append(f"{w['name']}: best single = {w['best_single']['route']}"
+                   + (f"; {w['meta'].get('oracle_is')}" if w["meta"].get("oracle_is") else ""))
+        for look in w["looks"]:
+            g = look["gate"]
+            other = look.get("memabrad_minus_logging_other") or {}
+            parts = [f"true Δ{k} {v:+.3f}" for k, v in other.items()]
+            ins = look.get("in_sample")
+            if ins:
+                parts.append(f"true Δreward on the training prompts {ins['memabrad_minus_logging']:+.3f}")
+            truth = ", ".join(parts)
+            out.append(f"  n={look['n']:,} ({g['estimator']}, {g['task_count']} window tasks, ESS "
+                       f"{g['effective_sample_size']:.0f}, max weight {g['max_weight']:.0f}, est. Δlatency "
+                       f"{g['delta_latency_ms']:+.0f} ms" + (f"; {truth}" if truth else "") + "): "
+                       + "; ".join(g["reasons"]))
+    return "\n".join(out)
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (300 / 1,000 / 2,000) and eval samples")
+    ap.add_argument("--sizes", default=None, help="comma-separated looks, default 1000,5000,20000")
+    ap.add_argument("--workloads", default="sim,helpdesk,hard,pareto,obd")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
+    ap.add_argument("--cache-dir", default=os.environ.get("MEMABRAD_BENCH_CACHE")
+                    or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "quality-results.json"))
+    args = ap.parse_args(argv)
+    sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
+             else [300, 1000, 2000] if args.quick else [1000, 5000, 20000])
+    n_sim, n_small = (3000, 1000) if args.quick else (20000, 5000)
+    with_vw = not args.no_vw
+    if with_vw:
+        try:
+            import vowpalwabbit  # noqa: F401
+        except ImportError:
+            print("vowpalwabbit is not installed (.venv/bin/pip install vowpalwabbit); running without VW",
+                  file=sys.stderr)
+            with_vw = False
+    cache = Path(args.cache_dir)
+    builders: dict[str, Callable[[], Workload]] = {
+        "sim": lambda: sim_workload(args.seed, n_sim),
+        "helpdesk": lambda: helpdesk_workload(args.seed, n_small),
+        "hard": lambda: hard_workload(args.seed, n_small),
+        "pareto": lambda: pareto_workload(args.seed, cache),
+        "obd": lambda: obd_workload(args.seed, cache),
+    }
+    started = time.perf_counter()
+    results, skipped = [], {}
+    for name in [s.strip() for s in args.workloads.split(",") if s.strip()]:
+        if name not in builders:
+            ap.error(f"unknown workload {name!r} (choose from {', '.join(builders)})")
+        t = time.perf_counter()
+        try:
+            w = builders[name]()
+        except (OSError, RuntimeError, subprocess.SubprocessError, StopIteration, KeyError) as err:
+            msg = getattr(err, "stderr", None) or err
+            skipped[name] = f"could not load the data: {msg!s}"[:500]
+            print(f"  {name}: skipped, {skipped[name]}", file=sys.stderr)
+            continue
+        print(f"  {name}: ground truth ready in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+        results.append(run_workload(w, sizes, with_vw))
+    out = {
+        "benchmark": "memabrad learning quality", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "seed": args.seed, "sizes": sizes, "quick": args.quick,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "vowpalwabbit": _version("vowpalwabbit") if with_vw else None},
+        "memabrad_config": "defaults (Config())",
+        "vw_args": "--cb_adf -q UA (U: input words + task type, A: route id; cost = -reward)" if with_vw else None,
+        "workloads": results, "skipped": skipped,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2, default=float) + "\n", encoding="utf-8")
+    print(table(results))
+    print()
+    print(reasons(results))
+    for name, why in skipped.items():
+        print(f"{name}: skipped ({why})")
+    print(f"\n{sum(len(w['looks']) for w in results)} looks in {out['seconds']:.0f} s; JSON: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
