@@ -21,7 +21,7 @@ from .harness import DaemonFactory, DaemonProcess, KafkaIO, Producer, Topics
 
 pytestmark = pytest.mark.e2e
 
-N = 30_000
+N = 40_000
 PROBE_TIMEOUT_S = 5.0  # one probe; a slower answer is a failure in itself (see MAX_S)
 PROBE_PAUSE_S = 0.02  # between probes: the polling interval of the wait, not a synchronisation
 STATUS_EVERY_S = 0.25  # /status (the end condition) is read at most this often
@@ -50,6 +50,14 @@ class HealthProbe:
         self.failures: list[str] = []
         self.accounted_seen: list[int] = []
         self._status_at = 0.0
+
+    def summary(self) -> str:
+        lat = self.latencies
+        if not lat:
+            return "no probes"
+        return (f"{len(lat)} probes, p50 {_pctl(lat, 0.5) * 1000:.1f} ms, p99 {_pctl(lat, 0.99) * 1000:.1f} ms, "
+                f"max {max(lat) * 1000:.1f} ms, {len(self.failures)} not answered; accounted over time "
+                f"{self.accounted_seen[:3]}...{self.accounted_seen[-3:]}")
 
     def __call__(self) -> dict[str, Any] | None:
         started = time.perf_counter()
@@ -80,12 +88,14 @@ def test_healthz_answers_quickly_while_ingesting_helpdesk_backlog(kafka: KafkaIO
 
     d = daemons.new("responsive", topics).wait_ready()
     probe = HealthProbe(d, N)
-    status = wait_until(probe, INGEST_TIMEOUT_S, f"/status to account for {N} trajectories", interval=PROBE_PAUSE_S)
+    try:
+        status = wait_until(probe, INGEST_TIMEOUT_S, f"/status to account for {N} trajectories",
+                            interval=PROBE_PAUSE_S)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; {probe.summary()}") from None
 
     lat = probe.latencies
-    summary = (f"{len(lat)} probes, p50 {_pctl(lat, 0.5) * 1000:.1f} ms, p99 {_pctl(lat, 0.99) * 1000:.1f} ms, "
-               f"max {max(lat) * 1000:.1f} ms; accounted over time {probe.accounted_seen[:3]}..."
-               f"{probe.accounted_seen[-3:]}")
+    summary = probe.summary()
     print(summary)
     assert probe.accounted_seen[0] < N, f"the backlog was consumed before the first probe: {summary}"
     assert len(lat) >= MIN_PROBES, f"too few probes during ingest: {summary}"
