@@ -523,7 +523,7 @@ def memabrad_policy(learner: RouterLearner) -> Policy:
 
     def policy(task: Mapping[str, Any], candidates: Sequence[str]) -> str:
         hint = learner.case_index.hint(task["input"]) if learner.use_case_index else None
-        return r.best(r.featurizer.featurize(task, hint), candidates)
+        return r.best(r.featurizer.featurize(task, hint), candidates, task.get("task_type"))
 
     return policy
 

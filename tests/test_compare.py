@@ -69,7 +69,7 @@ def test_paired_delta_equals_difference_of_means(snap: LearnerSnapshot, estimato
 
 def test_challenger_estimate_matches_hand_computed_ips(snap: LearnerSnapshot) -> None:
     window = snap.window
-    chosen = [snap.challenger.best(i.x, i.candidates) for i in window]
+    chosen = [snap.challenger.best(i.x, i.candidates, i.task_type) for i in window]
     ips = np.mean([i.reward / i.propensity if c == i.route else 0.0 for c, i in zip(chosen, window, strict=True)])
     res = compare(snap.challenger, None, window, estimator="ips")
     assert res.challenger.reward.value == pytest.approx(ips, abs=1e-12)
@@ -104,7 +104,7 @@ def test_unsupported_routes_are_reported(snap: LearnerSnapshot) -> None:
     diag = res.challenger_diagnostics
     assert diag.unsupported_tasks > 0
     assert "direct" not in diag.unsupported_routes
-    chosen = [snap.challenger.best(i.x, i.candidates) for i in snap.window]
+    chosen = [snap.challenger.best(i.x, i.candidates, i.task_type) for i in snap.window]
     assert diag.unsupported_tasks == sum(c != "direct" for c in chosen)
 
 

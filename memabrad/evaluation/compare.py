@@ -138,6 +138,7 @@ class _Batch:
     logged: np.ndarray  # (n,): column of the logged route
     y: dict[str, np.ndarray]
     p: np.ndarray
+    groups: list[str | None]
 
     @classmethod
     def of(cls, items: Sequence[LoggedItem], dim: int) -> _Batch:
@@ -158,11 +159,12 @@ class _Batch:
                 "latency_ms": np.fromiter((i.latency_ms for i in items), float, n),
             },
             p=np.fromiter((i.propensity for i in items), float, n),
+            groups=[i.task_type for i in items],
         )
 
     def choose(self, router: Router) -> np.ndarray:
         """Column of each item's route under ``router`` (its greedy choice among the candidates)."""
-        return best_columns(predict_all(router, self.X, self.routes)["score"], self.allowed)
+        return best_columns(predict_all(router, self.X, self.routes, self.groups)["score"], self.allowed)
 
 
 def _logged_influences(batch: _Batch, chosen: np.ndarray | None, model_preds: dict[str, np.ndarray],
@@ -183,7 +185,7 @@ def _logged_influences(batch: _Batch, chosen: np.ndarray | None, model_preds: di
 
 def _suite_influences(items: Sequence[SuiteItem], router: Router) -> _Influences:
     n = len(items)
-    chosen = [router.best(router.featurizer.featurize(s.task, router.hint_for(s.task)), s.candidates)
+    chosen = [router.best(router.featurizer.featurize(s.task, router.hint_for(s.task)), s.candidates, s.task_type)
               for s in items]
     outs = [s.outcomes[c] for s, c in zip(items, chosen, strict=True)]
     phi = {
@@ -221,7 +223,7 @@ def compare(
     est = resolve_estimator(estimator, logged)
     dim = 1 << max(challenger.hash_bits, baseline.hash_bits if baseline is not None else 0)
     batch = _Batch.of(logged, dim)
-    outcome_model = predict_all(challenger, batch.X, batch.routes)
+    outcome_model = predict_all(challenger, batch.X, batch.routes, batch.groups)
     ch_cols = best_columns(outcome_model["score"], batch.allowed)
     ch_choices = [batch.routes[c] for c in ch_cols]
     ch = _logged_influences(batch, ch_cols, outcome_model, est)

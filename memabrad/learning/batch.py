@@ -27,10 +27,13 @@ def feature_matrix(xs: Sequence[Features], dim: int) -> csr_matrix:
     return csr_matrix((data, indices, indptr), shape=(len(xs), dim))
 
 
-def predict_all(router: Router, X: csr_matrix, routes: Sequence[str]) -> dict[str, np.ndarray]:
-    """``{"reward"|"error_rate"|"latency_ms"|"score": array (n, len(routes))}``: the outcome predictions of
-    ``Router.predict_outcome`` and the pessimistic scores of ``Router.scores`` (what the router ranks by)."""
+def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
+                groups: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
+    """``{"reward"|"error_rate"|"latency_ms"|"score": array (n, len(routes))}`` for the rows of ``X``
+    (tasks of ``groups``, their task_types): the outcome predictions of ``Router.predict_outcome``
+    and the pessimistic scores of ``Router.scores`` (what the router ranks by)."""
     n, dim = X.shape
+    groups = list(groups) if groups is not None else [None] * n
     out = {m: np.zeros((n, len(routes))) for m in ("reward", "error_rate", "latency_ms", "score")}
     for j, route in enumerate(routes):
         model = router.routes.get(route)
@@ -39,15 +42,17 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str]) -> dict[st
             out["score"][:, j] = router.untrained_score()
             continue
         f = np.asarray(X @ model.dense_weights(dim).T)  # (n, 3): each head's contextual part
-        lr, le, ll = model.lambdas()
+        dg = model.group_offsets(groups)  # (n, 3): each head's group part
+        (lgr, lfr), (lge, lfe), (lgl, lfl) = model.lambdas()
         m_err = model.error_rate
-        logit = np.log(m_err / (1.0 - m_err))
-        reward = model.reward_mean + lr * f[:, 0]
-        p_err = 1.0 / (1.0 + np.exp(-np.clip(logit + f[:, 1], -30.0, 30.0)))
+        base_err = np.clip(m_err + dg[:, 1], 1e-9, 1.0 - 1e-9)
+        p_err = 1.0 / (1.0 + np.exp(-np.clip(np.log(base_err / (1.0 - base_err)) + f[:, 1], -30.0, 30.0)))
+        reward = model.reward_mean + lgr * dg[:, 0] + lfr * f[:, 0]
         out["reward"][:, j] = reward
-        out["error_rate"][:, j] = m_err + le * (p_err - m_err)
-        out["latency_ms"][:, j] = np.maximum(0.0, (model.latency_mean + ll * f[:, 2]) * 1000.0)
-        out["score"][:, j] = reward - router.pessimism * model.reward_se()
+        out["error_rate"][:, j] = np.clip(m_err + lge * dg[:, 1] + lfe * (p_err - base_err), 0.0, 1.0)
+        out["latency_ms"][:, j] = np.maximum(0.0, (model.latency_mean + lgl * dg[:, 2] + lfl * f[:, 2]) * 1000.0)
+        se = np.fromiter((model.reward_se(g) for g in groups), float, n) if lgr > 0 else model.reward_se()
+        out["score"][:, j] = reward - router.pessimism * se
     return out
 
 

@@ -18,6 +18,8 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _SPACE = re.compile(r"\s+")
 
 Features = dict[int, float]
+TAIL_WORDS = 16  # the end of a long input gets a block of its own
+FEATURES_VERSION = 2  # saved with every model: a model is always read with the features it learned on
 
 
 def normalize_text(text: str) -> str:
@@ -116,16 +118,63 @@ class Featurizer:
     True
     """
 
-    def __init__(self, hash_bits: int = 18) -> None:
+    def __init__(self, hash_bits: int = 18, version: int = FEATURES_VERSION) -> None:
+        if version not in (1, 2):
+            raise ValueError(f"unknown feature version {version}")
         self.hash_bits = hash_bits
+        self.version = version
         self._mask = (1 << hash_bits) - 1
 
     def _key(self, name: str) -> int:
         return cached_hash(name) & self._mask
 
     def featurize(self, task: Any, hint: Hint | None = None, hashes: list[int] | None = None) -> Features:
-        """``hashes``: ``text_hashes(input)`` when the caller has them already (hash a text once)."""
+        """``hashes``: ``text_hashes(input)`` when the caller has them already (hash a text once).
+
+        Blocks, each scaled to unit norm before the whole vector is: the words and bigrams of the
+        input; for inputs longer than ``TAIL_WORDS`` words, the last ``TAIL_WORDS`` words again in a
+        namespace of their own (long prompts often share their opening — instructions, few-shot
+        examples — and differ only at the end, which would otherwise be a sliver of the norm); the
+        task type, tags, log-scaled numeric features, the input's length, and the case-index hint.
+        """
         view = TaskView.of(task)
+        if self.version == 1:
+            return self._featurize_v1(view, hint, hashes)
+        mask = self._mask
+        hs = text_hashes(view.input) if hashes is None else hashes
+        n_words = (len(hs) + 1) // 2  # text_hashes: n words, then n - 1 bigrams
+        x: Features = {}
+        for h in hs:
+            k = h & mask
+            x[k] = x.get(k, 0.0) + 1.0
+        _unit(x)
+        if n_words > TAIL_WORDS:
+            tail: Features = {}
+            for h in hs[n_words - TAIL_WORDS:n_words]:
+                k = ((h * 0x9E3779B1) ^ 0x7F4A7C15) & 0xFFFFFFFF & mask
+                tail[k] = tail.get(k, 0.0) + 1.0
+            _unit(tail)
+            for k, v in tail.items():
+                x[k] = x.get(k, 0.0) + v
+        key = self._key
+        if view.task_type:
+            x[key("t:" + view.task_type)] = 1.0
+        for tag in view.tags:
+            x[key("g:" + str(tag))] = 1.0
+        for name, value in view.features.items():
+            v = float(value)
+            if math.isfinite(v) and v != 0.0:
+                x[key("f:" + name)] = math.copysign(math.log1p(abs(v)), v)
+        if n_words:  # a length feature on a small scale: 0.06 at 3 words, 0.16 at 300, 0.25 at 10,000
+            x[key("s:words")] = 0.25 * math.log1p(n_words) / math.log(10_000)
+        if hint is not None:
+            x[key("h:" + hint.route)] = hint.similarity
+        _unit(x)
+        return x
+
+
+    def _featurize_v1(self, view: TaskView, hint: Hint | None, hashes: list[int] | None) -> Features:
+        """The features of models saved before version 2 (one block, L2-normalised as a whole)."""
         x: Features = {}
         mask = self._mask
         for h in text_hashes(view.input) if hashes is None else hashes:
@@ -142,11 +191,17 @@ class Featurizer:
                 x[key("f:" + name)] = math.copysign(math.log1p(abs(v)), v)
         if hint is not None:
             x[key("h:" + hint.route)] = 2.0 * hint.similarity
-        norm = math.sqrt(sum(v * v for v in x.values()))
-        if norm > 0.0:
-            inv = 1.0 / norm
-            x = {k: v * inv for k, v in x.items()}
+        _unit(x)
         return x
+
+
+def _unit(x: Features) -> None:
+    """Scale ``x`` in place to unit L2 norm (a zero vector stays zero)."""
+    norm = math.sqrt(sum(v * v for v in x.values()))
+    if norm > 0.0:
+        inv = 1.0 / norm
+        for k in x:
+            x[k] *= inv
 
 
 def as_candidates(candidates: Iterable[str]) -> tuple[str, ...]:

@@ -140,7 +140,7 @@ class RouterLearner:
             self.counters.benchmarked += 1
         else:
             self.challenger.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
-                                  latency_ms=o.latency_ms)
+                                  latency_ms=o.latency_ms, group=task.task_type)
             self.counters.trained += 1
             self.span.add(t.trajectory_id, at)
         if self.use_case_index:

@@ -1,26 +1,33 @@
 """One route's outcome model: reward, error and latency heads, learned one trajectory at a time.
 
-Every head predicts ``mean + lambda * f(x)``:
+Every head predicts ``mean + lambda_g * d_g + lambda_f * d_f``:
 
-- ``mean`` is the route's running mean outcome (the error head's lives on the logit scale
-  and is smoothed toward 1/2 by half a pseudo-observation), exact after any number of events;
-- ``f(x)`` is a linear model of the hashed task features fitted to the residual ``y - mean``
-  by normalised AdaGrad: each coordinate's step is ``eta * g / sqrt(sum of its squared
-  gradients)``, divided by the example's L1 norm. AdaGrad makes the step size independent
-  of the outcome's scale and shrinks it as a feature's evidence grows; the L1 division makes
-  it independent of how many features a task has. ``eta`` is the fraction of the residual
-  the first update on a fresh example moves (VW's default 0.5), not a per-workload knob;
-- ``lambda`` in [0, 1] shrinks the contextual part toward the mean by how much it has
-  actually helped: the least-squares weight of ``f`` against the residual, computed from
-  *prequential* sums (each event scored before it is learned). Where the features carry no
-  signal (or the model is still noise), lambda stays near 0 and the route predicts its mean.
+- ``mean`` is the route's running mean outcome, exact after any number of events (the error
+  rate is smoothed by one pseudo-observation at 2%);
+- ``d_g`` is the offset of the task's *group* (its ``task_type``): the route's running mean
+  within the group, shrunk toward the route mean by ``GROUP_PRIOR`` pseudo-observations, minus
+  the route mean. A router that only recognises the task family is often most of the gain;
+  per-group means learn it from a few dozen events per group, whatever the text looks like;
+- ``d_f`` is the contextual part: a linear model ``f(x)`` of the hashed task features fitted
+  to what the group mean leaves (``y - mean - d_g``) by normalised AdaGrad: each coordinate's
+  step is ``eta * g / sqrt(sum of its squared gradients)``, divided by the example's L1 norm.
+  AdaGrad makes the step independent of the outcome's scale and shrinks it as a feature's
+  evidence grows; the L1 division makes it independent of how many features a task has.
+  ``eta`` is the share of a residual the first update on a fresh example removes (VW's
+  default 0.5), not a per-workload knob. The error head's ``f`` lives on the logit scale;
+- ``lambda_g, lambda_f`` in [0, 1] weigh the two parts by how much they have actually helped:
+  the least-squares stacking weights of ``d_g`` and ``d_f`` against ``y - mean``, from
+  *prequential* sums (each event is scored before it is learned). Where the groups or the
+  features carry no signal, or are still noise, their weight stays near 0 and the route
+  predicts its mean.
 
-The reward head also carries a standard error, the prequential residual spread over
-sqrt(n), so a router can rank routes by a pessimistic score and not chase a lucky few.
+The reward head also carries a standard error, the prequential residual spread over the
+root of the evidence behind the prediction, so a router can rank routes by a pessimistic
+score and not chase a lucky few.
 
 State is numpy arrays over the route's own compact feature columns (a dict maps hashed
-feature ids to columns), exported as plain data sorted by feature id, so an exported
-model is a deterministic function of the events it learned.
+feature ids to rows) plus a few sums, exported as plain data sorted by feature id, so an
+exported model is a deterministic function of the events it learned.
 
 >>> m = RouteModel()
 >>> x = {1: 0.6, 2: 0.8}
@@ -48,7 +55,9 @@ from memabrad.learning.features import Features
 HEADS = ("reward", "error", "latency")
 ETA = 0.5
 _TINY = 1e-12
-_ERR_PRIOR = 0.5  # pseudo-observations pulling a route's error rate toward 1/2 (Jeffreys)
+ERR_PRIOR = (0.02, 1.0)  # the error rate's prior: one pseudo-observation at 2%
+GROUP_PRIOR = 2.0  # pseudo-observations of the route mean inside each group mean
+MAX_GROUPS = 1000  # groups tracked per route; tasks of later groups use the route mean (bounded state)
 
 
 def _sigmoid(z: float) -> float:
@@ -59,14 +68,43 @@ def _sigmoid(z: float) -> float:
 
 
 def _logit(p: float) -> float:
+    p = min(1.0 - 1e-9, max(1e-9, p))
     return math.log(p / (1.0 - p))
+
+
+def _stack(s: list[float]) -> tuple[float, float]:
+    """Least-squares weights in [0, 1] of two predictors (group part, contextual part) from their
+    prequential sums ``[gg, gf, ff, gt, ft]``; a predictor with no evidence gets 0.
+
+    >>> _stack([1.0, 0.0, 1.0, 0.5, 2.0])
+    (0.5, 1.0)
+    """
+    gg, gf, ff, gt, ft = s
+
+    def loss(a: float, b: float) -> float:
+        return a * a * gg + 2 * a * b * gf + b * b * ff - 2 * a * gt - 2 * b * ft
+
+    def clip(v: float) -> float:
+        return min(1.0, max(0.0, v))
+
+    lg = clip(gt / gg) if gg > _TINY else 0.0
+    lf = clip(ft / ff) if ff > _TINY else 0.0
+    det = gg * ff - gf * gf
+    if gg > _TINY and ff > _TINY and det > 1e-9 * gg * ff:
+        jg, jf = (gt * ff - ft * gf) / det, (ft * gg - gt * gf) / det
+        if 0.0 <= jg <= 1.0 and 0.0 <= jf <= 1.0:
+            return jg, jf
+        # the joint optimum lies outside the box: the best point on its edges
+        edges = [(lg, 0.0), (0.0, lf), (1.0, clip((ft - gf) / ff)), (clip((gt - gf) / gg), 1.0)]
+        return min(edges, key=lambda c: loss(*c))
+    return lg, lf
 
 
 class RouteModel(base.Regressor):
     """The three heads of one route and the evidence behind them.
 
-    A river regressor of the reward (``learn_one``/``predict_one``; the error and latency of
-    an event are keyword arguments of ``learn_one``), checked by river's estimator checks.
+    A river regressor of the reward (``learn_one``/``predict_one``; the error, latency and group
+    of an event are keyword arguments of ``learn_one``), checked by river's estimator checks.
 
     Parameters
     ----------
@@ -85,10 +123,10 @@ class RouteModel(base.Regressor):
         self.reward_mean = 0.0
         self.errors = 0.0
         self.latency_mean = 0.0
-        # prequential sums per head: sum w*d*(y-mean), sum w*d*d, sum w*(y-pred)^2 (d = f's contribution)
-        self.s_dy = [0.0, 0.0, 0.0]
-        self.s_dd = [0.0, 0.0, 0.0]
-        self.s_res = [0.0, 0.0, 0.0]
+        # per head, prequential sums for the stacking weights: [g*g, g*f, f*f, g*t, f*t] (t = y - mean)
+        self.s_stack = [[0.0] * 5 for _ in range(3)]
+        self.s_res = [0.0, 0.0, 0.0]  # per head, prequential squared error of the blended prediction
+        self.groups: dict[str, list[float]] = {}  # [events, reward weight, weighted reward, errors, latency]
         self._col: dict[int, int] = {}
         # one row per known feature: the three heads' weights, then their AdaGrad sums of squares
         self._a = np.zeros((16, 6))
@@ -97,19 +135,37 @@ class RouteModel(base.Regressor):
 
     @property
     def error_rate(self) -> float:
-        return (self.errors + _ERR_PRIOR) / (self.n + 2 * _ERR_PRIOR)
+        p, k = ERR_PRIOR
+        return (self.errors + p * k) / (self.n + k)
 
-    def lambdas(self) -> tuple[float, float, float]:
-        out = []
-        for dy, dd in zip(self.s_dy, self.s_dd, strict=True):
-            out.append(min(1.0, max(0.0, dy / dd)) if dd > _TINY else 0.0)
-        return out[0], out[1], out[2]
+    def lambdas(self) -> list[tuple[float, float]]:
+        """Per head, the stacking weights (lambda_g, lambda_f) of the group and contextual parts."""
+        return [_stack(s) for s in self.s_stack]
 
-    def reward_se(self) -> float:
-        """Standard error of the reward prediction: prequential residual spread over sqrt(n)."""
+    def _group_offsets(self, group: str | None) -> tuple[float, float, float]:
+        """The group's (reward, error, latency) offsets from the route means, shrunk by ``GROUP_PRIOR``."""
+        g = self.groups.get(group or "")
+        if g is None:
+            return 0.0, 0.0, 0.0
+        n, w, rsum, errs, lsum = g
+        k = GROUP_PRIOR
+        m_err = self.error_rate
+        return ((rsum + k * self.reward_mean) / (w + k) - self.reward_mean,
+                (errs + k * m_err) / (n + k) - m_err,
+                (lsum + k * self.latency_mean) / (n + k) - self.latency_mean)
+
+    def reward_se(self, group: str | None = None) -> float:
+        """Standard error of the reward prediction: the prequential residual spread over the root of
+        the evidence behind it (the group's share of it as far as the prediction leans on the group)."""
         if self.w_sum <= 0.0:
             return math.inf
-        return math.sqrt(self.s_res[0] / self.w_sum / max(1.0, self.w_sum))
+        spread2 = self.s_res[0] / self.w_sum
+        evidence = self.w_sum
+        lam_g = self.lambdas()[0][0]
+        if lam_g > 0.0:
+            g = self.groups.get(group or "")
+            evidence = (1.0 - lam_g) * self.w_sum + lam_g * ((g[1] if g is not None else 0.0) + GROUP_PRIOR)
+        return math.sqrt(spread2 / max(1.0, evidence))
 
     # -- prediction ---------------------------------------------------------------------
 
@@ -123,38 +179,39 @@ class RouteModel(base.Regressor):
             return np.array([c for c in cols if c is not None], dtype=np.int64), vals[np.array(keep, dtype=bool)]
         return np.array(cols, dtype=np.int64), vals
 
-    def _raw(self, x: Features) -> np.ndarray:
-        """The contributions f(x) of the three heads."""
-        idx, vals = self._known(x)
-        return vals @ self._a[idx, :3]
-
-    def predict(self, x: Features) -> tuple[float, float, float]:
-        """(expected reward, error probability, latency in seconds) for features ``x``."""
-        return self._blend(self._raw(x))
-
-    def _blend(self, f: np.ndarray) -> tuple[float, float, float]:
-        lr, le, ll = self.lambdas()
+    def _parts(self, f: np.ndarray, group: str | None) -> tuple[tuple[float, float, float],
+                                                                tuple[float, float, float]]:
+        """Per head, the group part d_g and the contextual part d_f of a prediction."""
+        dr, de, dl = self._group_offsets(group)
         fr, fe, fl = f.tolist()
-        m_err = self.error_rate
-        reward = self.reward_mean + lr * fr
-        error = m_err + le * (_sigmoid(_logit(m_err) + fe) - m_err)
-        latency = self.latency_mean + ll * fl
-        return reward, error, latency
+        base_err = self.error_rate + de
+        return (dr, de, dl), (fr, _sigmoid(_logit(base_err) + fe) - base_err, fl)
 
-    def reward_score(self, x: Features, pessimism: float) -> float:
+    def predict(self, x: Features, group: str | None = None) -> tuple[float, float, float]:
+        """(expected reward, error probability, latency in seconds) for features ``x`` of a task in ``group``."""
+        idx, vals = self._known(x)
+        dg, df = self._parts(vals @ self._a[idx, :3], group)
+        lam = self.lambdas()
+        means = (self.reward_mean, self.error_rate, self.latency_mean)
+        r, e, lat = (means[h] + lam[h][0] * dg[h] + lam[h][1] * df[h] for h in range(3))
+        return r, min(1.0, max(0.0, e)), lat
+
+    def reward_score(self, x: Features, pessimism: float, group: str | None = None) -> float:
         """Expected reward minus ``pessimism`` standard errors."""
         idx, vals = self._known(x)
-        lr = self.lambdas()[0]
-        return self.reward_mean + lr * float(vals @ self._a[idx, 0]) - pessimism * self.reward_se()
+        lam_g, lam_f = self.lambdas()[0]
+        d_g = self._group_offsets(group)[0]
+        return (self.reward_mean + lam_g * d_g + lam_f * float(vals @ self._a[idx, 0])
+                - pessimism * self.reward_se(group))
 
     # -- river's regressor protocol ---------------------------------------------------
 
     def learn_one(self, x: dict, y: float, *, error: bool = False, latency_s: float = 0.0,  # type: ignore[override]
-                  w: float = 1.0) -> None:
-        self.learn(x, reward=float(y), error=error, latency_s=latency_s, weight=w)
+                  w: float = 1.0, group: str | None = None) -> None:
+        self.learn(x, reward=float(y), error=error, latency_s=latency_s, weight=w, group=group)
 
-    def predict_one(self, x: dict) -> float:  # type: ignore[override]
-        return self.predict(x)[0]
+    def predict_one(self, x: dict, group: str | None = None) -> float:  # type: ignore[override]
+        return self.predict(x, group)[0]
 
     @classmethod
     def _unit_test_params(cls) -> Any:
@@ -176,33 +233,38 @@ class RouteModel(base.Regressor):
                 self._a = grown
         return np.array(cols, dtype=np.int64)
 
-    def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0) -> None:
-        """Score the event first (prequential evidence for lambda and the standard error), then learn it."""
+    def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0,
+              group: str | None = None) -> None:
+        """Score the event first (prequential evidence for the stacking weights and the standard
+        error), then learn it: the means, the group's means and the contextual part."""
         idx = self._columns(x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
         rows = self._a[idx]
-        fr, fe, fl = (vals @ rows[:, :3]).tolist()
+        f = vals @ rows[:, :3]
+        dg, df = self._parts(f, group)
         y_err = 1.0 if error else 0.0
-        # prequential: what the model would have said before seeing this event
-        m_err = self.error_rate
-        p_err = _sigmoid(_logit(m_err) + fe)
-        d = (fr, p_err - m_err, fl)
-        target = (reward - self.reward_mean, y_err - m_err, latency_s - self.latency_mean)
-        if self.n:
-            lr, le, ll = self.lambdas()
-            blended = (self.reward_mean + lr * fr, m_err + le * d[1], self.latency_mean + ll * fl)
-        else:
-            blended = (self.reward_mean, m_err, self.latency_mean)
+        means = (self.reward_mean, self.error_rate, self.latency_mean)
         ys = (reward, y_err, latency_s)
         wts = (weight, 1.0, 1.0)
-        s_dy, s_dd, s_res = self.s_dy, self.s_dd, self.s_res
+        lam = self.lambdas() if self.n else [(0.0, 0.0)] * 3
         for h in range(3):
-            s_dy[h] += wts[h] * d[h] * target[h]
-            s_dd[h] += wts[h] * d[h] * d[h]
-            r = ys[h] - blended[h]
-            s_res[h] += wts[h] * r * r
-        # gradients of the residual models (squared loss; log loss on the logit scale for errors)
-        grad = vals[:, None] * np.array([(fr - target[0]) * weight, p_err - y_err, fl - target[2]])
+            t, g_, f_, w_ = ys[h] - means[h], dg[h], df[h], wts[h]
+            r = t - lam[h][0] * g_ - lam[h][1] * f_
+            self.s_res[h] += w_ * r * r
+            st = self.s_stack[h]
+            st[0] += w_ * g_ * g_
+            st[1] += w_ * g_ * f_
+            st[2] += w_ * f_ * f_
+            st[3] += w_ * g_ * t
+            st[4] += w_ * f_ * t
+        # gradients of the contextual models on what the group means leave
+        # (squared loss; log loss on the logit scale for errors)
+        fr, fe, fl = f.tolist()
+        base_err = means[1] + dg[1]
+        p_err = _sigmoid(_logit(base_err) + fe)
+        resid = np.array([(fr - (reward - means[0] - dg[0])) * weight, p_err - y_err,
+                          fl - (latency_s - means[2] - dg[2])])
+        grad = vals[:, None] * resid
         if self.l2:
             grad += self.l2 * rows[:, :3]
         sq = rows[:, 3:]
@@ -216,6 +278,16 @@ class RouteModel(base.Regressor):
         self.reward_mean += weight * (reward - self.reward_mean) / self.w_sum
         self.errors += y_err
         self.latency_mean += (latency_s - self.latency_mean) / self.n
+        key = group or ""
+        g = self.groups.get(key)
+        if g is None and len(self.groups) < MAX_GROUPS:
+            g = self.groups[key] = [0.0, 0.0, 0.0, 0.0, 0.0]
+        if g is not None:
+            g[0] += 1.0
+            g[1] += weight
+            g[2] += weight * reward
+            g[3] += y_err
+            g[4] += latency_s
 
     # -- dense views (batch prediction) --------------------------------------------------
 
@@ -228,6 +300,17 @@ class RouteModel(base.Regressor):
             out[:, keys] = self._a[cols, :3].T
         return out
 
+    def group_offsets(self, groups: list[str | None]) -> np.ndarray:
+        """(n, 3) group offsets for many tasks at once."""
+        cache: dict[str | None, tuple[float, float, float]] = {}
+        out = np.empty((len(groups), 3))
+        for i, g in enumerate(groups):
+            v = cache.get(g)
+            if v is None:
+                v = cache[g] = self._group_offsets(g)
+            out[i] = v
+        return out
+
     # -- state --------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
@@ -236,8 +319,9 @@ class RouteModel(base.Regressor):
         w, g = rows[:, :3].T, rows[:, 3:].T
         return {
             "n": self.n, "w_sum": self.w_sum, "reward_mean": self.reward_mean, "errors": self.errors,
-            "latency_mean": self.latency_mean, "s_dy": list(self.s_dy), "s_dd": list(self.s_dd),
-            "s_res": list(self.s_res), "keys": keys,
+            "latency_mean": self.latency_mean, "s_stack": [list(v) for v in self.s_stack],
+            "s_res": list(self.s_res), "groups": {k: list(v) for k, v in sorted(self.groups.items())},
+            "keys": keys,
             "weights": {h: w[i].tolist() for i, h in enumerate(HEADS)},
             "adagrad": {h: g[i].tolist() for i, h in enumerate(HEADS)},
         }
@@ -250,9 +334,9 @@ class RouteModel(base.Regressor):
         m.reward_mean = float(s["reward_mean"])
         m.errors = float(s["errors"])
         m.latency_mean = float(s["latency_mean"])
-        m.s_dy = [float(v) for v in s["s_dy"]]
-        m.s_dd = [float(v) for v in s["s_dd"]]
+        m.s_stack = [[float(v) for v in row] for row in s["s_stack"]]
         m.s_res = [float(v) for v in s["s_res"]]
+        m.groups = {str(k): [float(v) for v in row] for k, row in s["groups"].items()}
         keys = [int(k) for k in s["keys"]]
         m._col = {k: i for i, k in enumerate(keys)}
         m._a = np.zeros((max(16, len(keys)), 6))
@@ -264,17 +348,17 @@ class RouteModel(base.Regressor):
     @classmethod
     def from_v1(cls, s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:
         """A route of a ``memabrad.router/v1`` model (river SGD heads: intercept + weights), converted
-        exactly: the intercepts become the means, the weights the contextual parts with lambda 1;
-        its standard error is unknown (0: no pessimism), as v1 had none."""
+        exactly: the intercepts become the means, the weights the contextual parts with weight 1 and
+        no groups; its standard error is unknown (0: no pessimism), as v1 had none."""
         m = cls(eta, l2)
         m.n = int(s["n"])
         m.w_sum = float(m.n)
         m.reward_mean = float(s["reward"]["intercept"])
         p_err = min(1 - 1e-9, max(1e-9, _sigmoid(float(s["error"]["intercept"]))))
-        m.errors = p_err * (m.n + 2 * _ERR_PRIOR) - _ERR_PRIOR
+        prior, k = ERR_PRIOR
+        m.errors = p_err * (m.n + k) - prior * k
         m.latency_mean = float(s["latency"]["intercept"])
-        m.s_dy = [1.0, 1.0, 1.0]
-        m.s_dd = [1.0, 1.0, 1.0]
+        m.s_stack = [[0.0, 0.0, 1.0, 0.0, 1.0] for _ in range(3)]  # lambda_g = 0, lambda_f = 1
         keys = sorted({int(k) for h in HEADS for k in s[h]["weights"]})
         m._col = {k: i for i, k in enumerate(keys)}
         m._a = np.zeros((max(16, len(keys)), 6))
@@ -286,7 +370,10 @@ class RouteModel(base.Regressor):
     def copy(self) -> RouteModel:
         """A trained, independent twin (river's ``clone`` gives an untrained one)."""
         twin = RouteModel(self.eta, self.l2)
-        twin.__dict__.update({k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()})
+        twin.__dict__.update(self.__dict__)
+        twin.s_stack = [list(v) for v in self.s_stack]
+        twin.s_res = list(self.s_res)
+        twin.groups = {k: list(v) for k, v in self.groups.items()}
         twin._col = dict(self._col)
         twin._a = self._a.copy()
         return twin

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memabrad.learning.features import Features, Featurizer, Hint, TaskView, as_candidates
+from memabrad.learning.features import FEATURES_VERSION, Features, Featurizer, Hint, TaskView, as_candidates
 from memabrad.learning.route_model import ETA, RouteModel
 
 MODEL_FILE = "model.json"
@@ -80,9 +80,10 @@ class Router:
     reward_sq: float = 0.0
     reward_n: int = 0
     case_index: Any = None  # optional CaseIndex, for hints when serving
+    features_version: int = FEATURES_VERSION
 
     def __post_init__(self) -> None:
-        self.featurizer = Featurizer(self.hash_bits)
+        self.featurizer = Featurizer(self.hash_bits, self.features_version)
 
     @classmethod
     def from_config(cls, cfg: Any) -> Router:
@@ -112,10 +113,12 @@ class Router:
         reward: float,
         error: bool,
         latency_ms: float,
+        group: str | None = None,
     ) -> None:
-        """Learn one logged trajectory (features, the route taken, and what happened)."""
+        """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type)."""
         w = min(1.0 / propensity, self.max_importance_weight)
-        self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0, weight=w)
+        self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0, weight=w,
+                                 group=group)
         self.reward_sum += reward
         self.reward_sq += reward * reward
         self.reward_n += 1
@@ -138,25 +141,26 @@ class Router:
     def untrained_score(self) -> float:
         return self.prior_reward - self.pessimism * self.prior_se
 
-    def scores(self, x: Features, candidates: Sequence[str]) -> dict[str, float]:
-        """Each candidate's pessimistic score: expected reward minus ``pessimism`` standard errors."""
+    def scores(self, x: Features, candidates: Sequence[str], group: str | None = None) -> dict[str, float]:
+        """Each candidate's pessimistic score for a task of ``group`` (its task_type): expected reward
+        minus ``pessimism`` standard errors."""
         out: dict[str, float] = {}
         k = self.pessimism
         for route in candidates:
             model = self.routes.get(route)
-            out[route] = model.reward_score(x, k) if model is not None and model.n else self.untrained_score()
+            out[route] = model.reward_score(x, k, group) if model is not None and model.n else self.untrained_score()
         return out
 
-    def best(self, x: Features, candidates: Sequence[str]) -> str:
+    def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:
         """Highest score; ties go to the lexicographically smallest route name."""
-        s = self.scores(x, candidates)
+        s = self.scores(x, candidates, group)
         return min(s, key=lambda r: (-s[r], r))
 
-    def predict_outcome(self, x: Features, route: str) -> OutcomePrediction:
+    def predict_outcome(self, x: Features, route: str, group: str | None = None) -> OutcomePrediction:
         model = self.routes.get(route)
         if model is None or not model.n:
             return OutcomePrediction(self.prior_reward, 0.0, 0.0)
-        reward, err, latency_s = model.predict(x)
+        reward, err, latency_s = model.predict(x, group)
         return OutcomePrediction(reward, float(err), max(0.0, latency_s * 1000.0))
 
     def hint_for(self, task: Any) -> Hint | None:
@@ -178,8 +182,9 @@ class Router:
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError("epsilon must be within [0, 1]")
         hint = self.hint_for(task)
-        x = self.featurizer.featurize(task, hint)
-        scores = self.scores(x, cands)
+        view = TaskView.of(task)
+        x = self.featurizer.featurize(view, hint)
+        scores = self.scores(x, cands, view.task_type)
         greedy = min(scores, key=lambda r: (-scores[r], r))
         k = len(cands)
         route = greedy
@@ -197,6 +202,7 @@ class Router:
         return {
             "format": MODEL_FORMAT,
             "hash_bits": self.hash_bits,
+            "features_version": self.features_version,
             "learning_rate": self.learning_rate,
             "l2": self.l2,
             "max_importance_weight": self.max_importance_weight,
@@ -223,6 +229,7 @@ class Router:
                 reward_sum=float(state["reward_sum"]),
                 reward_sq=float(state.get("reward_sq", 0.0)),
                 reward_n=int(state["reward_n"]),
+                features_version=int(state.get("features_version", 1)),
             )
             load = RouteModel.from_state if fmt == MODEL_FORMAT else RouteModel.from_v1
             for name, data in state["routes"].items():
@@ -235,7 +242,7 @@ class Router:
         """An independent copy (evaluate clones, never the live model): same state, no shared arrays."""
         twin = Router(self.hash_bits, self.learning_rate, self.l2, self.max_importance_weight, self.pessimism,
                       self.version_id, {name: m.copy() for name, m in self.routes.items()}, self.reward_sum,
-                      self.reward_sq, self.reward_n, self.case_index)
+                      self.reward_sq, self.reward_n, self.case_index, self.features_version)
         return twin
 
     def to_bytes(self) -> bytes:

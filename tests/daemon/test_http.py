@@ -26,10 +26,16 @@ def _get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
 
 
 class MainLoop:
-    """A stand-in for the daemon's event loop, on a thread, that a test can block."""
+    """A stand-in for the daemon's event loop, on a thread, beating a heartbeat; a test can block it."""
 
-    def __init__(self) -> None:
+    def __init__(self, beat: Heartbeat) -> None:
         self.loop = asyncio.new_event_loop()
+
+        def tick() -> None:
+            beat.beat()
+            self.loop.call_later(0.05, tick)
+
+        self.loop.call_soon(tick)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 
@@ -44,8 +50,8 @@ class MainLoop:
 
 @pytest.fixture
 def served() -> Iterator[tuple[HttpServer, MainLoop, Heartbeat]]:
-    main = MainLoop()
     beat = Heartbeat()
+    main = MainLoop(beat)
     app = HttpApp(DaemonMetrics(), healthy=lambda: True, ready=lambda: True,
                   status=lambda: {"ready": True, "routers": {}}, heartbeat=beat)
     server = HttpServer(app, "127.0.0.1", 0, stall_s=0.5)
@@ -72,14 +78,15 @@ def test_a_stalled_loop_reports_itself_instead_of_hanging(served: tuple[HttpServ
     server, main, beat = served
     port = server.bound_port
     assert port is not None
-    beat.last = time.monotonic() - 1.0  # the loop has not beaten for a second (> stall_s)
-    main.block(3.0)
+    assert _get(port, "/healthz")[0] == 200
+    main.block(3.0)  # the loop stops beating; past stall_s (0.5 s) /healthz says so
     started = time.monotonic()
     code, body = _get(port, "/healthz")
+    while code == 200 and time.monotonic() - started < 2.0:
+        code, body = _get(port, "/healthz")
     assert code == 503 and "stalled" in body
     code, body = _get(port, "/metrics")  # metrics do not need the loop
     assert code == 200
-    assert time.monotonic() - started < 1.0
     code, body = _get(port, "/status")  # needs the loop: a prompt 503, not a hung probe
     assert code == 503 and "busy" in body
     assert time.monotonic() - started < 2.9

@@ -25,9 +25,10 @@ class HistoryStore:
 
 @pytest.fixture(scope="session")
 def history_store(tmp_path_factory: pytest.TempPathFactory) -> HistoryStore:
-    """Two offline cycles that both promote (point-estimate gates), then an admin rollback to the first version."""
+    """Two offline cycles that both promote (point-estimate gates with a
+    permissive reward threshold: this fixture exercises the report's pages, not learning), then an admin rollback."""
     base = tmp_path_factory.mktemp("store")
-    cfg = load_config(None, {"MEMABRAD_PROMOTION__MODE": "point"})
+    cfg = load_config(None, {"MEMABRAD_PROMOTION__MODE": "point", "MEMABRAD_PROMOTION__MIN_REWARD_DELTA": "-0.5"})
     rows = Simulator(seed=3).generate(4000)
     reports = []
     for i, chunk in enumerate((rows[:2000], rows[2000:])):

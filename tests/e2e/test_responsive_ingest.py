@@ -21,7 +21,7 @@ from .harness import DaemonFactory, DaemonProcess, KafkaIO, Producer, Topics
 
 pytestmark = pytest.mark.e2e
 
-N = 40_000
+N = 30_000
 PROBE_TIMEOUT_S = 5.0  # one probe; a slower answer is a failure in itself (see MAX_S)
 PROBE_PAUSE_S = 0.02  # between probes: the polling interval of the wait, not a synchronisation
 STATUS_EVERY_S = 0.25  # /status (the end condition) is read at most this often
