@@ -86,7 +86,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from memabrad.config import Config  # noqa: E402
+from memabrad.config import Config, load_config  # noqa: E402
 from memabrad.evaluation.estimators import mean_interval  # noqa: E402
 from memabrad.learning.learner import RouterLearner  # noqa: E402
 from memabrad.promotion.evaluation import evaluate  # noqa: E402
@@ -548,7 +548,8 @@ def gate(learner: RouterLearner, cfg: Config) -> dict[str, Any]:
 
 
 def run_workload(w: Workload, sizes: Sequence[int], with_vw: bool) -> dict[str, Any]:
-    cfg = Config()
+    # the defaults; MEMABRAD_<SECTION>__<KEY> variables override them for experiments (say so when reporting)
+    cfg = load_config(None, {k: v for k, v in os.environ.items() if k.startswith("MEMABRAD_")})
     learner = RouterLearner.new(w.router_id, cfg)
     vw = VW() if with_vw else None
     looks: dict[int, dict[str, Any]] = {}

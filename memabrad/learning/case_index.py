@@ -149,6 +149,10 @@ class CaseIndex:
         found_key = min(k for k in keys if k is not None)
         return Match(self._cases[found_key], min(best, 1.0))
 
+    def get(self, text: str) -> Case | None:
+        """The case of exactly this text (after normalisation), if it was recorded."""
+        return self._cases.get(normalize_text(text))
+
     def hint(self, text: str, hashes: list[int] | None = None) -> Hint | None:
         m = self.lookup(text, hashes)
         return None if m is None else Hint(m.case.route, m.similarity)

@@ -126,6 +126,7 @@ class RouterLearner:
         task = t.task
         hashes = text_hashes(task.input)
         hint = self.case_index.hint(task.input, hashes) if self.use_case_index else None
+        novel = not self.use_case_index or self.case_index.get(task.input) is None
         x = self.challenger.featurizer.featurize(task, hint, hashes)
         d, o = t.decision, t.outcome
         imputed = d.propensity is None
@@ -140,7 +141,7 @@ class RouterLearner:
             self.counters.benchmarked += 1
         else:
             self.challenger.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
-                                  latency_ms=o.latency_ms, group=task.task_type)
+                                  latency_ms=o.latency_ms, group=task.task_type, novel=novel)
             self.counters.trained += 1
             self.span.add(t.trajectory_id, at)
         if self.use_case_index:

@@ -207,8 +207,8 @@ class RouteModel(base.Regressor):
     # -- river's regressor protocol ---------------------------------------------------
 
     def learn_one(self, x: dict, y: float, *, error: bool = False, latency_s: float = 0.0,  # type: ignore[override]
-                  w: float = 1.0, group: str | None = None) -> None:
-        self.learn(x, reward=float(y), error=error, latency_s=latency_s, weight=w, group=group)
+                  w: float = 1.0, group: str | None = None, novel: bool = True) -> None:
+        self.learn(x, reward=float(y), error=error, latency_s=latency_s, weight=w, group=group, novel=novel)
 
     def predict_one(self, x: dict, group: str | None = None) -> float:  # type: ignore[override]
         return self.predict(x, group)[0]
@@ -234,9 +234,13 @@ class RouteModel(base.Regressor):
         return np.array(cols, dtype=np.int64)
 
     def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0,
-              group: str | None = None) -> None:
+              group: str | None = None, novel: bool = True) -> None:
         """Score the event first (prequential evidence for the stacking weights and the standard
-        error), then learn it: the means, the group's means and the contextual part."""
+        error), then learn it: the means, the group's means and the contextual part.
+
+        ``novel``: False for a task whose exact text was seen before. Such events still teach every
+        part, but do not count as evidence for the stacking weights: a text model that memorised a
+        repeated prompt predicts it well, which says nothing about prompts it has not seen."""
         idx = self._columns(x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
         rows = self._a[idx]
@@ -251,6 +255,8 @@ class RouteModel(base.Regressor):
             t, g_, f_, w_ = ys[h] - means[h], dg[h], df[h], wts[h]
             r = t - lam[h][0] * g_ - lam[h][1] * f_
             self.s_res[h] += w_ * r * r
+            if not novel:
+                continue
             st = self.s_stack[h]
             st[0] += w_ * g_ * g_
             st[1] += w_ * g_ * f_

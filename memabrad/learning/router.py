@@ -114,11 +114,13 @@ class Router:
         error: bool,
         latency_ms: float,
         group: str | None = None,
+        novel: bool = True,
     ) -> None:
-        """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type)."""
+        """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type;
+        ``novel``: False when its exact text was seen before, see ``RouteModel.learn``)."""
         w = min(1.0 / propensity, self.max_importance_weight)
         self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0, weight=w,
-                                 group=group)
+                                 group=group, novel=novel)
         self.reward_sum += reward
         self.reward_sq += reward * reward
         self.reward_n += 1
