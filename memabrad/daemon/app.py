@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -435,6 +437,10 @@ class Daemon:
                             self.metrics.since_evaluation.labels(rid).set(learner.counters.since_evaluation)
             self._partitions_count = len(self.consumer.partitions_for_topic(self.topic) or []) or None
         await self._prepare_admin_positions()
+        # The restored state (cases, benchmark window, models) lives as long as the assignment: keep
+        # it out of the collector's full passes, which would otherwise walk it every few seconds and
+        # hold the GIL (and the event loop) while they do. Refcounting still frees it when dropped.
+        gc.freeze()
         self.assigned = True
         self.metrics.ready.set(1 if self.ready else 0)
         log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
@@ -661,6 +667,9 @@ class Daemon:
 
     async def run(self) -> None:
         cfg = self.cfg
+        # Threads hand the GIL over every millisecond instead of every five: the HTTP thread answers a
+        # probe promptly while a worker thread snapshots a checkpoint or runs an evaluation.
+        sys.setswitchinterval(0.001)
         await ensure_topics(cfg)
         await self.publisher.start()
         daemon = self

@@ -156,22 +156,25 @@ class Featurizer:
             _unit(tail)
             for k, v in tail.items():
                 x[k] = x.get(k, 0.0) + v
+        self._add_fields(x, view, hint, weight=1.0)
+        if n_words:  # a length feature on a small scale: 0.06 at 3 words, 0.16 at 300, 0.25 at 10,000
+            x[self._key("s:words")] = 0.25 * math.log1p(n_words) / math.log(10_000)
+        _unit(x)
+        return x
+
+    def _add_fields(self, x: Features, view: TaskView, hint: Hint | None, weight: float) -> None:
+        """Task type and hint (scaled by ``weight``), tags and log-scaled numeric features."""
         key = self._key
         if view.task_type:
-            x[key("t:" + view.task_type)] = 1.0
+            x[key("t:" + view.task_type)] = weight
         for tag in view.tags:
             x[key("g:" + str(tag))] = 1.0
         for name, value in view.features.items():
             v = float(value)
             if math.isfinite(v) and v != 0.0:
                 x[key("f:" + name)] = math.copysign(math.log1p(abs(v)), v)
-        if n_words:  # a length feature on a small scale: 0.06 at 3 words, 0.16 at 300, 0.25 at 10,000
-            x[key("s:words")] = 0.25 * math.log1p(n_words) / math.log(10_000)
         if hint is not None:
-            x[key("h:" + hint.route)] = hint.similarity
-        _unit(x)
-        return x
-
+            x[key("h:" + hint.route)] = weight * hint.similarity
 
     def _featurize_v1(self, view: TaskView, hint: Hint | None, hashes: list[int] | None) -> Features:
         """The features of models saved before version 2 (one block, L2-normalised as a whole)."""
@@ -180,17 +183,7 @@ class Featurizer:
         for h in text_hashes(view.input) if hashes is None else hashes:
             k = h & mask
             x[k] = x.get(k, 0.0) + 1.0
-        key = self._key
-        if view.task_type:
-            x[key("t:" + view.task_type)] = 2.0
-        for tag in view.tags:
-            x[key("g:" + str(tag))] = 1.0
-        for name, value in view.features.items():
-            v = float(value)
-            if math.isfinite(v) and v != 0.0:
-                x[key("f:" + name)] = math.copysign(math.log1p(abs(v)), v)
-        if hint is not None:
-            x[key("h:" + hint.route)] = 2.0 * hint.similarity
+        self._add_fields(x, view, hint, weight=2.0)
         _unit(x)
         return x
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memabrad.sim.policies import EpsilonGreedyLogger, fixed_policy
+from memabrad.sim.rows import trajectory_row
 from memabrad.sim.world import DEFAULT_ROUTES, Context, World, default_world
 
 SUBSET_PROBABILITY = 0.2  # share of tasks offered only 3-5 of the routes
@@ -125,17 +126,9 @@ class Simulator:
         self._clock_ms += 1 + int(self._time_rng.expovariate(1.0 / MEAN_GAP_MS))
         i = self._index
         self._index += 1
-        return {
-            "schema_version": 1,
-            "trajectory_id": f"{self.router_id}-s{self.seed}-{i:08d}",
-            "router_id": self.router_id,
-            "occurred_at": self._clock.format(self._clock_ms),
-            "task": task,
-            "candidates": candidates,
-            "decision": {"route": route, "propensity": propensity, "router_version": "logging"},
-            "outcome": {"reward": round(reward, 6), "error": error, "latency_ms": round(latency, 3)},
-            "steps": [],
-        }
+        return trajectory_row(f"{self.router_id}-s{self.seed}-{i:08d}", self.router_id,
+                              self._clock.format(self._clock_ms), task, candidates, route, propensity, reward, error,
+                              latency)
 
     def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
         """Yield the next ``n`` trajectories lazily (for multi-million-event benchmarks)."""

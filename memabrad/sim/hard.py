@@ -43,6 +43,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
+from memabrad.sim.rows import trajectory_row
+
 LAMBDA = 5.0  # reward units per USD: reward = correct - LAMBDA * price
 LOGGING_ROUTE = "llm/mid"
 EXPLORE = 0.3
@@ -436,17 +438,9 @@ class HardWorkload:
         i = self._index
         self._index += 1
         at = _START + timedelta(milliseconds=250 * i)
-        return {
-            "schema_version": 1,
-            "trajectory_id": f"{self.router_id}-k{self.seed}-{i:08d}",
-            "router_id": self.router_id,
-            "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z",
-            "task": task,
-            "candidates": candidates,
-            "decision": {"route": route, "propensity": propensity, "router_version": "logging"},
-            "outcome": {"reward": round(reward, 6), "error": error, "latency_ms": round(latency, 3)},
-            "steps": [],
-        }
+        return trajectory_row(f"{self.router_id}-k{self.seed}-{i:08d}", self.router_id,
+                              at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z", task, candidates,
+                              route, propensity, reward, error, latency)
 
     def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
         for _ in range(n):

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from memabrad.sim.rows import trajectory_row
+
 ROUTES = ("answer.direct", "memory.episodic", "memory.semantic", "tool.kb_search", "tool.ticket",
           "llm.small", "clarify")
 
@@ -131,17 +133,11 @@ class HelpdeskWorkload:
         i = self._index
         self._index += 1
         sec = i // 10
-        return {
-            "schema_version": 1,
-            "trajectory_id": f"{self.router_id}-h{self.seed}-{i:08d}",
-            "router_id": self.router_id,
-            "occurred_at": f"2026-01-{1 + (sec // 86400) % 28:02d}T{(sec // 3600) % 24:02d}:"
-                           f"{(sec // 60) % 60:02d}:{sec % 60:02d}.{(i % 10) * 100:03d}Z",
-            "task": {"input": text, "task_type": task_type},
-            "candidates": list(ROUTES),
-            "decision": {"route": route, "propensity": round(propensity, 12), "router_version": "logging"},
-            "outcome": {"reward": min(1.0, reward), "error": error, "latency_ms": round(latency, 3)},
-        }
+        at = (f"2026-01-{1 + (sec // 86400) % 28:02d}T{(sec // 3600) % 24:02d}:{(sec // 60) % 60:02d}:"
+              f"{sec % 60:02d}.{(i % 10) * 100:03d}Z")
+        return trajectory_row(f"{self.router_id}-h{self.seed}-{i:08d}", self.router_id, at,
+                              {"input": text, "task_type": task_type}, list(ROUTES), route, round(propensity, 12),
+                              min(1.0, reward), error, latency)
 
     def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
         for _ in range(n):

@@ -1,0 +1,27 @@
+"""The trajectory v1 dict every workload generator emits (one shape, one place)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def trajectory_row(trajectory_id: str, router_id: str, occurred_at: str, task: dict[str, Any],
+                   candidates: list[str], route: str, propensity: float, reward: float, error: bool,
+                   latency_ms: float) -> dict[str, Any]:
+    """A contract-valid trajectory event logged by a workload's logging policy.
+
+    >>> trajectory_row("t-1", "default", "2026-01-01T00:00:00.000Z", {"input": "hi"}, ["a", "b"], "a", 0.5,
+    ...                0.1234567, False, 12.34567)["outcome"]
+    {'reward': 0.123457, 'error': False, 'latency_ms': 12.346}
+    """
+    return {
+        "schema_version": 1,
+        "trajectory_id": trajectory_id,
+        "router_id": router_id,
+        "occurred_at": occurred_at,
+        "task": task,
+        "candidates": candidates,
+        "decision": {"route": route, "propensity": propensity, "router_version": "logging"},
+        "outcome": {"reward": round(reward, 6), "error": error, "latency_ms": round(latency_ms, 3)},
+        "steps": [],
+    }
