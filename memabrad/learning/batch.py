@@ -51,7 +51,11 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
         out["reward"][:, j] = reward
         out["error_rate"][:, j] = np.clip(m_err + lge * dg[:, 1] + lfe * (p_err - base_err), 0.0, 1.0)
         out["latency_ms"][:, j] = np.maximum(0.0, (model.latency_mean + lgl * dg[:, 2] + lfl * f[:, 2]) * 1000.0)
-        se = np.fromiter((model.reward_se(g) for g in groups), float, n) if lgr > 0 else model.reward_se()
+        if lgr > 0:
+            per_group = {g: model.reward_se(g) for g in set(groups)}
+            se = np.fromiter((per_group[g] for g in groups), float, n)
+        else:
+            se = model.reward_se()
         out["score"][:, j] = reward - router.pessimism * se
     return out
 

@@ -34,10 +34,12 @@ _BITS = 12   # (0.99 at 0.93), an unrelated pair with p ~ 0.005, so few rows are
 BUCKET_CAP = 4  # most recently seen tasks kept per bucket: at most 80 exact comparisons a lookup
 _CODES = 1 << _BITS
 _BAND_OFFSETS = np.arange(_BANDS, dtype=np.int64) * _CODES  # bucket id = band * _CODES + code
-# Random +-1 hyperplanes. Vectors are integer-valued (signed counts), so every product below is an
-# integer computed exactly in float64 whatever the summation order: a code bit or a similarity never
-# depends on which BLAS path (gemv live, gemm at restore) or row position computed it.
-_PROJECTION = np.where(np.random.default_rng(20261125).random((DIMS, _BANDS * _BITS)) < 0.5, -1.0, 1.0)
+# Random +-1 hyperplanes. Vectors are signed counts clipped to +-COUNT_CLIP, so every product below is
+# an integer below 2^24, computed exactly in float32 whatever the summation order: a code bit or a
+# similarity never depends on which BLAS path (gemv live, gemm at restore) or row position computed it.
+COUNT_CLIP = 127
+_PROJECTION = np.where(np.random.default_rng(20261125).random((DIMS, _BANDS * _BITS)) < 0.5, -1.0,
+                       1.0).astype(np.float32)
 _POWERS = (1 << np.arange(_BITS, dtype=np.int64)).astype(np.int64)
 
 
@@ -66,18 +68,20 @@ class Match:
 
 
 def text_counts(text: str, hashes: list[int] | None = None) -> np.ndarray:
-    """Signed hashed bag of words and bigrams in ``DIMS`` dimensions (integer-valued float64).
+    """Signed hashed bag of words and bigrams in ``DIMS`` dimensions: integers in +-``COUNT_CLIP``,
+    as float32 (exact: 256 products of two such counts sum to less than 2^24).
 
     ``hashes`` are ``text_hashes(text)`` when the caller already has them (the featurizer does).
     """
     hashes = np.fromiter(text_hashes(text) if hashes is None else hashes, dtype=np.int64)
     signs = np.where((hashes >> 31) & 1, -1.0, 1.0)
-    return np.bincount(hashes % DIMS, weights=signs, minlength=DIMS)
+    counts = np.bincount(hashes % DIMS, weights=signs, minlength=DIMS)
+    return np.clip(counts, -COUNT_CLIP, COUNT_CLIP).astype(np.float32)
 
 
 def text_vector(text: str, hashes: list[int] | None = None) -> np.ndarray:
     """``text_counts`` scaled to unit norm: cosine similarity is a dot product of two of these."""
-    v = text_counts(text, hashes)
+    v = text_counts(text, hashes).astype(np.float64)
     n = float(np.sqrt(v @ v))
     return v / n if n > 0 else v
 
@@ -106,7 +110,7 @@ class CaseIndex:
         self._slot: dict[str, int] = {}
         self._free: list[int] = []
         rows = min(capacity, 1024)
-        self._vectors = np.zeros((rows, DIMS))  # signed counts (integer-valued), one row per slot
+        self._vectors = np.zeros((rows, DIMS), dtype=np.float32)  # signed counts, one row per slot
         self._norms = np.zeros(rows)
         self._slot_key: list[str | None] = []
         self._slot_buckets: list[list[int]] = []  # empty for a wordless text, which is in no bucket
@@ -130,18 +134,19 @@ class CaseIndex:
         if not self._cases:
             return None
         v, norm, buckets = self._prepared(key, hashes)
-        found: list[int] = []
+        found: set[int] = set()
         get = self._buckets.get
         for b in buckets:
             row = get(b)
             if row:
-                found.extend(row)
+                found.update(row)
         if not found:
             return None
-        ids = np.unique(np.array(found, dtype=np.int64))
+        ids = np.fromiter(found, dtype=np.int64, count=len(found))
         # Rounded, with ties to the smallest key, so the answer does not depend on slot numbers
         # (which differ after a checkpoint round trip) or on the last bits of the matrix product.
-        sims = np.round((self._vectors[ids] @ v) / (self._norms[ids] * norm), 6)  # exact dot, then one division
+        dots = (self._vectors[ids] @ v).astype(np.float64)  # exact integers
+        sims = np.round(dots / (self._norms[ids] * norm), 6)
         best = float(sims.max())
         if best < self.similarity_threshold:
             return None
@@ -227,14 +232,14 @@ class CaseIndex:
         if last is not None and last[0] == key:
             return last[1], last[2], last[3]
         v = text_counts(key, hashes)
-        norm = float(np.sqrt(v @ v))
+        norm = float(np.sqrt(float(v @ v)))
         buckets = _buckets_of(v) if norm > 0 else []
         self._last = (key, v, norm, buckets)
         return v, norm, buckets
 
     def _grow(self) -> None:
         rows = min(self.capacity, 2 * len(self._vectors))
-        vectors, norms = np.zeros((rows, DIMS)), np.zeros(rows)
+        vectors, norms = np.zeros((rows, DIMS), dtype=np.float32), np.zeros(rows)
         vectors[: len(self._vectors)] = self._vectors
         norms[: len(self._norms)] = self._norms
         self._vectors, self._norms = vectors, norms
@@ -286,9 +291,9 @@ class CaseIndex:
         ids = bits.reshape(n, _BANDS, _BITS).astype(np.int64) @ _POWERS + _BAND_OFFSETS
         nonzero = vectors.any(axis=1).tolist()
         rows = max(n, min(idx.capacity, 1024))
-        idx._vectors, idx._norms = np.zeros((rows, DIMS)), np.zeros(rows)
+        idx._vectors, idx._norms = np.zeros((rows, DIMS), dtype=np.float32), np.zeros(rows)
         idx._vectors[:n] = vectors
-        idx._norms[:n] = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+        idx._norms[:n] = np.sqrt(np.einsum("ij,ij->i", vectors, vectors).astype(np.float64))
         idx._slot_key = [c.key for c in cases]
         idx._slot_buckets = [row if nz else [] for row, nz in zip(ids.tolist(), nonzero, strict=True)]
         for slot, case in enumerate(cases):  # least recently seen first, exactly as they were touched live

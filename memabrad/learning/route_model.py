@@ -72,6 +72,14 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+def _clip01(v: float) -> float:
+    return 1.0 if v > 1.0 else (0.0 if v < 0.0 else v)
+
+
+def _stack_loss(a: float, b: float, gg: float, gf: float, ff: float, gt: float, ft: float) -> float:
+    return a * a * gg + 2 * a * b * gf + b * b * ff - 2 * a * gt - 2 * b * ft
+
+
 def _stack(s: list[float]) -> tuple[float, float]:
     """Least-squares weights in [0, 1] of two predictors (group part, contextual part) from their
     prequential sums ``[gg, gf, ff, gt, ft]``; a predictor with no evidence gets 0.
@@ -80,24 +88,17 @@ def _stack(s: list[float]) -> tuple[float, float]:
     (0.5, 1.0)
     """
     gg, gf, ff, gt, ft = s
-
-    def loss(a: float, b: float) -> float:
-        return a * a * gg + 2 * a * b * gf + b * b * ff - 2 * a * gt - 2 * b * ft
-
-    def clip(v: float) -> float:
-        return min(1.0, max(0.0, v))
-
-    lg = clip(gt / gg) if gg > _TINY else 0.0
-    lf = clip(ft / ff) if ff > _TINY else 0.0
-    det = gg * ff - gf * gf
-    if gg > _TINY and ff > _TINY and det > 1e-9 * gg * ff:
-        jg, jf = (gt * ff - ft * gf) / det, (ft * gg - gt * gf) / det
-        if 0.0 <= jg <= 1.0 and 0.0 <= jf <= 1.0:
-            return jg, jf
-        # the joint optimum lies outside the box: the best point on its edges
-        edges = [(lg, 0.0), (0.0, lf), (1.0, clip((ft - gf) / ff)), (clip((gt - gf) / gg), 1.0)]
-        return min(edges, key=lambda c: loss(*c))
-    return lg, lf
+    if gg > _TINY and ff > _TINY:
+        det = gg * ff - gf * gf
+        if det > 1e-9 * gg * ff:
+            jg, jf = (gt * ff - ft * gf) / det, (ft * gg - gt * gf) / det
+            if 0.0 <= jg <= 1.0 and 0.0 <= jf <= 1.0:
+                return jg, jf
+            # the joint optimum lies outside the box: the best point on its edges
+            edges = ((_clip01(gt / gg), 0.0), (0.0, _clip01(ft / ff)), (1.0, _clip01((ft - gf) / ff)),
+                     (_clip01((gt - gf) / gg), 1.0))
+            return min(edges, key=lambda c: _stack_loss(c[0], c[1], gg, gf, ff, gt, ft))
+    return (_clip01(gt / gg) if gg > _TINY else 0.0), (_clip01(ft / ff) if ff > _TINY else 0.0)
 
 
 class RouteModel(base.Regressor):
@@ -125,6 +126,7 @@ class RouteModel(base.Regressor):
         self.latency_mean = 0.0
         # per head, prequential sums for the stacking weights: [g*g, g*f, f*f, g*t, f*t] (t = y - mean)
         self.s_stack = [[0.0] * 5 for _ in range(3)]
+        self._lambdas: list[tuple[float, float]] | None = None
         self.s_res = [0.0, 0.0, 0.0]  # per head, prequential squared error of the blended prediction
         self.groups: dict[str, list[float]] = {}  # [events, reward weight, weighted reward, errors, latency]
         self._col: dict[int, int] = {}
@@ -139,8 +141,12 @@ class RouteModel(base.Regressor):
         return (self.errors + p * k) / (self.n + k)
 
     def lambdas(self) -> list[tuple[float, float]]:
-        """Per head, the stacking weights (lambda_g, lambda_f) of the group and contextual parts."""
-        return [_stack(s) for s in self.s_stack]
+        """Per head, the stacking weights (lambda_g, lambda_f) of the group and contextual parts
+        (recomputed only after the sums changed: routing asks for them for every candidate)."""
+        cached = self.__dict__.get("_lambdas")
+        if cached is None:
+            cached = self._lambdas = [_stack(s) for s in self.s_stack]
+        return cached
 
     def _group_offsets(self, group: str | None) -> tuple[float, float, float]:
         """The group's (reward, error, latency) offsets from the route means, shrunk by ``GROUP_PRIOR``."""
@@ -257,6 +263,7 @@ class RouteModel(base.Regressor):
             self.s_res[h] += w_ * r * r
             if not novel:
                 continue
+            self._lambdas = None
             st = self.s_stack[h]
             st[0] += w_ * g_ * g_
             st[1] += w_ * g_ * f_
@@ -341,6 +348,7 @@ class RouteModel(base.Regressor):
         m.errors = float(s["errors"])
         m.latency_mean = float(s["latency_mean"])
         m.s_stack = [[float(v) for v in row] for row in s["s_stack"]]
+        m._lambdas = None
         m.s_res = [float(v) for v in s["s_res"]]
         m.groups = {str(k): [float(v) for v in row] for k, row in s["groups"].items()}
         keys = [int(k) for k in s["keys"]]
@@ -365,6 +373,7 @@ class RouteModel(base.Regressor):
         m.errors = p_err * (m.n + k) - prior * k
         m.latency_mean = float(s["latency"]["intercept"])
         m.s_stack = [[0.0, 0.0, 1.0, 0.0, 1.0] for _ in range(3)]  # lambda_g = 0, lambda_f = 1
+        m._lambdas = None
         keys = sorted({int(k) for h in HEADS for k in s[h]["weights"]})
         m._col = {k: i for i, k in enumerate(keys)}
         m._a = np.zeros((max(16, len(keys)), 6))
@@ -378,6 +387,7 @@ class RouteModel(base.Regressor):
         twin = RouteModel(self.eta, self.l2)
         twin.__dict__.update(self.__dict__)
         twin.s_stack = [list(v) for v in self.s_stack]
+        twin._lambdas = None
         twin.s_res = list(self.s_res)
         twin.groups = {k: list(v) for k, v in self.groups.items()}
         twin._col = dict(self._col)
