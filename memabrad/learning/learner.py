@@ -12,6 +12,7 @@ the live model).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -73,11 +74,16 @@ class LearnerSnapshot:
     trained_since_last: Span
     supported_routes: frozenset[str]
 
+    @functools.cached_property
+    def challenger_sha256(self) -> str:
+        """The frozen challenger's fingerprint, computed once (in the evaluator's thread)."""
+        return self.challenger.fingerprint()
+
     @property
     def report_id(self) -> str:
         """Deterministic: the same evaluation re-run after a crash gets the same id."""
         digest = hashlib.sha256(
-            f"{self.router_id}|{self.sequence}|{self.challenger.fingerprint()}".encode()
+            f"{self.router_id}|{self.sequence}|{self.challenger_sha256}".encode()
         ).hexdigest()[:10]
         return f"{self.router_id}-e{self.sequence:06d}-{digest}"
 
@@ -91,7 +97,7 @@ class LearnerSnapshot:
                 "first_id": window[0].trajectory_id if window else None,
                 "last_id": window[-1].trajectory_id if window else None,
             },
-            "challenger_sha256": self.challenger.fingerprint(),
+            "challenger_sha256": self.challenger_sha256,
         }
 
 

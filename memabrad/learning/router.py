@@ -25,6 +25,7 @@ from typing import Any
 
 from memabrad.learning.features import FEATURES_VERSION, Features, Featurizer, Hint, TaskView, as_candidates
 from memabrad.learning.route_model import ETA, RouteModel
+from memabrad.store.chunked_json import dumps_chunked
 
 MODEL_FILE = "model.json"
 MODEL_FORMAT = "memabrad.router/v2"
@@ -248,7 +249,9 @@ class Router:
         return twin
 
     def to_bytes(self) -> bytes:
-        return json.dumps(self.export_state(), sort_keys=True, separators=(",", ":")).encode("utf-8")
+        """Compact JSON with sorted keys, encoded a slice at a time: a large model encoded in one call
+        would hold the GIL (and the daemon's event loop) for tens of milliseconds."""
+        return dumps_chunked(self.export_state())
 
     @classmethod
     def from_bytes(cls, data: bytes, version_id: str | None = None) -> Router:

@@ -120,7 +120,7 @@ def apply_evaluation(store: RouterVersionStore, ev: Evaluation, source: str) -> 
             report_id=ev.report_id,
             idempotency_key=ev.report_id,
             extra={"trained_total": ev.snapshot.trained_total,
-                   "challenger_sha256": ev.snapshot.challenger.fingerprint()},
+                   "challenger_sha256": ev.snapshot.challenger_sha256},
         )
         version_id = meta.version_id
         if previous == version_id:  # re-run after a crash that had already activated it
