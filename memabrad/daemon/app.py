@@ -38,7 +38,8 @@ from memabrad.kafka.client import client_kwargs, partition_for_key
 from memabrad.kafka.topics import ensure_topics
 from memabrad.promotion.events import rollback_event
 from memabrad.promotion.guard import GuardSettings, GuardTrip
-from memabrad.store.atomic import atomic_write_json
+from memabrad.store.atomic import atomic_write_bytes
+from memabrad.store.chunked_json import dumps_chunked
 from memabrad.store.errors import StoreError, StoreWriteError
 from memabrad.store.lock import StoreLock
 from memabrad.store.versions import RouterVersionStore
@@ -212,8 +213,8 @@ class Daemon:
                 return
             doc = await anyio.to_thread.run_sync(learner.case_index.to_state)
         path = RouterVersionStore(self.cfg.store.base_dir, router_id).case_index_path
-        try:
-            await anyio.to_thread.run_sync(atomic_write_json, path, doc)
+        try:  # encoded a slice at a time: one encoder call over 20,000 cases would hold the GIL for long
+            await anyio.to_thread.run_sync(lambda: atomic_write_bytes(path, dumps_chunked(doc)))
         except StoreWriteError as err:
             log.error("cannot write the case index", extra={"router_id": router_id, "error": str(err)})
 
