@@ -292,7 +292,9 @@ def bench_ingest(workload: str, n: int, rate: int, latency_n: int, sigterm_n: in
         port = free_port()
         env = {**os.environ, "MEMABRAD_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                "MEMABRAD_STORE__BASE_DIR": d, "MEMABRAD_HTTP__HOST": "127.0.0.1", "MEMABRAD_HTTP__PORT": str(port),
-               "MEMABRAD_LOGGING__LEVEL": "WARNING", "MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES": "20000"}
+               "MEMABRAD_LOGGING__LEVEL": "WARNING",
+               # an evaluation every 20,000 by default; BENCH_MIN_NEW_TRAJECTORIES changes it (e.g. to isolate them)
+               "MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES": os.environ.get("BENCH_MIN_NEW_TRAJECTORIES", "20000")}
         with open(Path(d) / "daemon.log", "wb") as daemon_log:
             proc = subprocess.Popen([sys.executable, "-m", "memabrad", "run"], env=env, stdout=subprocess.DEVNULL,
                                     stderr=daemon_log)
