@@ -227,3 +227,40 @@ def test_clone_is_independent_of_the_original(sim_router: Router) -> None:
     assert twin.fingerprint() != before
     assert sim_router.fingerprint() == before
     assert sim_router.reward_n != twin.reward_n
+
+
+def test_pessimistic_choice_does_not_pick_a_lucky_route_over_a_well_measured_better_one() -> None:
+    """The winner's curse: three lucky wins must not outrank 500 observations of a better route (0.7)."""
+    rng = random.Random(7)
+    r = Router()
+    x = r.featurizer.featurize({"input": "summarise this ticket", "task_type": "support"})
+    for _ in range(500):
+        r.learn(x, "measured", propensity=0.5, reward=float(rng.random() < 0.7), error=False, latency_ms=100,
+                group="support")
+    for _ in range(3):
+        r.learn(x, "lucky", propensity=0.05, reward=1.0, error=False, latency_ms=100, group="support")
+    assert r.best(x, ["lucky", "measured"], "support") == "measured"
+    r.pessimism = 0.0  # ranking by the point prediction alone chases the lucky streak
+    assert r.best(x, ["lucky", "measured"], "support") == "lucky"
+    r.pessimism = 1.0
+    for _ in range(500):  # with evidence, a truly better route does win
+        r.learn(x, "lucky", propensity=0.05, reward=float(rng.random() < 0.85), error=False, latency_ms=100,
+                group="support")
+    assert r.best(x, ["lucky", "measured"], "support") == "lucky"
+
+
+def test_stacking_weights_stay_near_zero_where_the_text_carries_no_signal() -> None:
+    """Rewards independent of the text: the contextual part earns (almost) no weight, the route
+    predicts its mean, and the prediction does not chase noise in individual words."""
+    rng = random.Random(3)
+    r = Router()
+    words = [f"w{i}" for i in range(300)]
+    for _ in range(3000):
+        x = r.featurizer.featurize({"input": " ".join(rng.sample(words, 8))})
+        r.learn(x, "a", propensity=1.0, reward=float(rng.random() < 0.5), error=False, latency_ms=100)
+    model = r.routes["a"]
+    lam_group, lam_text = model.lambdas()[0]
+    assert lam_text < 0.2
+    preds = [model.predict(r.featurizer.featurize({"input": " ".join(rng.sample(words, 8))}))[0] for _ in range(200)]
+    assert max(preds) - min(preds) < 0.1
+    assert abs(sum(preds) / len(preds) - 0.5) < 0.05
