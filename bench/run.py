@@ -9,8 +9,8 @@ Sections (each can be skipped with --skip NAME; --skip a,b,c skips several):
             validates, learns and checkpoints them: events/s, CPU s per 1k events, peak RSS;
             meanwhile a probe thread GETs /healthz and /metrics alternately every 50 ms (5 s
             timeout each, a timeout counts as 5,000 ms): p50/p99/max per endpoint; daemon CPU
-            per trajectory around 10k / 100k / 1M learned (between learned counts 0.9x and 1.1x
-            of each mark); then produce-to-learned latency p50/p99 at a fixed offered rate (from
+            per trajectory around 10k / 100k / 1M learned (over one evaluation period near
+            each mark); then produce-to-learned latency p50/p99 at a fixed offered rate (from
             the daemon's memabrad_record_age_seconds histogram); the daemon's checkpoint duration
             histogram; finally SIGTERM while a further backlog is being consumed: seconds to exit
             and the exit code
@@ -145,7 +145,10 @@ PROBE_INTERVAL_S = 0.05
 PROBE_TIMEOUT_S = 5.0
 PROBE_PATHS = ("/healthz", "/metrics")
 CPU_MARKS = (10_000, 100_000, 1_000_000)
-CPU_WINDOW = 0.1  # CPU per trajectory between learned counts [0.9 x mark, 1.1 x mark]
+# CPU per trajectory over one whole evaluation period near each mark, so every window holds the same
+# periodic work (one evaluation; checkpoints are by time): [max(P, m), max(P, m) + P], the last one
+# ending at the backlog's end. P is the ingest section's evaluation threshold.
+EVAL_PERIOD = int(os.environ.get("BENCH_MIN_NEW_TRAJECTORIES", "20000"))
 
 
 def _workload_rows(name: str) -> Iterator[tuple[bytes, bytes]]:
@@ -232,11 +235,18 @@ class _Prober(threading.Thread):
 
 
 def _cpu_by_history(samples: list[tuple[int, float]], n: int) -> dict[str, Any]:
-    """CPU µs per trajectory between learned counts [0.9 m, 1.1 m] (clamped to the backlog) of each mark m."""
+    """CPU µs per trajectory over one evaluation period at each mark m: learned counts
+    [max(P, m), max(P, m) + P], moved back to end at the backlog's end when it would pass it."""
     out: dict[str, Any] = {}
+    period = min(EVAL_PERIOD, n // 2)
     for mark in CPU_MARKS:
-        lo, hi = mark * (1 - CPU_WINDOW), min(mark * (1 + CPU_WINDOW), n)
-        if mark > n or hi <= lo:
+        if mark > n:
+            continue
+        lo = max(period, mark)
+        hi = lo + period
+        if hi > n:
+            lo, hi = n - period, n
+        if hi <= lo:
             continue
         before = [s for s in samples if s[0] <= lo]
         after = [s for s in samples if s[0] >= hi]
@@ -334,8 +344,8 @@ def bench_ingest(workload: str, n: int, rate: int, latency_n: int, sigterm_n: in
             out.update(events_per_s=n / elapsed if elapsed else float("nan"),
                        cpu_s_per_1k=(cpu1 - cpu0) / n * 1000, peak_rss_mb=peak, seconds=elapsed,
                        probes=prober.summary() if prober else {},
-                       cpu_by_history={"window": f"learned counts [{1 - CPU_WINDOW:g} x, {1 + CPU_WINDOW:g} x] "
-                                                 "of each mark (upper end clamped to the backlog)",
+                       cpu_by_history={"window": f"one evaluation period ({EVAL_PERIOD:,} learned) from "
+                                                 "max(period, mark), the last ending at the backlog's end",
                                        "marks": _cpu_by_history(samples, n)})
             produced = n
 
