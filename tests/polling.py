@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -32,3 +33,14 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str, interva
             detail = f" (last error: {last_error!r})" if last_error else ""
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last value: {last!r}{detail}")
         time.sleep(interval)  # the polling interval of a deadline-bounded wait
+
+
+async def until(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.01) -> T:
+    """``wait_until`` for code on an asyncio loop: the probe runs on the loop between polls."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (value := probe()):
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(interval)  # the polling interval of a deadline-bounded wait
+    return value

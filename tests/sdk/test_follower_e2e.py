@@ -7,15 +7,14 @@ learns and promotes, and the follower swaps the new version in.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
+from polling import until
 
 from memabrad.sdk import CaseLookup, RouterFollower, TrajectoryProducer
 from memabrad.sim import DEFAULT_ROUTES, ContextStream, default_world
@@ -78,16 +77,6 @@ class Agent:
         version = self.follower.version_id
         assert version is not None
         return version
-
-
-async def until(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``probe`` on the loop until truthy; AssertionError at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (value := probe()):
-        assert loop.time() < deadline, f"timed out after {timeout:g}s waiting for {what}"
-        await asyncio.sleep(0.01)
-    return value
 
 
 def _assert_fast_swap(follower: RouterFollower, version: str, cause: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from polling import wait_until
+from polling import until, wait_until
 
 from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.router import Router
@@ -199,11 +199,7 @@ async def test_store_polling_follows_current_json_and_refuses_corrupt_versions(t
         current = store.get_current()
         assert current is not None
         store.current_path.write_text(json.dumps({**current, "version_id": v1}), encoding="utf-8")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
-        while follower.load_failures == 0:
-            assert loop.time() < deadline, "the corrupt version was never tried"
-            await asyncio.sleep(0.02)
+        await until(lambda: follower.load_failures, 5.0, "the corrupt version to be tried")
         assert follower.version_id == v2  # still serving the good one
         assert "sha256" in (follower.last_error or "") and follower.failures[-1].version_id == v1
         await asyncio.sleep(0.3)  # several polls: a refused version is not retried on every poll
