@@ -122,12 +122,13 @@ class CaseIndex:
 
     # -- lookup -----------------------------------------------------------------------
 
-    def lookup(self, text: str, hashes: list[int] | None = None) -> Match | None:
+    def lookup(self, text: str, hashes: list[int] | None = None, key: str | None = None) -> Match | None:
         """Best past trajectory for ``text`` and its similarity, or None below the threshold.
 
-        ``hashes``: ``text_hashes(text)`` if the caller has them, to hash the text only once.
+        ``hashes``, ``key``: ``text_hashes(text)`` and ``normalize_text(text)`` if the caller has them
+        (the record path computes each once per trajectory).
         """
-        key = normalize_text(text)
+        key = normalize_text(text) if key is None else key
         case = self._cases.get(key)
         if case is not None:
             return Match(case, 1.0)
@@ -154,12 +155,12 @@ class CaseIndex:
         found_key = min(k for k in keys if k is not None)
         return Match(self._cases[found_key], min(best, 1.0))
 
-    def get(self, text: str) -> Case | None:
+    def get(self, text: str, key: str | None = None) -> Case | None:
         """The case of exactly this text (after normalisation), if it was recorded."""
-        return self._cases.get(normalize_text(text))
+        return self._cases.get(normalize_text(text) if key is None else key)
 
-    def hint(self, text: str, hashes: list[int] | None = None) -> Hint | None:
-        m = self.lookup(text, hashes)
+    def hint(self, text: str, hashes: list[int] | None = None, key: str | None = None) -> Hint | None:
+        m = self.lookup(text, hashes, key)
         return None if m is None else Hint(m.case.route, m.similarity)
 
     # -- update -----------------------------------------------------------------------
@@ -176,9 +177,10 @@ class CaseIndex:
         task_type: str | None = None,
         occurred_at: str | None = None,
         hashes: list[int] | None = None,
+        key: str | None = None,
     ) -> None:
         """Record a trajectory; it replaces the task's case only if it did better."""
-        key = normalize_text(text)
+        key = normalize_text(text) if key is None else key
         old = self._cases.get(key)
         if old is not None:
             if (float(reward), -float(latency_ms)) > (old.reward, -old.latency_ms):

@@ -19,7 +19,7 @@ from typing import Any
 
 from memabrad.evaluation.benchmark import BenchmarkWindow, LoggedItem, is_holdout
 from memabrad.learning.case_index import CaseIndex
-from memabrad.learning.features import text_hashes
+from memabrad.learning.features import normalize_text, text_hashes
 from memabrad.learning.router import Router
 from memabrad.promotion.guard import PromotionGuard
 from memabrad.wire.trajectory import Trajectory
@@ -131,8 +131,9 @@ class RouterLearner:
         ``digest``: ``wire.ids.trajectory_digest`` of its id, when the caller has it already."""
         task = t.task
         hashes = text_hashes(task.input)
-        hint = self.case_index.hint(task.input, hashes) if self.use_case_index else None
-        novel = not self.use_case_index or self.case_index.get(task.input) is None
+        key = normalize_text(task.input) if self.use_case_index else ""
+        hint = self.case_index.hint(task.input, hashes, key) if self.use_case_index else None
+        novel = not self.use_case_index or self.case_index.get(task.input, key) is None
         x = self.challenger.featurizer.featurize(task, hint, hashes)
         d, o = t.decision, t.outcome
         imputed = d.propensity is None
@@ -153,7 +154,7 @@ class RouterLearner:
         if self.use_case_index:
             self.case_index.add(task.input, trajectory_id=t.trajectory_id, route=d.route, reward=o.reward,
                                 error=o.error, latency_ms=o.latency_ms, task_type=task.task_type,
-                                occurred_at=at, hashes=hashes)
+                                occurred_at=at, hashes=hashes, key=key)
         self.counters.learned += 1
         self.counters.since_evaluation += 1
         self.counters.imputed_propensities += imputed
