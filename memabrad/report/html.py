@@ -4,42 +4,23 @@ Per router: a summary, the reward of baseline and challenger with their interval
 (promotions and rollbacks marked), each gate's value against its threshold with pass / fail, the
 decisions table and the version history from ``current.json``. Nothing is loaded from outside the
 page (no fonts, scripts or images), so it can be mailed, archived or opened offline.
+
+The charts are drawn by :mod:`memabrad.report.charts` on the primitives of :mod:`memabrad.report.svg`;
+``COLORS`` and ``nice_ticks`` are re-exported here, where callers have always found them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
-from memabrad.report.history import GATE_ORDER, Estimate, EvaluationRecord, GateRecord, RouterHistory, VersionEvent
+from memabrad.report.charts import fmt_estimate, fmt_time, gate_chart, reward_chart
+from memabrad.report.history import GATE_ORDER, EvaluationRecord, RouterHistory
+from memabrad.report.svg import COLORS, nice_ticks
 
-__all__ = ["COLORS", "nice_ticks", "render_report"]
+__all__ = ["COLORS", "gate_chart", "nice_ticks", "render_report", "reward_chart"]
 
-COLORS = {
-    "baseline": "#2563eb",
-    "challenger": "#ea580c",
-    "pass": "#16a34a",
-    "fail": "#dc2626",
-    "inconclusive": "#d97706",
-    "promoted": "#16a34a",
-    "rejected": "#dc2626",
-    "dry_run": "#6b7280",
-    "rollback": "#9f1239",
-    "threshold": "#111827",
-    "grid": "#e5e7eb",
-    "axis": "#6b7280",
-}
-"""Chart colours (also used by the screenshot test to find the charts' pixels)."""
-
-_GATE_TITLES = {
-    "reward_delta": ("Reward delta (challenger − baseline)", "≥"),
-    "error_rate_delta": ("Error-rate delta", "≤"),
-    "latency_delta_ms": ("Latency delta (ms)", "≤"),
-    "task_count": ("Benchmark tasks", "≥"),
-}
 _OUTCOME_LABELS = {"promoted": "promoted", "rejected": "rejected", "inconclusive": "inconclusive",
                    "dry_run": "dry run"}
 
@@ -93,316 +74,6 @@ td.reasons .mono { color: #6b7280; font-size: 11.5px; }
 """
 
 
-# -- numbers -----------------------------------------------------------------------------------------
-
-
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten) covering [lo, hi].
-
-    >>> nice_ticks(0.41, 0.69)
-    [0.4, 0.5, 0.6, 0.7]
-    >>> nice_ticks(-0.06, 0.06)
-    [-0.075, -0.05, -0.025, 0.0, 0.025, 0.05, 0.075]
-    >>> nice_ticks(3.0, 3.0)
-    [2.0, 2.5, 3.0, 3.5, 4.0]
-    """
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return [0.0, 1.0]
-    if hi < lo:
-        lo, hi = hi, lo
-    if hi - lo < 1e-12:
-        pad = abs(lo) * 0.25 or 1.0
-        lo, hi = lo - pad, hi + pad
-    raw = (hi - lo) / max(1, count)
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-9))
-    first = math.floor(lo / step + 1e-9)
-    last = math.ceil(hi / step - 1e-9)
-    return [round(k * step, 10) + 0.0 for k in range(first, last + 1)]
-
-
-def _fmt(v: float | None, digits: int = 3) -> str:
-    if v is None:
-        return "–"
-    if abs(v) >= 1000 or (v == int(v) and abs(v) >= 10):
-        return f"{v:,.0f}"
-    return f"{v:.{digits}f}"
-
-
-def _tick_label(v: float, step: float) -> str:
-    """A tick value with as many decimals as the step needs (``0.25`` steps get two)."""
-    exponent = math.floor(math.log10(step))
-    mantissa = round(step / 10 ** exponent, 6)
-    decimals = max(0, min(6, -exponent + (1 if mantissa not in (1, 2, 5, 10) else 0)))
-    return f"{v:,.{decimals}f}"
-
-
-def _when(dt: datetime | None, seconds: bool = True) -> str:
-    if dt is None:
-        return "–"
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-
-
-def _ci(e: Estimate | None) -> str:
-    if e is None:
-        return "–"
-    if e.ci_low is None or e.ci_high is None:
-        return _fmt(e.value)
-    return f"{_fmt(e.value)} [{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]"
-
-
-# -- SVG -----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Plot:
-    """An ordinal x axis (one band per evaluation) and a linear y axis inside an SVG of fixed size."""
-
-    n: float
-    lo: float
-    hi: float
-    width: int = 1100
-    height: int = 300
-    left: int = 64
-    right: int = 16
-    top: int = 28
-    bottom: int = 46
-
-    def __post_init__(self) -> None:
-        self.ticks = nice_ticks(self.lo, self.hi)
-        self.lo, self.hi = min(self.ticks[0], self.lo), max(self.ticks[-1], self.hi)
-        self.parts: list[str] = []
-
-    @property
-    def plot_w(self) -> float:
-        return self.width - self.left - self.right
-
-    @property
-    def plot_h(self) -> float:
-        return self.height - self.top - self.bottom
-
-    @property
-    def band(self) -> float:
-        """Width of one evaluation's band in pixels."""
-        return self.plot_w / max(1, self.n)
-
-    @property
-    def dense(self) -> bool:
-        """Too many evaluations for whiskers and symbols: draw ribbons and small marks instead."""
-        return self.band < 12
-
-    def marker(self, largest: float) -> float:
-        """A marker size that fits the band."""
-        return max(1.5, min(largest, self.band * 0.3))
-
-    def x(self, i: float) -> float:
-        """Centre of band ``i`` (fractional ``i`` for boundaries: ``k - 0.5`` is the left edge of band k)."""
-        return self.left + (i + 0.5) * self.plot_w / max(1, self.n)
-
-    def y(self, v: float) -> float:
-        span = (self.hi - self.lo) or 1.0
-        return self.top + (self.hi - v) / span * self.plot_h
-
-    def add(self, s: str) -> None:
-        self.parts.append(s)
-
-    def frame(self, title: str, x_labels: Sequence[str]) -> None:
-        """Title, y grid with tick labels, x labels (thinned to fit)."""
-        step = self.ticks[1] - self.ticks[0] if len(self.ticks) > 1 else 1.0
-        self.add(f'<text class="title" x="{self.left}" y="16">{escape(title)}</text>')
-        for t in self.ticks:
-            yy = self.y(t)
-            self.add(f'<line x1="{self.left}" x2="{self.width - self.right}" y1="{yy:.1f}" y2="{yy:.1f}" '
-                     f'stroke="{COLORS["grid"]}" stroke-width="1"/>')
-            self.add(f'<text x="{self.left - 6}" y="{yy + 3.5:.1f}" text-anchor="end">'
-                     f'{escape(_tick_label(t, step))}</text>')
-        base = self.top + self.plot_h
-        self.add(f'<line x1="{self.left}" x2="{self.width - self.right}" y1="{base}" y2="{base}" '
-                 f'stroke="{COLORS["axis"]}" stroke-width="1"/>')
-        every = max(1, math.ceil(len(x_labels) / max(1, self.plot_w // 56)))
-        last = len(x_labels) - 1
-        for i, label in enumerate(x_labels):
-            if i != last and (i % every or last - i < every * 0.75):  # the last label always, none crowding it
-                continue
-            self.add(f'<text x="{self.x(i):.1f}" y="{base + 15}" text-anchor="middle">{escape(label)}</text>')
-
-    def vline(self, i: float, color: str, label: str | None = None, dash: str = "", tooltip: str = "") -> None:
-        xx = self.x(i)
-        d = f' stroke-dasharray="{dash}"' if dash else ""
-        tip = f"<title>{escape(tooltip)}</title>" if tooltip else ""
-        self.add(f'<g><line x1="{xx:.1f}" x2="{xx:.1f}" y1="{self.top}" y2="{self.top + self.plot_h}" '
-                 f'stroke="{color}" stroke-width="1.5"{d}/>{tip}</g>')
-        if label:
-            right = xx > self.left + self.plot_w * 0.6  # labels near the right edge go to the line's left
-            anchor = ' text-anchor="end"' if right else ""
-            self.add(f'<text x="{xx - 3 if right else xx + 3:.1f}" y="{self.top + 10}"{anchor} '
-                     f'style="fill:{color}">{escape(label)}</text>')
-
-    def polyline(self, pts: Sequence[tuple[float, float]], color: str, width: float = 1.5, dash: str = "") -> None:
-        if len(pts) < 2:
-            return
-        d = f' stroke-dasharray="{dash}"' if dash else ""
-        path = " ".join(f"{self.x(i):.1f},{self.y(v):.1f}" for i, v in pts)
-        self.add(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="{width}"{d}/>')
-
-    def ribbon(self, rows: Sequence[tuple[float, float, float]], color: str, opacity: float = 0.18) -> None:
-        """A shaded band through (i, low, high) rows: intervals when there are too many for whiskers."""
-        if len(rows) < 2:
-            return
-        upper = " ".join(f"{self.x(i):.1f},{self.y(hi):.1f}" for i, _, hi in rows)
-        lower = " ".join(f"{self.x(i):.1f},{self.y(lo):.1f}" for i, lo, _ in reversed(rows))
-        self.add(f'<polygon points="{upper} {lower}" fill="{color}" fill-opacity="{opacity}" stroke="none"/>')
-
-    def whisker(self, i: float, lo: float, hi: float, color: str, dx: float = 0.0) -> None:
-        xx = self.x(i) + dx
-        y1, y2 = self.y(lo), self.y(hi)
-        cap = 4
-        self.add(f'<path d="M{xx:.1f},{y1:.1f}V{y2:.1f}M{xx - cap:.1f},{y1:.1f}h{2 * cap}M{xx - cap:.1f},{y2:.1f}'
-                 f'h{2 * cap}" stroke="{color}" stroke-width="1.5" fill="none"/>')
-
-    def point(self, i: float, v: float, color: str, tooltip: str, dx: float = 0.0, shape: str = "circle",
-              r: float = 4.0) -> None:
-        xx, yy = self.x(i) + dx, self.y(v)
-        tip = f"<title>{escape(tooltip)}</title>"
-        if shape == "square":
-            self.add(f'<rect x="{xx - r:.1f}" y="{yy - r:.1f}" width="{2 * r:.1f}" height="{2 * r:.1f}" '
-                     f'fill="{color}">{tip}</rect>')
-        elif shape == "ring":
-            self.add(f'<circle cx="{xx:.1f}" cy="{yy:.1f}" r="{r:.1f}" fill="#fff" stroke="{color}" '
-                     f'stroke-width="2">{tip}</circle>')
-        else:
-            self.add(f'<circle cx="{xx:.1f}" cy="{yy:.1f}" r="{r:.1f}" fill="{color}">{tip}</circle>')
-
-    def svg(self, label: str) -> str:
-        return (f'<svg viewBox="0 0 {self.width} {self.height}" width="{self.width}" height="{self.height}" '
-                f'role="img" aria-label="{escape(label)}">' + "".join(self.parts) + "</svg>")
-
-
-def _x_labels(evals: Sequence[EvaluationRecord]) -> list[str]:
-    return [f"#{e.sequence}" if e.sequence is not None else f"{i + 1}" for i, e in enumerate(evals)]
-
-
-def _rollback_positions(h: RouterHistory) -> list[tuple[float, VersionEvent]]:
-    """Each rollback's x: the boundary after the last evaluation made before it."""
-    out = []
-    for r in h.rollbacks:
-        before = sum(1 for e in h.evaluations if r.at is None or (e.created_at is not None and e.created_at <= r.at))
-        out.append((before - 0.5, r))
-    return out
-
-
-def _slots(h: RouterHistory) -> float:
-    """Bands on the x axis: one per evaluation, plus a little room for a rollback after the last one."""
-    n = len(h.evaluations)
-    trailing = any(pos >= n - 0.5 for pos, _ in _rollback_positions(h))
-    return n + (0.5 if trailing else 0.0)
-
-
-def _marks(plot: _Plot, h: RouterHistory, evals: Sequence[EvaluationRecord]) -> None:
-    """Promotions (green) and rollbacks (dark red) as vertical lines."""
-    for i, e in enumerate(evals):
-        if e.promoted:
-            plot.vline(i, COLORS["promoted"], dash="2 3",
-                       tooltip=f"promoted {e.version_id or ''} ({_when(e.created_at)})")
-    for xpos, r in _rollback_positions(h):
-        plot.vline(xpos, COLORS["rollback"], label=f"rollback → {r.to_version or '?'}", dash="6 3",
-                   tooltip=f"rollback {r.from_version} → {r.to_version} ({r.trigger or '?'}) {_when(r.at)}"
-                           f"{': ' + r.reason if r.reason else ''}")
-
-
-def reward_chart(h: RouterHistory) -> str:
-    """Baseline and challenger reward with intervals per evaluation, outcomes along the bottom."""
-    evals = h.evaluations
-    values: list[float] = []
-    for e in evals:
-        for est in (e.baseline, e.challenger):
-            if est is not None:
-                values += [v for v in (est.value, est.ci_low, est.ci_high) if v is not None]
-    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-    pad = (hi - lo) * 0.08 or 0.05
-    plot = _Plot(_slots(h), lo - pad, hi + pad, bottom=60)
-    plot.frame(f"Estimated reward at each evaluation ({h.interval_label()})", _x_labels(evals))
-    _marks(plot, h, evals)
-    off = 0.0 if plot.dense else min(6.0, plot.band / 6)
-    r = plot.marker(4.0)
-    for role, dx in (("baseline", -off), ("challenger", off)):
-        color = COLORS[role]
-        ests = [(i, est) for i, e in enumerate(evals) if (est := getattr(e, role)) is not None]
-        bounded = [(i, est.ci_low, est.ci_high) for i, est in ests
-                   if est.ci_low is not None and est.ci_high is not None]
-        if plot.dense:
-            plot.ribbon(bounded, color)
-        else:
-            for i, lo_, hi_ in bounded:
-                plot.whisker(i, lo_, hi_, color, dx=dx)
-        plot.polyline([(i, est.value) for i, est in ests], color, width=1.5)
-        for i, est in ests:
-            plot.point(i, est.value, color, f"#{evals[i].sequence} {role} reward {_ci(est)}", dx=dx, r=r)
-    base = plot.top + plot.plot_h
-    plot.add(f'<text x="{plot.left - 6}" y="{base + 36}" text-anchor="end">decision</text>')
-    for i, e in enumerate(evals):
-        color = COLORS.get(e.outcome, COLORS["dry_run"])
-        xx, yy = plot.x(i), base + 32
-        tip = f"<title>{escape(f'#{e.sequence} {e.outcome}: ' + '; '.join(e.reasons))}</title>"
-        if plot.dense:  # one coloured tick per evaluation
-            w = max(1.0, plot.band * 0.8)
-            plot.add(f'<rect x="{xx - w / 2:.1f}" y="{yy - 6:.1f}" width="{w:.1f}" height="12" fill="{color}">'
-                     f"{tip}</rect>")
-        elif e.outcome == "promoted":
-            plot.add(f'<path d="M{xx:.1f},{yy - 6:.1f}l6,11h-12z" fill="{color}">{tip}</path>')
-        elif e.outcome == "rejected":
-            plot.add(f'<path d="M{xx - 5:.1f},{yy - 5:.1f}l10,10m0,-10l-10,10" stroke="{color}" stroke-width="2.5">'
-                     f'{tip}</path>')
-        elif e.outcome == "inconclusive":
-            plot.add(f'<circle cx="{xx:.1f}" cy="{yy:.1f}" r="5" fill="#fff" stroke="{color}" stroke-width="2">'
-                     f'{tip}</circle>')
-        else:
-            plot.add(f'<path d="M{xx:.1f},{yy - 6:.1f}l6,6l-6,6l-6,-6z" fill="{color}">{tip}</path>')
-    return plot.svg(f"reward of baseline and challenger for router {h.router_id}")
-
-
-def gate_chart(h: RouterHistory, name: str) -> str:
-    """One gate: value (coloured by pass / fail / inconclusive, with its interval) against the threshold."""
-    evals = h.evaluations
-    recs: list[tuple[int, GateRecord]] = [(i, g) for i, e in enumerate(evals) if (g := e.gate(name)) is not None]
-    values = [v for _, g in recs for v in (g.value, g.threshold, g.ci_low, g.ci_high) if v is not None]
-    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-    pad = (hi - lo) * 0.1 or (abs(hi) * 0.1 or 0.05)
-    floor = 0.0 if lo >= 0 else lo - pad  # counts never go below zero
-    plot = _Plot(_slots(h), max(floor, lo - pad), hi + pad, width=560, height=230, left=60, top=26, bottom=34)
-    title, op = _GATE_TITLES.get(name, (name, "vs"))
-    plot.frame(f"{title}: value {op} threshold", _x_labels(evals))
-    _marks(plot, h, evals)
-    # threshold as a step line (it changes only when the configuration does)
-    steps = [(i, g.threshold) for i, g in recs if g.threshold is not None]
-    if steps:
-        pts: list[tuple[float, float]] = []
-        for k, (i, t) in enumerate(steps):
-            if k and t != pts[-1][1]:
-                pts.append((i - 0.5, pts[-1][1]))
-                pts.append((i - 0.5, t))
-            elif not k:
-                pts.append((i - 0.5, t))
-            pts.append((i + 0.5, t))
-        plot.polyline(pts, COLORS["threshold"], width=1.5, dash="6 4")
-    plot.polyline([(i, g.value) for i, g in recs if g.value is not None], "#9ca3af", width=1)
-    if plot.dense:
-        plot.ribbon([(i, g.ci_low, g.ci_high) for i, g in recs if g.ci_low is not None and g.ci_high is not None],
-                    "#6b7280", opacity=0.15)
-    r = plot.marker(4.5)
-    for i, g in recs:
-        color = COLORS.get(g.status, COLORS["fail"] if not g.passed else COLORS["pass"])
-        if g.ci_low is not None and g.ci_high is not None and not plot.dense:
-            plot.whisker(i, g.ci_low, g.ci_high, color)
-        if g.value is not None:
-            tip = g.reason or f"{name} {_fmt(g.value)} {op} {_fmt(g.threshold)}: {g.status}"
-            plot.point(i, g.value, color, f"#{evals[i].sequence} {tip}", shape="square", r=r)
-    return plot.svg(f"gate {name} for router {h.router_id}")
-
-
-# -- HTML ------------------------------------------------------------------------------------------------
-
-
 def _chip(text: str, color: str) -> str:
     return f'<span class="chip" style="background:{color}">{escape(text)}</span>'
 
@@ -433,7 +104,7 @@ def _summary(h: RouterHistory) -> str:
         ("Rollbacks", str(len(h.rollbacks))),
         ("Saved versions", str(len(h.versions))),
         ("Last evaluation", "–" if last is None else
-         f"{escape(_when(last.created_at, seconds=False))} "
+         f"{escape(fmt_time(last.created_at, seconds=False))} "
          f"{_chip(_OUTCOME_LABELS.get(last.outcome, last.outcome), COLORS.get(last.outcome, COLORS['dry_run']))}"),
     ]
     inner = "".join(f'<div class="card"><div class="k">{escape(k)}</div><div class="v">{v}</div></div>'
@@ -449,12 +120,12 @@ def _decisions_table(h: RouterHistory) -> str:
         reasons = f'<ul class="reasons">{items}</ul>' if items else ""
         promoted = f'<div>→ <span class="mono">{escape(e.version_id)}</span></div>' if e.promoted and e.version_id \
             else ""
-        rewards = "".join(f'<div><span class="k">{k}</span> {escape(_ci(v))}</div>'
+        rewards = "".join(f'<div><span class="k">{k}</span> {escape(fmt_estimate(v))}</div>'
                           for k, v in (("baseline", e.baseline), ("challenger", e.challenger), ("Δ", e.reward_delta)))
         rows.append(
             "<tr>"
             f'<td class="num">{escape(str(e.sequence) if e.sequence is not None else "")}</td>'
-            f"<td>{escape(_when(e.created_at))}</td>"
+            f"<td>{escape(fmt_time(e.created_at))}</td>"
             f"<td>{_chip(_OUTCOME_LABELS.get(e.outcome, e.outcome), color)}{promoted}"
             f'<div class="vs">vs <span class="mono">{escape(e.baseline_version_id or "logging policy")}</span></div>'
             "</td>"
@@ -485,7 +156,7 @@ def _versions_table(h: RouterHistory) -> str:
             why = f"report {ev.report_id}" if ev.report_id else ""
         rows.append(
             "<tr>"
-            f"<td>{escape(_when(ev.at))}</td><td>{kind}</td>"
+            f"<td>{escape(fmt_time(ev.at))}</td><td>{kind}</td>"
             f'<td class="mono">{escape(ev.from_version or "–")} → {escape(ev.to_version or "–")}</td>'
             f"<td>{escape(how)}</td><td>{escape(why)}</td>"
             "</tr>")
