@@ -157,14 +157,15 @@ def run_online_learning_workflow(
     if case_index_path and index_path.is_file():
         learner.case_index = CaseIndex.load(index_path, capacity=cfg.case_index.capacity,
                                             similarity_threshold=cfg.case_index.similarity_threshold)
-    for t in fresh:
-        learner.observe(t)
-    snapshot = learner.snapshot()
     if baseline_id is not None:
         try:
             baseline = Router.load(store.version_dir(baseline_id), case_index=learner.case_index)
         except UnknownVersionError as err:
             raise CycleInputError(str(err)) from None
+    learner.set_baseline(baseline)
+    for t in fresh:
+        learner.observe(t)
+    snapshot = learner.snapshot()
     suite = load_suite(cfg.evaluation.suite_path) if cfg.evaluation.suite_path else ()
     ev = evaluate(
         snapshot, baseline, PolicySettings.from_config(cfg.promotion, cfg.evaluation), suite=suite,

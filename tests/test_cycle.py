@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import files, run_cli
 
 from memabrad import Router, RouterVersionStore, run_online_learning_workflow
 from memabrad.cli.main import main
@@ -20,32 +20,13 @@ from memabrad.learning.features import normalize_text
 from memabrad.promotion.policy import PolicySettings
 from memabrad.sim import Simulator, true_value, true_value_of_logging, write_jsonl
 
+pytestmark = pytest.mark.usefixtures("hermetic")  # no MEMABRAD_* variables, no ./config.yaml
 N_TRAIN = 5000
 TRUTH_SEED = 12345  # fresh contexts, not the training stream
 
 
-@pytest.fixture(autouse=True)
-def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No MEMABRAD_* variables and no ./config.yaml: the CLI runs on built-in defaults."""
-    for name in list(os.environ):
-        if name.startswith("MEMABRAD_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
 def _cfg() -> Config:
     return load_config(None, {})
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` with its bytes, to prove that nothing changed."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -102,15 +83,20 @@ def test_report_carries_gates_intervals_slices_evidence_and_gate_hash(promoted: 
         assert gate["passed"] is True
     bench = result["benchmark"]
     assert bench["estimator"] == "dr"
-    assert bench["task_count"] == result["evidence"]["benchmark_window"]["count"] > 800
+    # judged on every trajectory (progressive evidence); the hold-out window rides along as a veto
+    assert bench["method"] == "progressive" and bench["task_count"] == N_TRAIN
+    assert bench["sequential"]["looks"] == 1 and bench["sequential"]["alpha"] == 0.05
+    holdout = bench["holdout"]
+    assert holdout["task_count"] == result["evidence"]["benchmark_window"]["count"] > 800
+    assert result["gates"]["holdout_check"]["passed"] is True
     for role in ("baseline", "challenger"):
         for metric in ("reward", "error_rate", "latency_ms"):
             assert bench[role][f"{metric}_ci_low"] <= bench[role][metric] <= bench[role][f"{metric}_ci_high"]
     assert bench["baseline"]["version_id"] == "logging"
     assert set(bench["slices"]) == {"qa", "coding", "chitchat", "research", "recall", "ambiguous"}
-    assert sum(s["task_count"] for s in bench["slices"].values()) == bench["task_count"]
+    assert sum(s["task_count"] for s in bench["slices"].values()) == holdout["task_count"]
     ev = result["evidence"]
-    assert ev["trained_total"] + bench["task_count"] == N_TRAIN
+    assert ev["trained_total"] + holdout["task_count"] == N_TRAIN
     assert ev["trained_since_last_evaluation"]["count"] == ev["trained_total"]
     meta = store.get_version(result["version_id"])
     assert ev["challenger_sha256"] == meta.sha256  # the saved model is exactly the evaluated challenger
@@ -139,15 +125,15 @@ def test_cycle_persists_learner_state_seen_ids_and_case_index(promoted: tuple[Pa
 
 def test_second_run_without_new_trajectories_is_skipped_and_changes_nothing(
         store_copy: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    before = _files(store_copy)
+    before = files(store_copy)
     result = run_online_learning_workflow(store_copy, data, min_new_trajectories=1, config=_cfg())
     assert result["status"] == "skipped"
     assert (result["new_trajectories"], result["already_seen"]) == (0, N_TRAIN)
-    assert _files(store_copy) == before
-    code, out, _ = _cli(capsys, "cycle", "--base-dir", str(store_copy), "--trajectories", str(data))
+    assert files(store_copy) == before
+    code, out, _ = run_cli(capsys, "cycle", "--base-dir", str(store_copy), "--trajectories", str(data))
     assert code == 0
     assert json.loads(out)["status"] == "skipped"
-    assert _files(store_copy) == before
+    assert files(store_copy) == before
 
 
 def test_below_min_new_trajectories_is_skipped(tmp_path: Path, data: Path) -> None:
@@ -157,37 +143,37 @@ def test_below_min_new_trajectories_is_skipped(tmp_path: Path, data: Path) -> No
 
 
 def test_dry_run_saves_only_a_report(store_copy: Path, extra: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    before = _files(store_copy)
+    before = files(store_copy)
     reports_before = {k for k in before if k.startswith("default/training-reports/")}
     args = ("cycle", "--base-dir", str(store_copy), "--trajectories", str(extra), "--dry-run",
             "--min-new-trajectories", "100")
-    code, out, err = _cli(capsys, *args)
+    code, out, err = run_cli(capsys, *args)
     assert code == 0, err
     report = json.loads(out)
     assert (report["status"], report["outcome"], report["dry_run"]) == ("evaluated", "dry_run", True)
     assert report["version_id"] is None
     assert report["new_trajectories"] == 1000
     assert report["reasons"][-1] == "dry run: nothing promoted"
-    after = _files(store_copy)
+    after = files(store_copy)
     new_files = set(after) - set(before)
     assert new_files == {f"default/training-reports/{report['report_id']}.json"}
     assert json.loads(after[f"default/training-reports/{report['report_id']}.json"])["dry_run"] is True
     assert {k: v for k, v in after.items() if k in before} == before  # nothing else touched
     assert reports_before  # the promotion's report is still there
     # Nothing was learned for good, so the same dry run again is the same evaluation.
-    code, out2, _ = _cli(capsys, *args)
+    code, out2, _ = run_cli(capsys, *args)
     assert code == 0 and json.loads(out2)["report_id"] == report["report_id"]
 
 
 def test_unknown_baseline_version_exits_2_naming_it(store_copy: Path, extra: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    before = _files(store_copy)
+    before = files(store_copy)
     for bad in ("20990101-000000", "nope"):
-        code, out, err = _cli(capsys, "cycle", "--base-dir", str(store_copy), "--trajectories", str(extra),
+        code, out, err = run_cli(capsys, "cycle", "--base-dir", str(store_copy), "--trajectories", str(extra),
                               "--baseline-version", bad, "--min-new-trajectories", "1")
         assert code == 2 and out == ""
         assert bad in err
-    assert _files(store_copy) == before
+    assert files(store_copy) == before
 
 
 def test_pinned_baseline_is_recorded_in_the_report(store_copy: Path, extra: Path,
@@ -195,7 +181,7 @@ def test_pinned_baseline_is_recorded_in_the_report(store_copy: Path, extra: Path
     store = RouterVersionStore(store_copy)
     active = store.active_version_id()
     other = store.save_version(Router().version_files(), report_id="manual-untrained").version_id
-    code, out, err = _cli(capsys, "cycle", "--base-dir", str(store_copy), "--trajectories", str(extra),
+    code, out, err = run_cli(capsys, "cycle", "--base-dir", str(store_copy), "--trajectories", str(extra),
                           "--baseline-version", other, "--dry-run", "--min-new-trajectories", "100")
     assert code == 0, err
     report = json.loads(out)
@@ -229,29 +215,29 @@ def test_bad_files_exit_2_with_file_and_line_and_change_nothing(store_copy: Path
     shutil.copytree(data, traj)
     bad = traj / "new.jsonl"
     _bad_line(bad, Simulator(seed=77).generate(3))  # lines: ok, bad JSON, ok, ok, broken route
-    before = _files(store_copy)
-    code, out, err = _cli(capsys, "cycle", "--base-dir", str(store_copy), "--trajectories", str(traj),
+    before = files(store_copy)
+    code, out, err = run_cli(capsys, "cycle", "--base-dir", str(store_copy), "--trajectories", str(traj),
                           "--min-new-trajectories", "1")
     assert code == 2 and out == ""
     assert f"{bad}:2" in err
     assert f"{bad}:5 (decision.route)" in err
     assert "2 invalid trajectory record(s), nothing changed" in err
-    assert _files(store_copy) == before
+    assert files(store_copy) == before
     with pytest.raises(CycleInputError, match=re.escape(f"{bad}:2")):
         run_online_learning_workflow(store_copy, traj, min_new_trajectories=1, config=_cfg())
-    assert _files(store_copy) == before
+    assert files(store_copy) == before
 
 
 def test_invalid_json_array_file_exits_2_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     traj = tmp_path / "traj"
     traj.mkdir()
     (traj / "arr.json").write_text('[{"schema_version": 1}, ')
-    code, _, err = _cli(capsys, "cycle", "--base-dir", str(tmp_path / "b"), "--trajectories", str(traj))
+    code, _, err = run_cli(capsys, "cycle", "--base-dir", str(tmp_path / "b"), "--trajectories", str(traj))
     assert code == 2 and str(traj / "arr.json") in err
     rows = Simulator(seed=1).generate(3)
     rows[1]["outcome"]["latency_ms"] = -5
     (traj / "arr.json").write_text(json.dumps(rows))
-    code, _, err = _cli(capsys, "cycle", "--base-dir", str(tmp_path / "b"), "--trajectories", str(traj))
+    code, _, err = run_cli(capsys, "cycle", "--base-dir", str(tmp_path / "b"), "--trajectories", str(traj))
     assert code == 2 and f"{traj / 'arr.json'}:2 (outcome.latency_ms)" in err
     assert not (tmp_path / "b").exists()
 
@@ -270,14 +256,14 @@ def test_bad_cli_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture
 
 
 def test_bad_cli_values_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _cli(capsys, "cycle", "--base-dir", str(tmp_path), "--min-new-trajectories", "-1")
+    code, _, err = run_cli(capsys, "cycle", "--base-dir", str(tmp_path), "--min-new-trajectories", "-1")
     assert code == 2 and "--min-new-trajectories" in err
-    code, _, err = _cli(capsys, "cycle", "--base-dir", str(tmp_path), "--trajectories", str(tmp_path / "none"))
+    code, _, err = run_cli(capsys, "cycle", "--base-dir", str(tmp_path), "--trajectories", str(tmp_path / "none"))
     assert code == 2 and "does not exist" in err
 
 
 def test_invalid_router_id_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _cli(capsys, "cycle", "--base-dir", str(tmp_path), "--router", "bad/router")
+    code, _, err = run_cli(capsys, "cycle", "--base-dir", str(tmp_path), "--router", "bad/router")
     assert code == 2 and "bad/router" in err
 
 
@@ -288,7 +274,7 @@ def test_case_index_path_and_rebuild(tmp_path: Path, capsys: pytest.CaptureFixtu
     write_jsonl(traj / "t.jsonl", rows)
     base = tmp_path / "base"
     index = tmp_path / "elsewhere" / "idx.json"
-    code, out, err = _cli(capsys, "cycle", "--base-dir", str(base), "--trajectories", str(traj),
+    code, out, err = run_cli(capsys, "cycle", "--base-dir", str(base), "--trajectories", str(traj),
                           "--min-new-trajectories", "100", "--case-index", str(index))
     assert code == 0, err
     assert json.loads(out)["status"] == "evaluated"
@@ -297,7 +283,7 @@ def test_case_index_path_and_rebuild(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert index.read_bytes() == (base / "default" / "case-index.json").read_bytes()
     # Rebuild from all trajectories at another path, with nothing new to learn.
     rebuilt = tmp_path / "rebuilt" / "idx.json"
-    code, out, err = _cli(capsys, "cycle", "--base-dir", str(base), "--trajectories", str(traj),
+    code, out, err = run_cli(capsys, "cycle", "--base-dir", str(base), "--trajectories", str(traj),
                           "--case-index", str(rebuilt), "--rebuild-case-index")
     assert code == 0, err
     assert json.loads(out)["status"] == "skipped"

@@ -1,66 +1,20 @@
-"""The benchmark set: held-out logged trajectories in a bounded window, plus a static suite.
+"""The benchmark set: the held-out window (``learning.window``) plus a static suite.
 
-Which trajectories are held out is decided by a stable hash of ``trajectory_id`` — the
-same in every process and across restarts — so a trajectory is either trained on or
-benchmarked on, never both, and replays after a crash make the same split.
+The hold-out rule, logged items and window live with the learner that fills them; they
+are re-exported here for callers that think of them as benchmark data.
 """
 
 from __future__ import annotations
 
 import json
-from collections import deque
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memabrad.learning.features import Features
-from memabrad.wire.ids import holdout_bucket_of, trajectory_digest
+from memabrad.learning.window import BenchmarkWindow, LoggedItem, holdout_bucket, is_holdout
 
-
-def holdout_bucket(trajectory_id: str) -> float:
-    """A number in [0, 1) fixed by the id alone.
-
-    >>> holdout_bucket("abc") == holdout_bucket("abc")
-    True
-    >>> 0.0 <= holdout_bucket("abc") < 1.0
-    True
-    """
-    return holdout_bucket_of(trajectory_digest(trajectory_id))
-
-
-def is_holdout(trajectory_id: str, fraction: float, digest: bytes | None = None) -> bool:
-    """``digest``: ``trajectory_digest(trajectory_id)`` when the caller has it (hash an id once)."""
-    return holdout_bucket_of(digest if digest is not None else trajectory_digest(trajectory_id)) < fraction
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedItem:
-    """One held-out logged trajectory, featurised as the router saw it."""
-
-    trajectory_id: str
-    x: Features
-    candidates: tuple[str, ...]
-    route: str
-    propensity: float
-    imputed: bool
-    reward: float
-    error: bool
-    latency_ms: float
-    task_type: str | None
-
-    def to_state(self) -> list[Any]:
-        return [
-            self.trajectory_id, [[k, v] for k, v in self.x.items()], list(self.candidates), self.route,
-            self.propensity, self.imputed, self.reward, self.error, self.latency_ms, self.task_type,
-        ]
-
-    @classmethod
-    def from_state(cls, s: list[Any]) -> LoggedItem:
-        return cls(
-            s[0], {int(k): float(v) for k, v in s[1]}, tuple(s[2]), s[3], float(s[4]), bool(s[5]),
-            float(s[6]), bool(s[7]), float(s[8]), s[9],
-        )
+__all__ = ["BenchmarkWindow", "LoggedItem", "SuiteFormatError", "SuiteItem", "SuiteOutcome", "holdout_bucket",
+           "is_holdout", "load_suite"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,36 +69,3 @@ def load_suite(path: str | Path) -> list[SuiteItem]:
             raise SuiteFormatError(f"{p}:{n}: bad suite entry: {err}") from None
         items.append(SuiteItem(task, cands, outcomes))
     return items
-
-
-class BenchmarkWindow:
-    """The most recent held-out trajectories, bounded so evaluation cost stays flat in history."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: deque[LoggedItem] = deque(maxlen=size)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __iter__(self) -> Iterator[LoggedItem]:
-        return iter(self._items)
-
-    def append(self, item: LoggedItem) -> None:
-        self._items.append(item)
-
-    def extend(self, items: Iterable[LoggedItem]) -> None:
-        self._items.extend(items)
-
-    def snapshot(self) -> list[LoggedItem]:
-        """A stable copy for an evaluation running beside ongoing appends."""
-        return list(self._items)
-
-    def to_state(self) -> dict[str, Any]:
-        return {"size": self.size, "items": [i.to_state() for i in self._items]}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any], size: int | None = None) -> BenchmarkWindow:
-        w = cls(size or int(state["size"]))
-        w.extend(LoggedItem.from_state(s) for s in state["items"])
-        return w

@@ -96,9 +96,21 @@ class BenchmarkResult:
     deltas: dict[str, Interval]
     challenger_diagnostics: Diagnostics
     slices: dict[str, SliceResult] = field(default_factory=dict)
+    method: str = "holdout"
+    sequential: dict[str, Any] | None = None
+    holdout: BenchmarkResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The ``benchmark`` object of events and reports (CONTRACT §3) plus evidence."""
+        out = self._core_dict()
+        out["method"] = self.method
+        if self.sequential is not None:
+            out["sequential"] = dict(self.sequential)
+        if self.holdout is not None:
+            out["holdout"] = self.holdout.to_dict()
+        return out
+
+    def _core_dict(self) -> dict[str, Any]:
         return {
             "task_count": self.task_count,
             "logged_task_count": self.logged_count,

@@ -17,10 +17,11 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from memabrad.evaluation.benchmark import BenchmarkWindow, LoggedItem, is_holdout
 from memabrad.learning.case_index import CaseIndex
-from memabrad.learning.features import normalize_text, text_hashes
+from memabrad.learning.features import Features, Hint, normalize_text, text_hashes
+from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.router import Router
+from memabrad.learning.window import BenchmarkWindow, LoggedItem, is_holdout
 from memabrad.promotion.guard import PromotionGuard
 from memabrad.wire.trajectory import Trajectory
 
@@ -73,6 +74,7 @@ class LearnerSnapshot:
     trained_total: int
     trained_since_last: Span
     supported_routes: frozenset[str]
+    progressive: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
 
     @functools.cached_property
     def challenger_sha256(self) -> str:
@@ -112,6 +114,19 @@ class RouterLearner:
     counters: Counters = field(default_factory=Counters)
     span: Span = field(default_factory=Span)
     guard: PromotionGuard = field(default_factory=PromotionGuard)
+    progressive: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
+    baseline: Router | None = field(default=None, repr=False)
+
+    def set_baseline(self, router: Router | None) -> None:
+        """The router the challenger is judged against from now on (None: the logging agent).
+
+        Call it whenever the active version changes, and after a restore once the active version
+        is loaded; the progressive evidence restarts when the baseline is a different version, and
+        carries on when it is the one the evidence was gathered against."""
+        self.baseline = router
+        version_id = router.version_id if router is not None else None
+        if version_id != self.progressive.baseline_version_id:
+            self.progressive = ProgressiveEvidence(baseline_version_id=version_id)
 
     @classmethod
     def new(cls, router_id: str, cfg: Any) -> RouterLearner:
@@ -140,6 +155,7 @@ class RouterLearner:
         p = 1.0 / len(t.candidates) if imputed else d.propensity
         held_out = is_holdout(t.trajectory_id, self.holdout_fraction, digest)
         at = _at(t)
+        self._score(t, x, hint, hashes, p)
         if held_out:
             self.window.append(LoggedItem(
                 t.trajectory_id, x, tuple(t.candidates), d.route, p, imputed,
@@ -160,6 +176,19 @@ class RouterLearner:
         self.counters.imputed_propensities += imputed
         return held_out
 
+    def _score(self, t: Trajectory, x: Features, hint: Hint | None, hashes: list[int], p: float) -> None:
+        """Progressive evidence: score challenger and baseline on ``t`` before the challenger learns it."""
+        baseline = self.baseline
+        xb = x
+        if baseline is not None and (baseline.featurizer.version != self.challenger.featurizer.version
+                                     or baseline.featurizer.hash_bits != self.challenger.featurizer.hash_bits):
+            xb = baseline.featurizer.featurize(t.task, hint)
+        o = t.outcome
+        s = score_trajectory(self.challenger, baseline, x, xb, t.candidates, t.decision.route, p,
+                             (o.reward, 1.0 if o.error else 0.0, o.latency_ms), t.task.task_type)
+        self.progressive.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
+                             at=t.trajectory_id, route=s.choice)
+
     def supported_routes(self) -> frozenset[str]:
         """Routes the logging policy has tried: trained on, or logged in the window."""
         routes = {r for r, m in self.challenger.routes.items() if m.n}
@@ -177,10 +206,16 @@ class RouterLearner:
             trained_total=self.counters.trained,
             trained_since_last=Span(**asdict(self.span)),
             supported_routes=self.supported_routes(),
+            progressive=self._look(),
         )
         self.counters.since_evaluation = 0
         self.span = Span()
         return snap
+
+    def _look(self) -> ProgressiveEvidence:
+        """Count one more look at the progressive evidence and freeze a copy of it."""
+        self.progressive.looks += 1
+        return self.progressive.copy()
 
     # -- state ------------------------------------------------------------------------
 
@@ -196,6 +231,7 @@ class RouterLearner:
             "case_index": self.case_index.to_state(),
             "window": self.window.to_state(),
             "guard": self.guard.to_state(),
+            "progressive": self.progressive.to_state(),
         }
 
     @classmethod
@@ -216,4 +252,6 @@ class RouterLearner:
             counters=Counters(**state["counters"]),
             span=Span(**state["span"]),
             guard=PromotionGuard.from_state(state.get("guard")),
+            progressive=(ProgressiveEvidence.from_state(state["progressive"]) if "progressive" in state
+                         else ProgressiveEvidence()),
         )

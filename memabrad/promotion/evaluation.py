@@ -17,7 +17,9 @@ from typing import Any
 
 from memabrad.evaluation.benchmark import SuiteItem
 from memabrad.evaluation.compare import BenchmarkResult, compare
+from memabrad.evaluation.sequential import SequentialSettings, sequential_result
 from memabrad.learning.learner import LearnerSnapshot
+from memabrad.learning.progressive import ProgressiveEvidence
 from memabrad.learning.router import Router
 from memabrad.promotion.policy import PolicySettings, PromotionDecision, PromotionPolicy
 from memabrad.store.versions import RouterVersionStore
@@ -74,9 +76,24 @@ def evaluate(
         confidence=confidence,
         supported_routes=set(snapshot.supported_routes),
     )
+    if settings.method == "progressive":
+        result = _progressive(snapshot, baseline, settings, confidence, result)
     decision = PromotionPolicy(settings).decide(result, dry_run=dry_run, paused=paused)
     return Evaluation(snapshot, baseline.version_id if baseline else None, baseline_pinned, result, decision,
                       settings)
+
+
+def _progressive(snapshot: LearnerSnapshot, baseline: Router | None, settings: PolicySettings, confidence: float,
+                 holdout: BenchmarkResult) -> BenchmarkResult:
+    """Judge on the progressive evidence; the hold-out comparison rides along as the veto."""
+    evidence = snapshot.progressive
+    baseline_id = baseline.version_id if baseline is not None else None
+    if evidence.baseline_version_id != baseline_id:  # gathered against another baseline: none of it counts
+        evidence = ProgressiveEvidence(baseline_version_id=baseline_id, looks=evidence.looks)
+    return sequential_result(
+        evidence, SequentialSettings(confidence, settings.target_n),
+        challenger_name=holdout.challenger.name, baseline_name=holdout.baseline.name, holdout=holdout,
+    )
 
 
 def build_report(ev: Evaluation, *, version_id: str | None, previous_version_id: str | None,

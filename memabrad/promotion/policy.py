@@ -38,6 +38,8 @@ class PolicySettings:
     slice_max_regression: float = 0.05
     min_effective_sample_size: float = 50.0
     max_importance_weight: float = 50.0
+    method: Literal["progressive", "holdout"] = "progressive"
+    target_n: int = 5000
 
     @classmethod
     def from_config(cls, promotion: Any, evaluation: Any) -> PolicySettings:
@@ -52,6 +54,8 @@ class PolicySettings:
             slice_max_regression=promotion.slice_gate.max_regression,
             min_effective_sample_size=evaluation.min_effective_sample_size,
             max_importance_weight=evaluation.max_importance_weight,
+            method=evaluation.method,
+            target_n=evaluation.target_n,
         )
 
     def config_hash(self) -> str:
@@ -121,7 +125,30 @@ class PromotionPolicy:
         gates["task_count"] = count
         if s.slice_gate_enabled:
             gates["slice_reward_delta"] = self._slice_gate(result)
+        if result.holdout is not None and s.mode == "statistical":
+            gates["holdout_check"] = self._holdout_gate(result.holdout)
         return gates
+
+    def _holdout_gate(self, holdout: BenchmarkResult) -> GateResult:
+        """Veto, spending no alpha: the promoted model itself, frozen, on hold-out tasks it never learned
+        from, must not be shown on the wrong side of any threshold (an interval wholly past it)."""
+        name = "holdout_check"
+        if holdout.logged_count + holdout.suite_count == 0:
+            return GateResult(name, 0.0, 0.0, "<=", "pass", "no hold-out tasks yet: nothing contradicts")
+        s = self.settings
+        d = holdout.deltas
+        specs = [
+            ("reward_delta", d["reward"], s.min_reward_delta, ">="),
+            ("error_rate_delta", d["error_rate"], s.max_error_rate_increase, "<="),
+            ("latency_delta_ms", d["latency_ms"], s.max_latency_increase_ms, "<="),
+        ]
+        bad = [g.reason for g in (interval_gate(n, iv.value, iv.ci_low, iv.ci_high, t, dr, holdout.confidence)  # type: ignore[arg-type]
+                                  for n, iv, t, dr in specs) if g.status == "fail"]
+        if bad:
+            return GateResult(name, float(len(bad)), 0.0, "<=", "fail",
+                              f"hold-out window ({holdout.task_count} tasks) contradicts: {'; '.join(bad)}")
+        return GateResult(name, 0.0, 0.0, "<=", "pass",
+                          f"hold-out window ({holdout.task_count} tasks) does not contradict the candidate")
 
     def _slice_gate(self, result: BenchmarkResult) -> GateResult:
         """Worst reward delta among slices with enough tasks, on point estimates."""

@@ -1,0 +1,384 @@
+"""Power and safety of the promotion gates, in seeded repetitions with exact ground truth.
+
+How many trajectories does the daemon need before it promotes a challenger that is truly
+better, and how often does it promote one that is not? Both methods run side by side on
+the same logged streams, through the product's own gate code (``PromotionPolicy``):
+
+- ``holdout`` (before): the 20 % hold-out window (at most ``window_size`` tasks), doubly
+  robust estimates, a fixed-n normal interval at every look;
+- ``progressive`` (now): every trajectory scored before the outcome model learns it,
+  doubly robust, an asymptotic confidence sequence (valid at every look), plus the
+  hold-out veto.
+
+The world is the project simulator's (``memabrad.sim``): a pool of contexts with the exact
+expected reward, error rate and latency of every route; streams draw contexts from the
+pool uniformly, so a policy's true value is its exact mean over the pool. Logging is the
+simulator's agent (epsilon-greedy, 0.3, over its rule). Challengers are fixed
+deterministic policies built to be truly better by a chosen reward margin while never
+raising a task's expected error rate or latency above the rule's; the no-difference
+world gives every route the rule's outcome, so no policy can win. The outcome model of
+the doubly robust estimates is a per task-type x route running mean of the logged
+outcomes (a stand-in for the learner's heads; it is predictable: trajectory ``i`` is
+scored by the means of trajectories before ``i``).
+
+Reported: trajectories to the first promotion (median, 90th percentile; a look every
+``--look`` trajectories), false promotions over the whole look schedule, coverage of the
+reported intervals (progressive: at every look at once; holdout: at each look), bias of
+each estimator at the last look. ``--reps`` repetitions per scenario (200 by default).
+
+    .venv/bin/python bench/power.py            # table + bench/power-results.json
+    .venv/bin/python bench/power.py --reps 20  # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from memabrad.evaluation.compare import METRICS, BenchmarkResult, Diagnostics, PolicyEstimate  # noqa: E402
+from memabrad.evaluation.estimators import Interval, mean_interval  # noqa: E402
+from memabrad.evaluation.sequential import SequentialSettings, sequential_result  # noqa: E402
+from memabrad.learning.progressive import ProgressiveEvidence  # noqa: E402
+from memabrad.promotion.policy import PolicySettings, PromotionPolicy  # noqa: E402
+from memabrad.sim.generator import ContextStream  # noqa: E402
+from memabrad.sim.policies import fixed_policy  # noqa: E402
+from memabrad.sim.world import DEFAULT_ROUTES, LATENCY_SIGMA, REWARD_CONCENTRATION, TASK_TYPES, default_world  # noqa: E402
+from memabrad.stats.moments import Moments  # noqa: E402
+
+EPSILON = 0.3
+HOLDOUT = 0.2
+WINDOW = 5000
+ERROR_SLACK = 0.01
+LATENCY_SLACK_MS = 100.0
+MISTAKES = 0.3
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Contexts with exact expected outcomes of every route (NaN where a route is not a candidate)."""
+
+    types: np.ndarray  # (n,) task-type index
+    allowed: np.ndarray  # (n, K) bool
+    quality: np.ndarray  # (n, K) reward given no error
+    error: np.ndarray  # (n, K)
+    latency: np.ndarray  # (n, K)
+    greedy: np.ndarray  # (n,) column of the logging rule's route
+
+    @property
+    def reward(self) -> np.ndarray:
+        return (1.0 - self.error) * self.quality
+
+    def flat(self) -> Pool:
+        """The no-difference world: every route has the rule's outcome."""
+        rows = np.arange(len(self.types))
+
+        def spread(a: np.ndarray) -> np.ndarray:
+            return np.where(self.allowed, a[rows, self.greedy][:, None], np.nan)
+        return replace(self, quality=spread(self.quality), error=spread(self.error), latency=spread(self.latency))
+
+    def logging_probs(self) -> np.ndarray:
+        k = self.allowed.sum(1, keepdims=True)
+        probs = np.where(self.allowed, EPSILON / k, 0.0)
+        probs[np.arange(len(self.types)), self.greedy] += 1.0 - EPSILON
+        return probs
+
+    def value(self, cols: np.ndarray | None) -> tuple[float, float, float]:
+        """Exact (reward, error rate, latency) of a deterministic policy (None: the logging agent)."""
+        rows = np.arange(len(self.types))
+        if cols is None:
+            p = self.logging_probs()
+            return tuple(float(np.nansum(p * m, 1).mean()) for m in (self.reward, self.error, self.latency))  # type: ignore[return-value]
+        return tuple(float(m[rows, cols].mean()) for m in (self.reward, self.error, self.latency))  # type: ignore[return-value]
+
+
+def build_pool(n: int, seed: int = 2024) -> Pool:
+    world = default_world()
+    routes = list(DEFAULT_ROUTES)
+    col = {r: j for j, r in enumerate(routes)}
+    stream = ContextStream(world, routes, seed)
+    k = len(routes)
+    types = np.zeros(n, np.int64)
+    allowed = np.zeros((n, k), bool)
+    quality, error, latency = (np.full((n, k), np.nan) for _ in range(3))
+    greedy = np.zeros(n, np.int64)
+    tindex = {t: i for i, t in enumerate(TASK_TYPES)}
+    for i in range(n):
+        task, cands, ctx = stream.next()
+        types[i] = tindex[task["task_type"]]
+        greedy[i] = col[fixed_policy(task, cands)]
+        for r in cands:
+            j = col[r]
+            allowed[i, j] = True
+            o = world.expected_outcome(ctx, r)
+            error[i, j] = o.error_rate
+            quality[i, j] = o.reward / (1.0 - o.error_rate) if o.error_rate < 1.0 else 0.0
+            latency[i, j] = o.latency_ms
+    return Pool(types, allowed, quality, error, latency, greedy)
+
+
+def better_policy(pool: Pool, margin: float, mistakes: float = 0.0) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """A deterministic policy truly ``margin`` better in reward than the logging agent whose every choice has
+    an expected error rate at most ``ERROR_SLACK`` and a latency at most ``LATENCY_SLACK_MS`` above the rule's
+    route on that task (the guardrails' true deltas stay well inside their margins; reported).
+
+    ``mistakes``: share of tasks first sent to a random harmless candidate, as an imperfect learned router
+    would, before better routes are added until the margin is reached (more deviations from the logging
+    agent: more importance weight to pay, harder to judge)."""
+    rows = np.arange(len(pool.types))
+    g = pool.greedy.copy()
+    if mistakes > 0:
+        rng = np.random.default_rng(11)
+        pick = rng.random(len(rows)) < mistakes
+        ok = pool.allowed & (pool.error <= pool.error[rows, pool.greedy][:, None] + ERROR_SLACK) & (
+            pool.latency <= pool.latency[rows, pool.greedy][:, None] + LATENCY_SLACK_MS)
+        rand = np.where(ok, rng.random(ok.shape), -1.0).argmax(1)
+        g[pick] = rand[pick]
+    rule = pool.greedy
+    safe = (pool.allowed & (pool.error <= pool.error[rows, rule][:, None] + ERROR_SLACK)
+            & (pool.latency <= pool.latency[rows, rule][:, None] + LATENCY_SLACK_MS))
+    best = np.where(safe, pool.reward, -np.inf).argmax(1)
+    gain = pool.reward[rows, best] - pool.reward[rows, g]
+    base = pool.value(None)[0]
+    need = margin - (pool.reward[rows, g].mean() - base)
+    # switch tasks in a seeded random order, not the biggest gains first: a typical challenger, not the one
+    # that reaches the margin with the fewest deviations (fewer deviations are easier to judge)
+    order = np.random.default_rng(7).permutation(len(rows))
+    order = order[gain[order] > 0]
+    cum = np.cumsum(gain[order]) / len(rows)
+    m = int(np.searchsorted(cum, need)) + 1 if need > 0 else 0
+    if need > 0 and m > len(rows):
+        raise ValueError(f"no harmless policy is {margin} better (at most {cum[-1] + margin - need:.3f})")
+    cols = g.copy()
+    cols[order[:m]] = best[order[:m]]
+    return cols, pool.value(cols)
+
+
+@dataclass
+class Stream:
+    idx: np.ndarray
+    logged: np.ndarray
+    p: np.ndarray
+    y: np.ndarray  # (T, 3) reward, error, latency
+    holdout: np.ndarray
+
+
+def draw(pool: Pool, T: int, rng: np.random.Generator) -> Stream:
+    n = len(pool.types)
+    idx = rng.integers(0, n, T)
+    probs = pool.logging_probs()[idx]
+    u = rng.random(T)[:, None]
+    logged = (probs.cumsum(1) < u).sum(1)
+    logged = np.minimum(logged, probs.shape[1] - 1)
+    p = probs[np.arange(T), logged]
+    q = np.clip(pool.quality[idx, logged], 1e-6, 1 - 1e-6)
+    e = pool.error[idx, logged]
+    lat = pool.latency[idx, logged]
+    err = rng.random(T) < e
+    k = REWARD_CONCENTRATION
+    reward = np.where(err, 0.0, rng.beta(q * k, (1 - q) * k))
+    latency = rng.lognormal(np.log(lat) - 0.5 * LATENCY_SIGMA ** 2, LATENCY_SIGMA)
+    y = np.stack([reward, err.astype(float), latency], 1)
+    return Stream(idx, logged, p, y, rng.random(T) < HOLDOUT)
+
+
+def prequential_means(pool: Pool, s: Stream, train: np.ndarray) -> np.ndarray:
+    """(T, K, 3): per task-type x route mean of the *earlier* logged outcomes among ``train`` rows, else the
+    earlier overall mean (0 before anything)."""
+    T, K = len(s.idx), pool.allowed.shape[1]
+    types = pool.types[s.idx]
+    out = np.zeros((T, K, 3))
+    w = train.astype(float)
+    tot_n = np.concatenate([[0.0], np.cumsum(w)[:-1]])
+    tot_y = np.vstack([np.zeros(3), np.cumsum(s.y * w[:, None], 0)[:-1]])
+    overall = tot_y / np.maximum(tot_n, 1.0)[:, None]
+    for t in range(len(TASK_TYPES)):
+        in_t = types == t
+        for a in range(K):
+            hit = in_t & (s.logged == a) & train
+            c_n = np.concatenate([[0.0], np.cumsum(hit)[:-1]])
+            c_y = np.vstack([np.zeros(3), np.cumsum(s.y * hit[:, None], 0)[:-1]])
+            mean = np.where(c_n[:, None] > 0, c_y / np.maximum(c_n, 1.0)[:, None], overall)
+            out[in_t, a] = mean[in_t]
+    return out
+
+
+def influences(s: Stream, rows: np.ndarray, cols: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """(len(rows), 3) doubly robust influence values of a deterministic policy's columns."""
+    r = np.arange(len(rows))
+    match = cols == s.logged[rows]
+    q_pi = q[r, cols]
+    q_log = q[r, s.logged[rows]]
+    return q_pi + np.where(match[:, None], (s.y[rows] - q_log) / s.p[rows][:, None], 0.0)
+
+
+def _moments(x: np.ndarray) -> Moments:
+    n = len(x)
+    if n == 0:
+        return Moments()
+    mean = float(x.mean())
+    return Moments(n, mean, float(((x - mean) ** 2).sum()))
+
+
+def progressive_result(s: Stream, cols_idx: np.ndarray, q: np.ndarray, end: int, looks: int,
+                       seq: SequentialSettings, holdout: BenchmarkResult) -> BenchmarkResult:
+    rows = np.arange(end)
+    phi_ch = influences(s, rows, cols_idx[:end], q[:end])
+    phi_bl = s.y[:end]
+    match = cols_idx[:end] == s.logged[:end]
+    w = np.where(match, 1.0 / s.p[:end], 0.0)
+    ev = ProgressiveEvidence(
+        challenger=[_moments(phi_ch[:, m]) for m in range(3)],
+        baseline=[_moments(phi_bl[:, m]) for m in range(3)],
+        delta=[_moments(phi_ch[:, m] - phi_bl[:, m]) for m in range(3)],
+        weight_sum=float(w.sum()), weight_sq=float((w * w).sum()), max_weight=float(w.max()),
+        matches=int(match.sum()), looks=looks,
+    )
+    return sequential_result(ev, seq, holdout=holdout)
+
+
+def holdout_result(s: Stream, cols_idx: np.ndarray, pool: Pool, end: int, confidence: float) -> BenchmarkResult:
+    """Today's benchmark: the last ``WINDOW`` held-out tasks before ``end``, an outcome model trained on the
+    rest, DR influences, fixed-n normal intervals."""
+    held = np.flatnonzero(s.holdout[:end])[-WINDOW:]
+    train = ~s.holdout[:end]
+    types = pool.types[s.idx[:end]]
+    K = pool.allowed.shape[1]
+    q_tab = np.zeros((len(TASK_TYPES), K, 3))
+    overall = s.y[:end][train].mean(0) if train.any() else np.zeros(3)
+    for t in range(len(TASK_TYPES)):
+        for a in range(K):
+            hit = train & (types == t) & (s.logged[:end] == a)
+            q_tab[t, a] = s.y[:end][hit].mean(0) if hit.any() else overall
+    q = q_tab[types[held]]
+    phi_ch = influences(s, held, cols_idx[held], q)
+    phi_bl = s.y[held]
+    match = cols_idx[held] == s.logged[held]
+    w = np.where(match, 1.0 / s.p[held], 0.0)
+    ess = float(w.sum() ** 2 / (w * w).sum()) if (w * w).sum() > 0 else 0.0
+
+    def est(name: str, phi: np.ndarray) -> PolicyEstimate:
+        return PolicyEstimate(name, *(mean_interval(phi[:, m], confidence) for m in range(3)))
+    return BenchmarkResult(
+        task_count=len(held), logged_count=len(held), suite_count=0, estimator="dr", confidence=confidence,
+        imputed_propensities=0, baseline=est("logging", phi_bl), challenger=est("challenger", phi_ch),
+        deltas={m: mean_interval(phi_ch[:, i] - phi_bl[:, i], confidence) for i, m in enumerate(METRICS)},
+        challenger_diagnostics=Diagnostics(ess, float(w.max()) if len(w) else 0.0,
+                                           float(match.mean()) if len(w) else 0.0, 0, []),
+    )
+
+
+def _covers(iv: Interval, truth: float) -> bool:
+    return iv.ci_low <= truth <= iv.ci_high
+
+
+def run_rep(pool: Pool, cols: np.ndarray, truth: tuple[float, ...], T: int, look: int, seed: int,
+            settings: PolicySettings) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    s = draw(pool, T, rng)
+    q = prequential_means(pool, s, ~s.holdout)  # like the learner: held-out trajectories are scored, not learned
+    cols_idx = cols[s.idx]
+    seq = SequentialSettings(0.95, settings.target_n)
+    out: dict[str, Any] = {}
+    for method in ("holdout", "progressive"):
+        policy = PromotionPolicy(replace(settings, method=method))
+        first = None
+        covered_all = {m: True for m in METRICS}
+        per_look_cover = {m: [] for m in METRICS}
+        last: BenchmarkResult | None = None
+        for k, end in enumerate(range(look, T + 1, look), 1):
+            hold = holdout_result(s, cols_idx, pool, end, 0.95)
+            res = hold if method == "holdout" else progressive_result(s, cols_idx, q, end, k, seq, hold)
+            for i, m in enumerate(METRICS):
+                c = _covers(res.deltas[m], truth[i])
+                covered_all[m] &= c
+                per_look_cover[m].append(c)
+            if first is None and policy.decide(res).verdict == "promote":
+                first = end
+            last = res
+        assert last is not None
+        out[method] = {
+            "first_promotion": first,
+            "covered_every_look": covered_all,
+            "coverage_per_look": {m: float(np.mean(v)) for m, v in per_look_cover.items()},
+            "last_estimate": {m: last.deltas[m].value for m in METRICS},
+        }
+    return out
+
+
+def summarise(reps: list[dict[str, Any]], truth: tuple[float, ...], T: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for method in ("holdout", "progressive"):
+        firsts = [r[method]["first_promotion"] for r in reps]
+        promoted = [f for f in firsts if f is not None]
+        # a run that never promoted counts as beyond the horizon
+        padded = np.array([f if f is not None else math.inf for f in firsts], float)
+        est = {m: np.array([r[method]["last_estimate"][m] for r in reps]) for m in METRICS}
+        out[method] = {
+            "promoted_share": len(promoted) / len(reps),
+            "median_first_promotion": float(np.median(padded)) if len(promoted) * 2 > len(reps) else None,
+            "p90_first_promotion": float(np.quantile(padded, 0.9)) if len(promoted) >= 0.9 * len(reps) else None,
+            "coverage_every_look": {m: float(np.mean([r[method]["covered_every_look"][m] for r in reps]))
+                                    for m in METRICS},
+            "coverage_per_look": {m: float(np.mean([r[method]["coverage_per_look"][m] for r in reps]))
+                                  for m in METRICS},
+            "bias_at_last_look": {m: float(est[m].mean() - truth[i]) for i, m in enumerate(METRICS)},
+            "bias_mc_se": {m: float(est[m].std(ddof=1) / math.sqrt(len(reps))) for m in METRICS},
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--pool", type=int, default=20000)
+    ap.add_argument("--look", type=int, default=1000, help="trajectories between looks (min_new_trajectories)")
+    ap.add_argument("--horizon", type=int, default=50000)
+    ap.add_argument("--power-horizon", type=int, default=30000)
+    ap.add_argument("--out", default=str(Path(__file__).with_name("power-results.json")))
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    pool = build_pool(args.pool)
+    settings = PolicySettings()
+    scenarios: list[tuple[str, Pool, np.ndarray, int]] = []
+    for margin in (0.15, 0.05):
+        for mistakes in (0.0, MISTAKES):
+            cols, _ = better_policy(pool, margin, mistakes)
+            label = f"better_by_{margin:.2f}" + (f"_with_{mistakes:.0%}_mistakes" if mistakes else "")
+            scenarios.append((label, pool, cols, args.power_horizon))
+    flat = pool.flat()
+    scenarios.append(("no_difference", flat, better_policy(pool, 0.15)[0], args.horizon))
+    results: dict[str, Any] = {"settings": {"reps": args.reps, "look_every": args.look, "epsilon": EPSILON,
+                                            "holdout_fraction": HOLDOUT, "window_size": WINDOW,
+                                            "gates": settings.__dict__, "pool_contexts": args.pool}}
+    for name, pl, cols, T in scenarios:
+        log_v, ch_v = pl.value(None), pl.value(cols)
+        truth = tuple(c - lg for c, lg in zip(ch_v, log_v, strict=True))
+        reps = [run_rep(pl, cols, truth, T, args.look, 1000 + r, settings) for r in range(args.reps)]
+        summary = summarise(reps, truth, T)
+        results[name] = {"true_delta": dict(zip(METRICS, truth, strict=True)), "horizon": T,
+                         "deviates_on": float((cols != pl.greedy).mean()), **summary}
+        print(f"{name}: true deltas reward {truth[0]:+.4f} error {truth[1]:+.4f} latency {truth[2]:+.1f} ms "
+              f"(horizon {T}, {time.time() - t0:.0f} s)", flush=True)
+        for method in ("holdout", "progressive"):
+            m = summary[method]
+            print(f"  {method:12s} promoted {m['promoted_share']:6.1%}  median {m['median_first_promotion']}  "
+                  f"p90 {m['p90_first_promotion']}  cover(all looks) "
+                  + " ".join(f"{k}:{v:.3f}" for k, v in m["coverage_every_look"].items())
+                  + "  bias " + " ".join(f"{k}:{v:+.4f}" for k, v in m["bias_at_last_look"].items()), flush=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out} in {time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Judge the progressive evidence with confidence sequences: valid at every look.
+
+``learning.progressive`` keeps running moments of the doubly robust influence values of
+challenger and baseline on every trajectory since the baseline was activated, each
+scored before the challenger learned it. Here those moments become a ``BenchmarkResult``
+whose intervals are asymptotic confidence sequences (``stats.confidence_sequence``):
+the promotion gates read it exactly as they read a hold-out benchmark, and because a
+confidence sequence covers its target at every n at once, the daemon may look after
+every ``min_new_trajectories`` for as long as it likes and still promote a challenger
+that is not truly better with probability at most ``1 - confidence``.
+
+What the evidence covers: the average true advantage of the challengers judged since the
+baseline was activated (the running challenger at each trajectory). The promoted model is
+the newest of them; that it is at least as good as that average is what learning from
+more data gives, and it is checked twice more — on the hold-out window, by a veto that
+spends no alpha (``holdout`` in the result: a gate whose hold-out interval lies wholly on
+the wrong side blocks the promotion), and live, by the post-promotion guard.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from memabrad.evaluation.compare import METRICS, BenchmarkResult, Diagnostics, PolicyEstimate
+from memabrad.evaluation.estimators import Interval
+from memabrad.learning.progressive import ProgressiveEvidence
+from memabrad.stats.confidence_sequence import asymptotic_cs
+from memabrad.stats.moments import Moments
+
+METHOD = "progressive"
+INTERVAL = "asymptotic confidence sequence (Waudby-Smith et al. 2021)"
+DEFAULT_TARGET_N = 5000
+
+
+@dataclass(frozen=True)
+class SequentialSettings:
+    """``confidence``: 1 - the alpha every decision on one baseline spends over all its looks;
+    ``target_n``: where the sequence is tightest (every value is valid)."""
+
+    confidence: float = 0.95
+    target_n: int = DEFAULT_TARGET_N
+
+    @property
+    def alpha(self) -> float:
+        return 1.0 - self.confidence
+
+
+def _interval(m: Moments, s: SequentialSettings) -> Interval:
+    if m.n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    if m.n == 1:
+        return Interval(m.mean, -math.inf, math.inf, 1)
+    lo, hi = asymptotic_cs(m.mean, math.sqrt(max(m.variance, 0.0)), m.n, s.alpha, s.target_n)
+    return Interval(m.mean, lo, hi, m.n)
+
+
+def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSettings, *, estimator: str = "dr",
+                      challenger_name: str = "challenger", baseline_name: str = "logging",
+                      holdout: BenchmarkResult | None = None) -> BenchmarkResult:
+    """The progressive evidence as a benchmark result with confidence-sequence intervals.
+
+    >>> ev = ProgressiveEvidence()
+    >>> for i in range(400):
+    ...     ev.add((0.8 + 0.1 * (i % 2), 0.0, 500.0), (0.5, 0.0, 500.0), weight=2.0, unsupported=False, at=str(i))
+    >>> r = sequential_result(ev, SequentialSettings())
+    >>> (r.task_count, round(r.deltas["reward"].value, 2), r.deltas["reward"].ci_low > 0.3, r.method)
+    (400, 0.35, True, 'progressive')
+    """
+    n = evidence.n
+
+    def estimate(name: str, ms: list[Moments]) -> PolicyEstimate:
+        return PolicyEstimate(name, *(_interval(m, settings) for m in ms))
+
+    diag = Diagnostics(
+        effective_sample_size=evidence.effective_sample_size,
+        max_weight=evidence.max_weight,
+        match_rate=evidence.matches / n if n else 0.0,
+        unsupported_tasks=evidence.unsupported,
+        unsupported_routes=sorted(evidence.unsupported_routes),
+    )
+    info = {
+        "interval": INTERVAL,
+        "alpha": round(settings.alpha, 6),
+        "alpha_spent": round(settings.alpha, 6),
+        "looks": evidence.looks,
+        "target_n": settings.target_n,
+        "trajectories": n,
+        "baseline_version_id": evidence.baseline_version_id,
+        "first_trajectory_id": evidence.first_at,
+        "last_trajectory_id": evidence.last_at,
+        "covers": "average advantage of the challengers judged since the baseline was activated",
+    }
+    return BenchmarkResult(
+        task_count=n,
+        logged_count=n,
+        suite_count=0,
+        estimator=estimator,
+        confidence=settings.confidence,
+        imputed_propensities=holdout.imputed_propensities if holdout is not None else 0,
+        baseline=estimate(baseline_name, evidence.baseline),
+        challenger=estimate(challenger_name, evidence.challenger),
+        deltas={m: _interval(evidence.delta[i], settings) for i, m in enumerate(METRICS)},
+        challenger_diagnostics=diag,
+        slices=dict(holdout.slices) if holdout is not None else {},
+        method=METHOD,
+        sequential=info,
+        holdout=holdout,
+    )

@@ -1,0 +1,168 @@
+"""Progressive evidence: every trajectory scores the challenger before the challenger learns it.
+
+Vowpal Wabbit's progressive validation, made off-policy. For trajectory ``i`` the
+challenger as it stood *before* learning ``i`` (call it ``pi_i``) picks a route; the
+doubly robust influence value of that pick,
+
+    phi_i = q(x, pi_i) + [logged route == pi_i] * (y - q(x, logged route)) / propensity,
+
+has conditional mean ``V(pi_i)`` given the past, because ``pi_i`` and the outcome model
+``q`` (the challenger's own heads, also as they stood before ``i``) are fixed by then and
+the propensity is the logging policy's. The same holds for the baseline (the active
+version, or the logging agent itself, whose value is the logged outcome). So the mean of
+the paired differences ``phi_ch - phi_bl`` over the trajectories since the baseline was
+activated is an unbiased running estimate of the average true advantage of the
+challengers that were judged — with no trajectory wasted: training trajectories count
+as evidence too, because each was scored before it was learned.
+
+Only running moments are kept (``stats.Moments``), so a look costs nothing however
+much evidence there is, the state fits in a checkpoint, and a replay after ``kill -9``
+rebuilds the same sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from memabrad.learning.features import Features
+from memabrad.stats.moments import Moments
+
+if TYPE_CHECKING:
+    from memabrad.learning.router import Router
+
+METRICS = ("reward", "error_rate", "latency_ms")
+
+
+def _three() -> list[Moments]:
+    return [Moments(), Moments(), Moments()]
+
+
+@dataclass
+class ProgressiveEvidence:
+    """Running moments of challenger, baseline and paired-difference influence values, per metric.
+
+    ``baseline_version_id`` names what the challenger is compared with (None: the logging
+    agent); the evidence restarts whenever that changes.
+
+    >>> ev = ProgressiveEvidence()
+    >>> ev.add((0.9, 0.0, 500.0), (0.5, 0.0, 700.0), weight=2.0, unsupported=False, at="t1")
+    >>> ev.add((0.7, 1.0, 400.0), (0.6, 0.0, 600.0), weight=0.0, unsupported=False, at="t2")
+    >>> (ev.n, round(ev.delta[0].mean, 3), ev.delta[2].mean, ev.matches)
+    (2, 0.25, -200.0, 1)
+    """
+
+    baseline_version_id: str | None = None
+    challenger: list[Moments] = field(default_factory=_three)
+    baseline: list[Moments] = field(default_factory=_three)
+    delta: list[Moments] = field(default_factory=_three)
+    weight_sum: float = 0.0
+    weight_sq: float = 0.0
+    max_weight: float = 0.0
+    matches: int = 0
+    unsupported: int = 0
+    unsupported_routes: list[str] = field(default_factory=list)
+    looks: int = 0
+    first_at: str | None = None
+    last_at: str | None = None
+
+    @property
+    def n(self) -> int:
+        return self.delta[0].n
+
+    def add(self, phi_ch: tuple[float, float, float], phi_bl: tuple[float, float, float], *, weight: float,
+            unsupported: bool, at: str, route: str | None = None) -> None:
+        """One trajectory's influence values; ``weight``: the challenger's importance weight
+        (1/propensity where it picked the logged route, else 0)."""
+        for m in range(3):
+            self.challenger[m].add(phi_ch[m])
+            self.baseline[m].add(phi_bl[m])
+            self.delta[m].add(phi_ch[m] - phi_bl[m])
+        if weight > 0.0:
+            self.weight_sum += weight
+            self.weight_sq += weight * weight
+            self.matches += 1
+            if weight > self.max_weight:
+                self.max_weight = weight
+        if unsupported:
+            self.unsupported += 1
+            if route is not None and route not in self.unsupported_routes and len(self.unsupported_routes) < 20:
+                self.unsupported_routes.append(route)
+        if self.first_at is None:
+            self.first_at = at
+        self.last_at = at
+
+    @property
+    def effective_sample_size(self) -> float:
+        """Kish's effective sample size of the challenger's importance weights."""
+        return self.weight_sum * self.weight_sum / self.weight_sq if self.weight_sq > 0 else 0.0
+
+    def copy(self) -> ProgressiveEvidence:
+        return ProgressiveEvidence.from_state(self.to_state())
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "baseline_version_id": self.baseline_version_id,
+            "challenger": [m.to_state() for m in self.challenger],
+            "baseline": [m.to_state() for m in self.baseline],
+            "delta": [m.to_state() for m in self.delta],
+            "weights": [self.weight_sum, self.weight_sq, self.max_weight, self.matches],
+            "unsupported": [self.unsupported, list(self.unsupported_routes)],
+            "looks": self.looks,
+            "span": [self.first_at, self.last_at],
+        }
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> ProgressiveEvidence:
+        ws, wq, wmax, matches = s["weights"]
+        return cls(
+            baseline_version_id=s["baseline_version_id"],
+            challenger=[Moments.from_state(m) for m in s["challenger"]],
+            baseline=[Moments.from_state(m) for m in s["baseline"]],
+            delta=[Moments.from_state(m) for m in s["delta"]],
+            weight_sum=float(ws), weight_sq=float(wq), max_weight=float(wmax), matches=int(matches),
+            unsupported=int(s["unsupported"][0]), unsupported_routes=list(s["unsupported"][1]),
+            looks=int(s["looks"]), first_at=s["span"][0], last_at=s["span"][1],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One trajectory's progressive score: both policies' influence values and the challenger's pick."""
+
+    phi_challenger: tuple[float, float, float]
+    phi_baseline: tuple[float, float, float]
+    choice: str
+    weight: float
+    unsupported: bool
+
+
+def score_trajectory(challenger: Router, baseline: Router | None, x: Features, x_baseline: Features,
+                     candidates: Sequence[str],
+                     route: str, propensity: float, outcome: tuple[float, float, float],
+                     group: str | None) -> Scored:
+    """Doubly robust influence values of ``challenger`` and ``baseline`` (None: the logging agent) on one
+    logged trajectory, with the challenger's heads as the outcome model. Call it *before* the challenger
+    learns the trajectory; ``x_baseline`` is the task featurised as the baseline featurises."""
+    scores = challenger.scores(x, candidates, group)
+    choice = min(scores, key=lambda r: (-scores[r], r))
+    q_log = challenger.predict_outcome(x, route, group)
+    ql = (q_log.reward, q_log.error_rate, q_log.latency_ms)
+    w = 1.0 / propensity
+
+    def phi(pick: str) -> tuple[float, float, float]:
+        if pick == route:
+            return tuple(q + (y - q) * w for q, y in zip(ql, outcome, strict=True))  # type: ignore[return-value]
+        qp = challenger.predict_outcome(x, pick, group)
+        return qp.reward, qp.error_rate, qp.latency_ms
+
+    phi_ch = phi(choice)
+    if baseline is None:
+        phi_bl = outcome
+    else:
+        pick = baseline.best(x_baseline, candidates, group)
+        phi_bl = phi_ch if pick == choice else phi(pick)
+    model = challenger.routes.get(choice)
+    unsupported = choice != route and (model is None or not model.n)
+    return Scored(phi_ch, phi_bl, choice, w if choice == route else 0.0, unsupported)
