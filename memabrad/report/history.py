@@ -133,6 +133,23 @@ class EvaluationRecord:
     estimator: str | None
     confidence: float | None = None
     """Confidence level of the intervals (``evaluation.confidence``)."""
+    method: str | None = None
+    """``progressive`` (every trajectory, confidence sequence) or ``holdout``; None in older reports."""
+    looks: int | None = None
+    """Progressive: looks at the evidence since the baseline was activated, this one included."""
+    alpha: float | None = None
+    """Progressive: the error rate the whole sequence of looks may spend."""
+
+    @property
+    def evidence_note(self) -> str:
+        """One line saying what the intervals are, e.g. ``progressive · α 0.05 over 3 looks``."""
+        if self.method != "progressive":
+            return self.method or ""
+        parts = ["progressive"]
+        if self.alpha is not None:
+            parts.append(f"α {self.alpha:g} over {self.looks if self.looks is not None else '?'} "
+                         f"look{'s' if self.looks != 1 else ''}")
+        return " · ".join(parts)
 
     @property
     def promoted(self) -> bool:
@@ -155,6 +172,7 @@ class EvaluationRecord:
             verdict = report.get("verdict")
             outcome = ("dry_run" if report.get("dry_run") else
                        {"promote": "promoted", "reject": "rejected"}.get(str(verdict), "inconclusive"))
+        seq = bench.get("sequential") if isinstance(bench.get("sequential"), Mapping) else {}
         delta_value = _num(delta.get("value"))
         task_count = _num(bench.get("task_count"))
         reasons = report.get("reasons")
@@ -177,6 +195,9 @@ class EvaluationRecord:
             task_count=None if task_count is None else int(task_count),
             estimator=_str(bench.get("estimator")),
             confidence=_num(bench.get("confidence")),
+            method=_str(bench.get("method")),
+            looks=int(seq["looks"]) if _num(seq.get("looks")) is not None else None,
+            alpha=_num(seq.get("alpha")),
         )
 
 

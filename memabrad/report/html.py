@@ -112,6 +112,12 @@ def _summary(h: RouterHistory) -> str:
     return f'<div class="cards">{inner}</div>'
 
 
+def _evidence(e: EvaluationRecord) -> str:
+    """What the intervals are (progressive evidence: alpha and looks), under the task count."""
+    note = e.evidence_note
+    return f'<div class="vs">{escape(note)}</div>' if note else ""
+
+
 def _decisions_table(h: RouterHistory) -> str:
     rows = []
     for e in reversed(h.evaluations):
@@ -131,7 +137,8 @@ def _decisions_table(h: RouterHistory) -> str:
             "</td>"
             f'<td class="nowrap">{_gate_badges(e)}</td>'
             f'<td class="num rewards">{rewards}</td>'
-            f'<td class="num">{escape(str(e.task_count) if e.task_count is not None else "–")}</td>'
+            f'<td class="num">{escape(str(e.task_count) if e.task_count is not None else "–")}'
+            f'{_evidence(e)}</td>'
             f'<td class="reasons">{reasons}<div class="mono">{escape(e.report_id)}</div></td>'
             "</tr>")
     names = ", ".join(g.name for g in h.evaluations[-1].gates) if h.evaluations else ""
