@@ -1,8 +1,9 @@
 """Emitting trajectories from an agent: validated, keyed by ``router_id``, batched, never in the caller's way.
 
 ``send`` validates on the caller's side (the daemon's own parser, so nothing the daemon
-would dead-letter leaves the app) and only appends to an in-memory queue; one background
-task hands records to aiokafka, which batches them (``linger_ms``). Records accepted but
+would dead-letter leaves the app) and only appends to an in-memory queue; the shared
+``RecordProducer`` (``memabrad.wire.producer``) hands records to aiokafka from one background
+task, and aiokafka batches them (``linger_ms``). Records accepted but
 not yet acknowledged are bounded (``max_in_flight``): when the broker is slow or gone,
 ``send`` waits for room (``send_nowait`` raises ``ProducerFull``) instead of growing
 memory without limit. A record the broker never acknowledges is counted in ``failed``,
@@ -15,24 +16,19 @@ background thread, for apps that are not asyncio.
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
 import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Self
 
-from aiokafka import AIOKafkaProducer
-
 from memabrad.config import Config, KafkaConfig
-from memabrad.kafka.client import client_kwargs
 from memabrad.kafka.topics import ensure_topics
 from memabrad.sdk._kafka import as_config, resolve_kafka
 from memabrad.sdk._loop import BackgroundLoop
 from memabrad.sdk.trajectory import EncodedTrajectory, TrajectoryLike, encode_trajectory
+from memabrad.wire.producer import Done, OutRecord, ProducerNotRunning, ProducerSettings, RecordProducer
 
 __all__ = [
     "DeliveryError",
@@ -53,10 +49,6 @@ class ProducerFull(Exception):
     """``max_in_flight`` records are waiting for acknowledgement; back off or drop."""
 
 
-class ProducerNotRunning(RuntimeError):
-    """``send`` before ``start`` or after ``stop``."""
-
-
 @dataclass(frozen=True, slots=True)
 class DeliveryFailure:
     """A trajectory that was accepted by ``send`` but never acknowledged by the broker."""
@@ -75,17 +67,6 @@ class DeliveryError(Exception):
         first = failures[0] if failures else None
         detail = f"; first: {first.trajectory_id}: {first.error!r}" if first else ""
         super().__init__(f"{count} trajector{'y' if count == 1 else 'ies'} not delivered{detail}")
-
-
-class _Stopped(Exception):
-    """Placeholder error for records still pending when the producer stopped."""
-
-
-@dataclass(eq=False, slots=True)
-class _Item:
-    enc: EncodedTrajectory
-    on_done: Callable[[BaseException | None], None] | None = None
-    done: bool = field(default=False)
 
 
 class TrajectoryProducer:
@@ -114,40 +95,19 @@ class TrajectoryProducer:
         max_bytes: int | None = None,
         producer_options: Mapping[str, Any] | None = None,
     ) -> None:
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be >= 1")
         self.kafka = resolve_kafka(bootstrap_servers, kafka)
         self.topic = topic or self.kafka.topics.trajectories
         self.max_in_flight = max_in_flight
         self.max_bytes = max_bytes if max_bytes is not None else self.kafka.max_message_bytes
         self.on_error = on_error
         self.create_topic = create_topic
-        self._producer_kwargs: dict[str, Any] = {
-            "acks": "all",
-            "enable_idempotence": False,  # the embedded broker lacks it; trajectory_id dedupes on the daemon side
-            "linger_ms": linger_ms,
-            "max_batch_size": max_batch_bytes,
-            "request_timeout_ms": request_timeout_ms,
-            "max_request_size": max(self.max_bytes * 2, 2_097_152),
-            **dict(producer_options or {}),
-        }
-        self.sent = 0
-        """Records accepted by ``send`` (validated and queued)."""
-        self.delivered = 0
-        """Records acknowledged by the broker."""
-        self.failed = 0
-        """Records that will never be acknowledged (see ``on_error`` and ``flush``)."""
-        self.last_error: BaseException | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._pump_task: asyncio.Task[None] | None = None
-        self._queue: collections.deque[_Item] = collections.deque()
-        self._pending: set[_Item] = set()
+        # trajectory_id dedupes on the daemon side, so no idempotent producer is needed.
+        self._records = RecordProducer(self.kafka, ProducerSettings(
+            linger_ms=linger_ms, max_batch_bytes=max_batch_bytes, request_timeout_ms=request_timeout_ms,
+            max_in_flight=max_in_flight, max_record_bytes=self.max_bytes, options=dict(producer_options or {}),
+        ), name="memabrad-sdk-producer")
         self._failures: list[DeliveryFailure] = []
         self._failures_since_flush = 0
-        self._wake: asyncio.Event | None = None
-        self._room: asyncio.Event | None = None
-        self._idle: asyncio.Event | None = None
-        self._running = False
 
     @classmethod
     def from_config(cls, cfg: Config, **options: Any) -> TrajectoryProducer:
@@ -158,22 +118,43 @@ class TrajectoryProducer:
         return (f"TrajectoryProducer({self.kafka.bootstrap_servers!r}, topic={self.topic!r}, sent={self.sent}, "
                 f"delivered={self.delivered}, failed={self.failed})")
 
+    @property
+    def sent(self) -> int:
+        """Records accepted by ``send`` (validated and queued)."""
+        return self._records.sent
+
+    @property
+    def delivered(self) -> int:
+        """Records acknowledged by the broker."""
+        return self._records.delivered
+
+    @property
+    def failed(self) -> int:
+        """Records that will never be acknowledged (see ``on_error`` and ``flush``)."""
+        return self._records.failed
+
+    @property
+    def last_error(self) -> BaseException | None:
+        return self._records.last_error
+
+    @property
+    def running(self) -> bool:
+        return self._records.running
+
+    @property
+    def in_flight(self) -> int:
+        """Records accepted but not yet acknowledged (or failed)."""
+        return self._records.in_flight
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> Self:
         """Connect (creating the topic when missing and ``create_topic``); raises if the broker is unreachable."""
-        if self._running:
+        if self.running:
             return self
         if self.create_topic:
             await ensure_topics(as_config(self.kafka), names=[self.topic])
-        producer = AIOKafkaProducer(**client_kwargs(self.kafka), **self._producer_kwargs)
-        await producer.start()
-        self._producer = producer
-        self._wake, self._room, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        self._room.set()
-        self._idle.set()
-        self._running = True
-        self._pump_task = asyncio.create_task(self._pump(), name="memabrad-sdk-producer")
+        await self._records.start()
         return self
 
     async def stop(self, timeout: float | None = 30.0) -> None:
@@ -182,24 +163,7 @@ class TrajectoryProducer:
         Records still undelivered then are reported as failures (``failed``, ``on_error``);
         ``stop`` itself does not raise them: call ``flush`` first for that.
         """
-        if not self._running:
-            return
-        self._running = False
-        assert self._idle is not None and self._wake is not None
-        self._wake.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        if self._pump_task is not None:
-            self._pump_task.cancel()
-            await asyncio.gather(self._pump_task, return_exceptions=True)
-            self._pump_task = None
-        if self._producer is not None:
-            with contextlib.suppress(Exception):  # best effort: a dead broker must not hang the app's shutdown
-                await asyncio.wait_for(self._producer.stop(), timeout)
-            self._producer = None
-        for item in [*self._queue, *self._pending]:
-            self._finish(item, _Stopped("producer stopped before the broker acknowledged the record"))
-        self._queue.clear()
+        await self._records.stop(timeout)
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -211,19 +175,10 @@ class TrajectoryProducer:
         finally:
             await self.stop()
 
-    @property
-    def running(self) -> bool:
-        return self._running
-
-    @property
-    def in_flight(self) -> int:
-        """Records accepted but not yet acknowledged (or failed)."""
-        return len(self._queue) + len(self._pending)
-
     # -- sending --------------------------------------------------------------------------
 
     def _check_running(self) -> None:
-        if not self._running:
+        if not self.running:
             raise ProducerNotRunning("the producer is not running: call start() (or use `async with`)")
 
     async def send(self, trajectory: TrajectoryLike) -> str:
@@ -234,11 +189,8 @@ class TrajectoryProducer:
         """
         enc = encode_trajectory(trajectory, max_bytes=self.max_bytes)
         self._check_running()
-        while self.in_flight >= self.max_in_flight:
-            assert self._room is not None
-            self._room.clear()
-            await self._room.wait()
-            self._check_running()
+        await self._records.wait_for_room()
+        self._check_running()
         self._submit(enc)
         return enc.trajectory_id
 
@@ -246,23 +198,14 @@ class TrajectoryProducer:
         """Like ``send`` but never waits: raises ``ProducerFull`` when ``max_in_flight`` is reached."""
         enc = encode_trajectory(trajectory, max_bytes=self.max_bytes)
         self._check_running()
-        if self.in_flight >= self.max_in_flight:
+        if self._records.full:
             raise ProducerFull(f"{self.in_flight} trajectories are waiting for the broker (max_in_flight)")
         self._submit(enc)
         return enc.trajectory_id
 
-    def _submit(self, enc: EncodedTrajectory, on_done: Callable[[BaseException | None], None] | None = None) -> None:
+    def _submit(self, enc: EncodedTrajectory, on_done: Done | None = None) -> None:
         """Queue an already validated record (on the loop's thread)."""
-        item = _Item(enc, on_done)
-        if not self._running:
-            self.sent += 1
-            self._finish(item, ProducerNotRunning("the producer is not running"))
-            return
-        assert self._wake is not None and self._idle is not None
-        self.sent += 1
-        self._queue.append(item)
-        self._idle.clear()
-        self._wake.set()
+        self._records.submit(OutRecord(self.topic, enc.value, enc.key), functools.partial(self._done, enc, on_done))
 
     async def flush(self, timeout: float | None = None) -> None:
         """Wait until every record sent so far is acknowledged or failed.
@@ -270,53 +213,15 @@ class TrajectoryProducer:
         Raises ``DeliveryError`` when any record failed since the previous ``flush``,
         and ``TimeoutError`` when ``timeout`` seconds pass first.
         """
-        if self._idle is not None and self.in_flight:
-            assert self._wake is not None
-            self._wake.set()
-            await asyncio.wait_for(self._idle.wait(), timeout)
+        await self._records.flush(timeout)
         if self._failures_since_flush:
             failures, count = self._failures, self._failures_since_flush
             self._failures, self._failures_since_flush = [], 0
             raise DeliveryError(failures, count)
 
-    # -- background -----------------------------------------------------------------------
-
-    async def _pump(self) -> None:
-        """Move queued records into aiokafka's batches; one task, so records keep their order."""
-        assert self._wake is not None and self._producer is not None
-        producer = self._producer
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                item = self._queue.popleft()
-                self._pending.add(item)
-                try:
-                    fut = await producer.send(self.topic, item.enc.value, key=item.enc.key)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as err:  # noqa: BLE001 - any send error is this record's delivery failure
-                    self._finish(item, err)
-                    continue
-                fut.add_done_callback(functools.partial(self._on_ack, item))
-
-    def _on_ack(self, item: _Item, fut: asyncio.Future[Any]) -> None:
-        if fut.cancelled():
-            self._finish(item, _Stopped("delivery was cancelled"))
-        else:
-            self._finish(item, fut.exception())
-
-    def _finish(self, item: _Item, error: BaseException | None) -> None:
-        if item.done:
-            return
-        item.done = True
-        self._pending.discard(item)
-        if error is None:
-            self.delivered += 1
-        else:
-            self.failed += 1
-            self.last_error = error
-            failure = DeliveryFailure(item.enc.trajectory_id, item.enc.router_id, error)
+    def _done(self, enc: EncodedTrajectory, on_done: Done | None, error: BaseException | None) -> None:
+        if error is not None:
+            failure = DeliveryFailure(enc.trajectory_id, enc.router_id, error)
             self._failures_since_flush += 1
             if len(self._failures) < MAX_KEPT_FAILURES:
                 self._failures.append(failure)
@@ -325,17 +230,10 @@ class TrajectoryProducer:
             if self.on_error is not None:
                 try:
                     self.on_error(failure)
-                except Exception:  # noqa: BLE001 - a faulty callback must not break delivery accounting
+                except Exception:  # noqa: BLE001 - a faulty on_error must not keep the record's own callback from running
                     log.exception("on_error callback raised")
-        if item.on_done is not None:
-            try:
-                item.on_done(error)
-            except Exception:  # noqa: BLE001
-                log.exception("delivery callback raised")
-        if self._room is not None and self.in_flight < self.max_in_flight:
-            self._room.set()
-        if self._idle is not None and not self.in_flight:
-            self._idle.set()
+        if on_done is not None:
+            on_done(error)
 
 
 class SyncTrajectoryProducer:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from memabrad.cli.commands_store import load_cli_config
+from memabrad.cli.common import load_cli_config
 from memabrad.cli.errors import CliError, UsageError
 from memabrad.store.versions import ROUTER_ID_RE
 
@@ -70,10 +69,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``report`` to the ``memabrad`` parser.
 
-    ``common`` is not used: ``--router`` here defaults to every router under the base directory.
+    Not with the common options: ``--router`` here defaults to every router under the base directory.
     """
     p = sub.add_parser("report", help="the evaluation history of routers as a self-contained HTML page",
                        description="Write the evaluation history (gates against thresholds, decisions, promotions, "
