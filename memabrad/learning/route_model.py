@@ -27,7 +27,8 @@ score and not chase a lucky few.
 
 State is numpy arrays over the route's own compact feature columns (a dict maps hashed
 feature ids to rows) plus a few sums, exported as plain data sorted by feature id, so an
-exported model is a deterministic function of the events it learned.
+exported model is a deterministic function of the events it learned. The arithmetic on those
+arrays and sums (stacking, group offsets, the feature table) is in ``route_parts.py``.
 
 >>> m = RouteModel()
 >>> x = {1: 0.6, 2: 0.8}
@@ -51,54 +52,26 @@ import numpy as np
 from river import base
 
 from memabrad.learning.features import Features
-
-HEADS = ("reward", "error", "latency")
-ETA = 0.5
-_TINY = 1e-12
-ERR_PRIOR = (0.02, 1.0)  # the error rate's prior: one pseudo-observation at 2%
-GROUP_PRIOR = 2.0  # pseudo-observations of the route mean inside each group mean
-MAX_GROUPS = 1000  # groups tracked per route; tasks of later groups use the route mean (bounded state)
-
-
-def _sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-def _logit(p: float) -> float:
-    p = min(1.0 - 1e-9, max(1e-9, p))
-    return math.log(p / (1.0 - p))
-
-
-def _clip01(v: float) -> float:
-    return 1.0 if v > 1.0 else (0.0 if v < 0.0 else v)
-
-
-def _stack_loss(a: float, b: float, gg: float, gf: float, ff: float, gt: float, ft: float) -> float:
-    return a * a * gg + 2 * a * b * gf + b * b * ff - 2 * a * gt - 2 * b * ft
-
-
-def _stack(s: list[float]) -> tuple[float, float]:
-    """Least-squares weights in [0, 1] of two predictors (group part, contextual part) from their
-    prequential sums ``[gg, gf, ff, gt, ft]``; a predictor with no evidence gets 0.
-
-    >>> _stack([1.0, 0.0, 1.0, 0.5, 2.0])
-    (0.5, 1.0)
-    """
-    gg, gf, ff, gt, ft = s
-    if gg > _TINY and ff > _TINY:
-        det = gg * ff - gf * gf
-        if det > 1e-9 * gg * ff:
-            jg, jf = (gt * ff - ft * gf) / det, (ft * gg - gt * gf) / det
-            if 0.0 <= jg <= 1.0 and 0.0 <= jf <= 1.0:
-                return jg, jf
-            # the joint optimum lies outside the box: the best point on its edges
-            edges = ((_clip01(gt / gg), 0.0), (0.0, _clip01(ft / ff)), (1.0, _clip01((ft - gf) / ff)),
-                     (_clip01((gt - gf) / gg), 1.0))
-            return min(edges, key=lambda c: _stack_loss(c[0], c[1], gg, gf, ff, gt, ft))
-    return (_clip01(gt / gg) if gg > _TINY else 0.0), (_clip01(ft / ff) if ff > _TINY else 0.0)
+from memabrad.learning.route_parts import (
+    ERR_PRIOR,
+    ETA,
+    GROUP_PRIOR,
+    Triple,
+    adagrad_step,
+    add_columns,
+    add_to_group,
+    dense_weights,
+    errors_for_rate,
+    group_offsets,
+    known_rows,
+    logit,
+    score_event,
+    sigmoid,
+    stack,
+    table_from_state,
+    table_from_v1,
+    table_state,
+)
 
 
 class RouteModel(base.Regressor):
@@ -145,20 +118,16 @@ class RouteModel(base.Regressor):
         (recomputed only after the sums changed: routing asks for them for every candidate)."""
         cached = self.__dict__.get("_lambdas")
         if cached is None:
-            cached = self._lambdas = [_stack(s) for s in self.s_stack]
+            cached = self._lambdas = [stack(s) for s in self.s_stack]
         return cached
 
-    def _group_offsets(self, group: str | None) -> tuple[float, float, float]:
+    def _means(self) -> Triple:
+        """The route's (reward, error rate, latency) means."""
+        return self.reward_mean, self.error_rate, self.latency_mean
+
+    def _group_offsets(self, group: str | None) -> Triple:
         """The group's (reward, error, latency) offsets from the route means, shrunk by ``GROUP_PRIOR``."""
-        g = self.groups.get(group or "")
-        if g is None:
-            return 0.0, 0.0, 0.0
-        n, w, rsum, errs, lsum = g
-        k = GROUP_PRIOR
-        m_err = self.error_rate
-        return ((rsum + k * self.reward_mean) / (w + k) - self.reward_mean,
-                (errs + k * m_err) / (n + k) - m_err,
-                (lsum + k * self.latency_mean) / (n + k) - self.latency_mean)
+        return group_offsets(self.groups.get(group or ""), self._means())
 
     def reward_se(self, group: str | None = None) -> float:
         """Standard error of the reward prediction: the prequential residual spread over the root of
@@ -175,36 +144,25 @@ class RouteModel(base.Regressor):
 
     # -- prediction ---------------------------------------------------------------------
 
-    def _known(self, x: Features) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, values) of the features of ``x`` this route has learned; unknown features weigh 0."""
-        col = self._col
-        cols = [col.get(k) for k in x]
-        vals = np.fromiter(x.values(), dtype=np.float64, count=len(cols))
-        if None in cols:
-            keep = [c is not None for c in cols]
-            return np.array([c for c in cols if c is not None], dtype=np.int64), vals[np.array(keep, dtype=bool)]
-        return np.array(cols, dtype=np.int64), vals
-
-    def _parts(self, f: np.ndarray, group: str | None) -> tuple[tuple[float, float, float],
-                                                                tuple[float, float, float]]:
+    def _parts(self, f: np.ndarray, group: str | None) -> tuple[Triple, Triple]:
         """Per head, the group part d_g and the contextual part d_f of a prediction."""
         dr, de, dl = self._group_offsets(group)
         fr, fe, fl = f.tolist()
         base_err = self.error_rate + de
-        return (dr, de, dl), (fr, _sigmoid(_logit(base_err) + fe) - base_err, fl)
+        return (dr, de, dl), (fr, sigmoid(logit(base_err) + fe) - base_err, fl)
 
     def predict(self, x: Features, group: str | None = None) -> tuple[float, float, float]:
         """(expected reward, error probability, latency in seconds) for features ``x`` of a task in ``group``."""
-        idx, vals = self._known(x)
+        idx, vals = known_rows(self._col, x)
         dg, df = self._parts(vals @ self._a[idx, :3], group)
         lam = self.lambdas()
-        means = (self.reward_mean, self.error_rate, self.latency_mean)
+        means = self._means()
         r, e, lat = (means[h] + lam[h][0] * dg[h] + lam[h][1] * df[h] for h in range(3))
         return r, min(1.0, max(0.0, e)), lat
 
     def reward_score(self, x: Features, pessimism: float, group: str | None = None) -> float:
         """Expected reward minus ``pessimism`` standard errors."""
-        idx, vals = self._known(x)
+        idx, vals = known_rows(self._col, x)
         lam_g, lam_f = self.lambdas()[0]
         d_g = self._group_offsets(group)[0]
         return (self.reward_mean + lam_g * d_g + lam_f * float(vals @ self._a[idx, 0])
@@ -226,19 +184,6 @@ class RouteModel(base.Regressor):
 
     # -- learning -----------------------------------------------------------------------
 
-    def _columns(self, x: Features) -> np.ndarray:
-        col = self._col
-        cols = [col.get(k) for k in x]
-        if None in cols:
-            for i, k in enumerate(x):
-                if cols[i] is None:
-                    cols[i] = col[k] = len(col)
-            if len(col) > len(self._a):
-                grown = np.zeros((max(len(col), 2 * len(self._a)), 6))
-                grown[: len(self._a)] = self._a
-                self._a = grown
-        return np.array(cols, dtype=np.int64)
-
     def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0,
               group: str | None = None, novel: bool = True) -> None:
         """Score the event first (prequential evidence for the stacking weights and the standard
@@ -247,43 +192,26 @@ class RouteModel(base.Regressor):
         ``novel``: False for a task whose exact text was seen before. Such events still teach every
         part, but do not count as evidence for the stacking weights: a text model that memorised a
         repeated prompt predicts it well, which says nothing about prompts it has not seen."""
-        idx = self._columns(x)
+        idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
         rows = self._a[idx]
         f = vals @ rows[:, :3]
         dg, df = self._parts(f, group)
         y_err = 1.0 if error else 0.0
-        means = (self.reward_mean, self.error_rate, self.latency_mean)
-        ys = (reward, y_err, latency_s)
-        wts = (weight, 1.0, 1.0)
+        means = self._means()
         lam = self.lambdas() if self.n else [(0.0, 0.0)] * 3
-        for h in range(3):
-            t, g_, f_, w_ = ys[h] - means[h], dg[h], df[h], wts[h]
-            r = t - lam[h][0] * g_ - lam[h][1] * f_
-            self.s_res[h] += w_ * r * r
-            if not novel:
-                continue
+        ys = (reward, y_err, latency_s)
+        score_event(self.s_stack, self.s_res, lam, ys, means, dg, df, (weight, 1.0, 1.0), novel)
+        if novel:
             self._lambdas = None
-            st = self.s_stack[h]
-            st[0] += w_ * g_ * g_
-            st[1] += w_ * g_ * f_
-            st[2] += w_ * f_ * f_
-            st[3] += w_ * g_ * t
-            st[4] += w_ * f_ * t
         # gradients of the contextual models on what the group means leave
         # (squared loss; log loss on the logit scale for errors)
         fr, fe, fl = f.tolist()
         base_err = means[1] + dg[1]
-        p_err = _sigmoid(_logit(base_err) + fe)
+        p_err = sigmoid(logit(base_err) + fe)
         resid = np.array([(fr - (reward - means[0] - dg[0])) * weight, p_err - y_err,
                           fl - (latency_s - means[2] - dg[2])])
-        grad = vals[:, None] * resid
-        if self.l2:
-            grad += self.l2 * rows[:, :3]
-        sq = rows[:, 3:]
-        sq += grad * grad
-        l1 = float(np.abs(vals).sum()) or 1.0
-        rows[:, :3] -= (self.eta / l1) * grad / np.sqrt(sq + _TINY)
+        adagrad_step(rows, vals, resid, self.eta, self.l2)
         self._a[idx] = rows
         # the means, after scoring
         self.n += 1
@@ -291,31 +219,17 @@ class RouteModel(base.Regressor):
         self.reward_mean += weight * (reward - self.reward_mean) / self.w_sum
         self.errors += y_err
         self.latency_mean += (latency_s - self.latency_mean) / self.n
-        key = group or ""
-        g = self.groups.get(key)
-        if g is None and len(self.groups) < MAX_GROUPS:
-            g = self.groups[key] = [0.0, 0.0, 0.0, 0.0, 0.0]
-        if g is not None:
-            g[0] += 1.0
-            g[1] += weight
-            g[2] += weight * reward
-            g[3] += y_err
-            g[4] += latency_s
+        add_to_group(self.groups, group or "", weight, reward, y_err, latency_s)
 
     # -- dense views (batch prediction) --------------------------------------------------
 
     def dense_weights(self, dim: int) -> np.ndarray:
         """The heads' weights as a (3, dim) array over the hashed feature space."""
-        out = np.zeros((3, dim))
-        if self._col:
-            keys = np.fromiter(self._col.keys(), dtype=np.int64, count=len(self._col))
-            cols = np.fromiter(self._col.values(), dtype=np.int64, count=len(self._col))
-            out[:, keys] = self._a[cols, :3].T
-        return out
+        return dense_weights(self._col, self._a, dim)
 
     def group_offsets(self, groups: list[str | None]) -> np.ndarray:
         """(n, 3) group offsets for many tasks at once."""
-        cache: dict[str | None, tuple[float, float, float]] = {}
+        cache: dict[str | None, Triple] = {}
         out = np.empty((len(groups), 3))
         for i, g in enumerate(groups):
             v = cache.get(g)
@@ -327,16 +241,11 @@ class RouteModel(base.Regressor):
     # -- state --------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        keys = sorted(self._col)
-        rows = self._a[[self._col[k] for k in keys]]
-        w, g = rows[:, :3].T, rows[:, 3:].T
         return {
             "n": self.n, "w_sum": self.w_sum, "reward_mean": self.reward_mean, "errors": self.errors,
             "latency_mean": self.latency_mean, "s_stack": [list(v) for v in self.s_stack],
             "s_res": list(self.s_res), "groups": {k: list(v) for k, v in sorted(self.groups.items())},
-            "keys": keys,
-            "weights": {h: w[i].tolist() for i, h in enumerate(HEADS)},
-            "adagrad": {h: g[i].tolist() for i, h in enumerate(HEADS)},
+            **table_state(self._col, self._a),
         }
 
     @classmethod
@@ -351,12 +260,7 @@ class RouteModel(base.Regressor):
         m._lambdas = None
         m.s_res = [float(v) for v in s["s_res"]]
         m.groups = {str(k): [float(v) for v in row] for k, row in s["groups"].items()}
-        keys = [int(k) for k in s["keys"]]
-        m._col = {k: i for i, k in enumerate(keys)}
-        m._a = np.zeros((max(16, len(keys)), 6))
-        for i, h in enumerate(HEADS):
-            m._a[: len(keys), i] = np.asarray(s["weights"][h], dtype=np.float64)
-            m._a[: len(keys), 3 + i] = np.asarray(s["adagrad"][h], dtype=np.float64)
+        m._col, m._a = table_from_state(s)
         return m
 
     @classmethod
@@ -368,18 +272,11 @@ class RouteModel(base.Regressor):
         m.n = int(s["n"])
         m.w_sum = float(m.n)
         m.reward_mean = float(s["reward"]["intercept"])
-        p_err = min(1 - 1e-9, max(1e-9, _sigmoid(float(s["error"]["intercept"]))))
-        prior, k = ERR_PRIOR
-        m.errors = p_err * (m.n + k) - prior * k
+        m.errors = errors_for_rate(sigmoid(float(s["error"]["intercept"])), m.n)
         m.latency_mean = float(s["latency"]["intercept"])
         m.s_stack = [[0.0, 0.0, 1.0, 0.0, 1.0] for _ in range(3)]  # lambda_g = 0, lambda_f = 1
         m._lambdas = None
-        keys = sorted({int(k) for h in HEADS for k in s[h]["weights"]})
-        m._col = {k: i for i, k in enumerate(keys)}
-        m._a = np.zeros((max(16, len(keys)), 6))
-        for i, h in enumerate(HEADS):
-            for k, v in s[h]["weights"].items():
-                m._a[m._col[int(k)], i] = float(v)
+        m._col, m._a = table_from_v1(s)
         return m
 
     def copy(self) -> RouteModel:

@@ -1,0 +1,221 @@
+"""The arithmetic of a route model (``route_model.py``), as plain functions of its arrays and sums.
+
+- the link functions and the stacking weights (``stack``) solved from prequential sums, and
+  ``score_event``, which adds one scored event to those sums;
+- the task groups: their offsets from the route means (``group_offsets``) and the per-group
+  running sums (``add_to_group``);
+- the compact feature table (a dict from hashed feature id to row, and an array of rows: the
+  three heads' weights, then their AdaGrad sums of squares): looking features up, adding rows,
+  one AdaGrad step, its dense view and its exported form.
+
+>>> col, a = {}, np.zeros((16, 6))
+>>> idx, a = add_columns(col, a, {7: 1.0, 3: 2.0})
+>>> idx.tolist(), col
+([0, 1], {7: 0, 3: 1})
+>>> table_state(col, a)["keys"]
+[3, 7]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from memabrad.learning.features import Features
+
+HEADS = ("reward", "error", "latency")
+ETA = 0.5
+TINY = 1e-12
+ERR_PRIOR = (0.02, 1.0)  # the error rate's prior: one pseudo-observation at 2%
+GROUP_PRIOR = 2.0  # pseudo-observations of the route mean inside each group mean
+MAX_GROUPS = 1000  # groups tracked per route; tasks of later groups use the route mean (bounded state)
+
+Triple = tuple[float, float, float]
+
+
+def sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def logit(p: float) -> float:
+    p = min(1.0 - 1e-9, max(1e-9, p))
+    return math.log(p / (1.0 - p))
+
+
+def _clip01(v: float) -> float:
+    return 1.0 if v > 1.0 else (0.0 if v < 0.0 else v)
+
+
+# -- the stacking weights ---------------------------------------------------------------
+
+
+def _stack_loss(a: float, b: float, gg: float, gf: float, ff: float, gt: float, ft: float) -> float:
+    return a * a * gg + 2 * a * b * gf + b * b * ff - 2 * a * gt - 2 * b * ft
+
+
+def stack(s: list[float]) -> tuple[float, float]:
+    """Least-squares weights in [0, 1] of two predictors (group part, contextual part) from their
+    prequential sums ``[gg, gf, ff, gt, ft]``; a predictor with no evidence gets 0.
+
+    >>> stack([1.0, 0.0, 1.0, 0.5, 2.0])
+    (0.5, 1.0)
+    """
+    gg, gf, ff, gt, ft = s
+    if gg > TINY and ff > TINY:
+        det = gg * ff - gf * gf
+        if det > 1e-9 * gg * ff:
+            jg, jf = (gt * ff - ft * gf) / det, (ft * gg - gt * gf) / det
+            if 0.0 <= jg <= 1.0 and 0.0 <= jf <= 1.0:
+                return jg, jf
+            # the joint optimum lies outside the box: the best point on its edges
+            edges = ((_clip01(gt / gg), 0.0), (0.0, _clip01(ft / ff)), (1.0, _clip01((ft - gf) / ff)),
+                     (_clip01((gt - gf) / gg), 1.0))
+            return min(edges, key=lambda c: _stack_loss(c[0], c[1], gg, gf, ff, gt, ft))
+    return (_clip01(gt / gg) if gg > TINY else 0.0), (_clip01(ft / ff) if ff > TINY else 0.0)
+
+
+def score_event(s_stack: list[list[float]], s_res: list[float], lam: Sequence[tuple[float, float]],
+                ys: Triple, means: Triple, dg: Triple, df: Triple, wts: Triple, novel: bool) -> None:
+    """Add one event, scored before it is learned, to the prequential sums: per head, the squared
+    error of the blended prediction (``s_res``) and, for a ``novel`` event, the stacking sums
+    ``[g*g, g*f, f*f, g*t, f*t]`` (t = y - mean) of ``s_stack``."""
+    for h in range(3):
+        t, g_, f_, w_ = ys[h] - means[h], dg[h], df[h], wts[h]
+        r = t - lam[h][0] * g_ - lam[h][1] * f_
+        s_res[h] += w_ * r * r
+        if not novel:
+            continue
+        st = s_stack[h]
+        st[0] += w_ * g_ * g_
+        st[1] += w_ * g_ * f_
+        st[2] += w_ * f_ * f_
+        st[3] += w_ * g_ * t
+        st[4] += w_ * f_ * t
+
+
+# -- the task groups ------------------------------------------------------------------------
+
+
+def group_offsets(g: list[float] | None, means: Triple) -> Triple:
+    """A group's (reward, error, latency) offsets from the route ``means``, shrunk by ``GROUP_PRIOR``;
+    ``g`` is the group's sums ``[events, reward weight, weighted reward, errors, latency]`` (None: 0)."""
+    if g is None:
+        return 0.0, 0.0, 0.0
+    n, w, rsum, errs, lsum = g
+    k = GROUP_PRIOR
+    m_reward, m_err, m_latency = means
+    return ((rsum + k * m_reward) / (w + k) - m_reward,
+            (errs + k * m_err) / (n + k) - m_err,
+            (lsum + k * m_latency) / (n + k) - m_latency)
+
+
+def add_to_group(groups: dict[str, list[float]], key: str, weight: float, reward: float, y_err: float,
+                 latency_s: float) -> None:
+    """Count an event in its group's sums (a new group only while fewer than ``MAX_GROUPS`` are tracked)."""
+    g = groups.get(key)
+    if g is None and len(groups) < MAX_GROUPS:
+        g = groups[key] = [0.0, 0.0, 0.0, 0.0, 0.0]
+    if g is not None:
+        g[0] += 1.0
+        g[1] += weight
+        g[2] += weight * reward
+        g[3] += y_err
+        g[4] += latency_s
+
+
+def errors_for_rate(p: float, n: int) -> float:
+    """The error count that makes the smoothed error rate of ``n`` events equal ``p``."""
+    p_err = min(1 - 1e-9, max(1e-9, p))
+    prior, k = ERR_PRIOR
+    return p_err * (n + k) - prior * k
+
+
+# -- the feature table --------------------------------------------------------------------------
+
+
+def known_rows(col: dict[int, int], x: Features) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, values) of the features of ``x`` the table holds; unknown features weigh 0."""
+    cols = [col.get(k) for k in x]
+    vals = np.fromiter(x.values(), dtype=np.float64, count=len(cols))
+    if None in cols:
+        keep = [c is not None for c in cols]
+        return np.array([c for c in cols if c is not None], dtype=np.int64), vals[np.array(keep, dtype=bool)]
+    return np.array(cols, dtype=np.int64), vals
+
+
+def add_columns(col: dict[int, int], a: np.ndarray, x: Features) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of every feature of ``x``, new ones added to ``col``; and the array, grown if needed."""
+    cols = [col.get(k) for k in x]
+    if None in cols:
+        for i, k in enumerate(x):
+            if cols[i] is None:
+                cols[i] = col[k] = len(col)
+        if len(col) > len(a):
+            grown = np.zeros((max(len(col), 2 * len(a)), 6))
+            grown[: len(a)] = a
+            a = grown
+    return np.array(cols, dtype=np.int64), a
+
+
+def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float) -> None:
+    """One normalised AdaGrad step, in place, of the heads' weights in ``rows`` (one per feature,
+    values ``vals``) on the per-head residuals ``resid``."""
+    grad = vals[:, None] * resid
+    if l2:
+        grad += l2 * rows[:, :3]
+    sq = rows[:, 3:]
+    sq += grad * grad
+    l1 = float(np.abs(vals).sum()) or 1.0
+    rows[:, :3] -= (eta / l1) * grad / np.sqrt(sq + TINY)
+
+
+def dense_weights(col: dict[int, int], a: np.ndarray, dim: int) -> np.ndarray:
+    """The heads' weights as a (3, dim) array over the hashed feature space."""
+    out = np.zeros((3, dim))
+    if col:
+        keys = np.fromiter(col.keys(), dtype=np.int64, count=len(col))
+        cols = np.fromiter(col.values(), dtype=np.int64, count=len(col))
+        out[:, keys] = a[cols, :3].T
+    return out
+
+
+def table_state(col: dict[int, int], a: np.ndarray) -> dict[str, Any]:
+    """The table as plain data sorted by feature id: ``keys`` and, per head, ``weights`` and ``adagrad``."""
+    keys = sorted(col)
+    rows = a[[col[k] for k in keys]]
+    w, g = rows[:, :3].T, rows[:, 3:].T
+    return {
+        "keys": keys,
+        "weights": {h: w[i].tolist() for i, h in enumerate(HEADS)},
+        "adagrad": {h: g[i].tolist() for i, h in enumerate(HEADS)},
+    }
+
+
+def _empty_table(keys: list[int]) -> tuple[dict[int, int], np.ndarray]:
+    return {k: i for i, k in enumerate(keys)}, np.zeros((max(16, len(keys)), 6))
+
+
+def table_from_state(s: Mapping[str, Any]) -> tuple[dict[int, int], np.ndarray]:
+    """The table of ``table_state``'s output."""
+    keys = [int(k) for k in s["keys"]]
+    col, a = _empty_table(keys)
+    for i, h in enumerate(HEADS):
+        a[: len(keys), i] = np.asarray(s["weights"][h], dtype=np.float64)
+        a[: len(keys), 3 + i] = np.asarray(s["adagrad"][h], dtype=np.float64)
+    return col, a
+
+
+def table_from_v1(s: Mapping[str, Any]) -> tuple[dict[int, int], np.ndarray]:
+    """The table of a ``memabrad.router/v1`` route's heads (``{head: {"weights": {id: w}}}``; no AdaGrad sums)."""
+    keys = sorted({int(k) for h in HEADS for k in s[h]["weights"]})
+    col, a = _empty_table(keys)
+    for i, h in enumerate(HEADS):
+        for k, v in s[h]["weights"].items():
+            a[col[int(k)], i] = float(v)
+    return col, a
