@@ -15,6 +15,11 @@ the newest of them; that it is at least as good as that average is what learning
 more data gives, and it is checked twice more — on the hold-out window, by a veto that
 spends no alpha (``holdout`` in the result: a gate whose hold-out interval lies wholly on
 the wrong side blocks the promotion), and live, by the post-promotion guard.
+
+Errors are coin flips that importance weights can multiply twentyfold, so the error-rate
+difference's sample variance is unreliable until a few rare weighted flips have landed; its
+interval uses the larger of the sample variance and a model-based one
+(``ProgressiveEvidence.error_variance``).
 """
 
 from __future__ import annotations
@@ -46,12 +51,16 @@ class SequentialSettings:
         return 1.0 - self.confidence
 
 
-def _interval(m: Moments, s: SequentialSettings) -> Interval:
+def _interval(m: Moments, s: SequentialSettings, floor: float = math.nan) -> Interval:
+    """``floor``: a model-based variance the sample variance may not go below (NaN: none)."""
     if m.n == 0:
         return Interval(math.nan, math.nan, math.nan, 0)
     if m.n == 1:
         return Interval(m.mean, -math.inf, math.inf, 1)
-    lo, hi = asymptotic_cs(m.mean, math.sqrt(max(m.variance, 0.0)), m.n, s.alpha, s.target_n)
+    var = max(m.variance, 0.0)
+    if floor > var:
+        var = floor
+    lo, hi = asymptotic_cs(m.mean, math.sqrt(var), m.n, s.alpha, s.target_n)
     return Interval(m.mean, lo, hi, m.n)
 
 
@@ -100,7 +109,8 @@ def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSetting
         imputed_propensities=holdout.imputed_propensities if holdout is not None else 0,
         baseline=estimate(baseline_name, evidence.baseline),
         challenger=estimate(challenger_name, evidence.challenger),
-        deltas={m: _interval(evidence.delta[i], settings) for i, m in enumerate(METRICS)},
+        deltas={m: _interval(evidence.delta[i], settings, evidence.error_variance() if m == "error_rate" else math.nan)
+                for i, m in enumerate(METRICS)},
         challenger_diagnostics=diag,
         slices=dict(holdout.slices) if holdout is not None else {},
         method=METHOD,

@@ -187,7 +187,7 @@ class RouterLearner:
         s = score_trajectory(self.challenger, baseline, x, xb, t.candidates, t.decision.route, p,
                              (o.reward, 1.0 if o.error else 0.0, o.latency_ms), t.task.task_type)
         self.progressive.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
-                             at=t.trajectory_id, route=s.choice)
+                             at=t.trajectory_id, route=s.choice, error_parts=s.error_parts)
 
     def supported_routes(self) -> frozenset[str]:
         """Routes the logging policy has tried: trained on, or logged in the window."""

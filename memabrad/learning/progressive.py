@@ -66,15 +66,21 @@ class ProgressiveEvidence:
     looks: int = 0
     first_at: str | None = None
     last_at: str | None = None
+    error_smooth: Moments = field(default_factory=Moments)
+    error_noise: float = 0.0
 
     @property
     def n(self) -> int:
         return self.delta[0].n
 
     def add(self, phi_ch: tuple[float, float, float], phi_bl: tuple[float, float, float], *, weight: float,
-            unsupported: bool, at: str, route: str | None = None) -> None:
+            unsupported: bool, at: str, route: str | None = None, error_parts: tuple[float, float] | None = None
+            ) -> None:
         """One trajectory's influence values; ``weight``: the challenger's importance weight
-        (1/propensity where it picked the logged route, else 0)."""
+        (1/propensity where it picked the logged route, else 0); ``error_parts``: see ``error_variance``."""
+        if error_parts is not None:
+            self.error_smooth.add(error_parts[0])
+            self.error_noise += error_parts[1]
         for m in range(3):
             self.challenger[m].add(phi_ch[m])
             self.baseline[m].add(phi_bl[m])
@@ -92,6 +98,20 @@ class ProgressiveEvidence:
         if self.first_at is None:
             self.first_at = at
         self.last_at = at
+
+    def error_variance(self) -> float:
+        """Model-based variance of the error-rate difference, for a floor under the sample variance.
+
+        An error is a coin flip, and the influence of a rare flip that lands on an importance
+        weight of 20 is 20: until a few such flips have been seen, the sample variance is far too
+        small and an interval built on it too narrow. Each trajectory's difference is
+        ``c + s * (y - q)`` with ``q`` the predicted error probability of the logged route, so its
+        variance is ``Var(c) + E[s^2 q (1 - q)]``: smooth in what is predicted, blind to which
+        coins happened to land. NaN before two trajectories."""
+        n = self.error_smooth.n
+        if n < 2:
+            return float("nan")
+        return self.error_smooth.variance + self.error_noise / n
 
     @property
     def effective_sample_size(self) -> float:
@@ -111,6 +131,7 @@ class ProgressiveEvidence:
             "unsupported": [self.unsupported, list(self.unsupported_routes)],
             "looks": self.looks,
             "span": [self.first_at, self.last_at],
+            "error_model": [self.error_smooth.to_state(), self.error_noise],
         }
 
     @classmethod
@@ -124,6 +145,8 @@ class ProgressiveEvidence:
             weight_sum=float(ws), weight_sq=float(wq), max_weight=float(wmax), matches=int(matches),
             unsupported=int(s["unsupported"][0]), unsupported_routes=list(s["unsupported"][1]),
             looks=int(s["looks"]), first_at=s["span"][0], last_at=s["span"][1],
+            error_smooth=Moments.from_state(s["error_model"][0]) if "error_model" in s else Moments(),
+            error_noise=float(s["error_model"][1]) if "error_model" in s else 0.0,
         )
 
 
@@ -136,6 +159,7 @@ class Scored:
     choice: str
     weight: float
     unsupported: bool
+    error_parts: tuple[float, float]
 
 
 def score_trajectory(challenger: Router, baseline: Router | None, x: Features, x_baseline: Features,
@@ -147,22 +171,33 @@ def score_trajectory(challenger: Router, baseline: Router | None, x: Features, x
     learns the trajectory; ``x_baseline`` is the task featurised as the baseline featurises."""
     scores = challenger.scores(x, candidates, group)
     choice = min(scores, key=lambda r: (-scores[r], r))
-    q_log = challenger.predict_outcome(x, route, group)
-    ql = (q_log.reward, q_log.error_rate, q_log.latency_ms)
     w = 1.0 / propensity
+    preds: dict[str, tuple[float, float, float]] = {}
+
+    def q(pick: str) -> tuple[float, float, float]:
+        got = preds.get(pick)
+        if got is None:
+            o = challenger.predict_outcome(x, pick, group)
+            got = preds[pick] = (o.reward, o.error_rate, o.latency_ms)
+        return got
+
+    ql = q(route)
 
     def phi(pick: str) -> tuple[float, float, float]:
         if pick == route:
-            return tuple(q + (y - q) * w for q, y in zip(ql, outcome, strict=True))  # type: ignore[return-value]
-        qp = challenger.predict_outcome(x, pick, group)
-        return qp.reward, qp.error_rate, qp.latency_ms
+            return tuple(v + (y - v) * w for v, y in zip(ql, outcome, strict=True))  # type: ignore[return-value]
+        return q(pick)
 
     phi_ch = phi(choice)
+    s_coef = w if choice == route else 0.0
     if baseline is None:
         phi_bl = outcome
+        c_err, s_coef = q(choice)[1] - ql[1], s_coef - 1.0
     else:
         pick = baseline.best(x_baseline, candidates, group)
         phi_bl = phi_ch if pick == choice else phi(pick)
+        c_err, s_coef = q(choice)[1] - q(pick)[1], s_coef - (w if pick == route else 0.0)
     model = challenger.routes.get(choice)
     unsupported = choice != route and (model is None or not model.n)
-    return Scored(phi_ch, phi_bl, choice, w if choice == route else 0.0, unsupported)
+    return Scored(phi_ch, phi_bl, choice, w if choice == route else 0.0, unsupported,
+                  (c_err, s_coef * s_coef * ql[1] * (1.0 - ql[1])))
