@@ -236,7 +236,12 @@ def progressive_result(s: Stream, cols_idx: np.ndarray, q: np.ndarray, end: int,
     phi_bl = s.y[:end]
     match = cols_idx[:end] == s.logged[:end]
     w = np.where(match, 1.0 / s.p[:end], 0.0)
+    q_pi_err = q[rows, cols_idx[:end], 1]
+    q_log_err = q[rows, s.logged[:end], 1]
+    coef = w - 1.0  # the logging agent is the baseline: difference = c + coef * (y - q)
     ev = ProgressiveEvidence(
+        error_smooth=_moments(q_pi_err - q_log_err),
+        error_noise=float((coef * coef * q_log_err * (1.0 - q_log_err)).sum()),
         challenger=[_moments(phi_ch[:, m]) for m in range(3)],
         baseline=[_moments(phi_bl[:, m]) for m in range(3)],
         delta=[_moments(phi_ch[:, m] - phi_bl[:, m]) for m in range(3)],
@@ -253,12 +258,13 @@ def holdout_result(s: Stream, cols_idx: np.ndarray, pool: Pool, end: int, confid
     train = ~s.holdout[:end]
     types = pool.types[s.idx[:end]]
     K = pool.allowed.shape[1]
-    q_tab = np.zeros((len(TASK_TYPES), K, 3))
     overall = s.y[:end][train].mean(0) if train.any() else np.zeros(3)
-    for t in range(len(TASK_TYPES)):
-        for a in range(K):
-            hit = train & (types == t) & (s.logged[:end] == a)
-            q_tab[t, a] = s.y[:end][hit].mean(0) if hit.any() else overall
+    key = (types * K + s.logged[:end])[train]
+    cells = len(TASK_TYPES) * K
+    counts = np.bincount(key, minlength=cells).astype(float)
+    sums = np.stack([np.bincount(key, weights=s.y[:end][train][:, m], minlength=cells) for m in range(3)], 1)
+    q_tab = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1.0)[:, None], overall).reshape(
+        len(TASK_TYPES), K, 3)
     q = q_tab[types[held]]
     phi_ch = influences(s, held, cols_idx[held], q)
     phi_bl = s.y[held]
@@ -341,7 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--pool", type=int, default=20000)
-    ap.add_argument("--look", type=int, default=1000, help="trajectories between looks (min_new_trajectories)")
+    ap.add_argument("--look", type=int, default=1000,
+                    help="trajectories between looks on the no-difference workload (min_new_trajectories)")
+    ap.add_argument("--power-look", type=int, default=250,
+                    help="trajectories between looks when measuring power (finer than the daemon's default "
+                         "so the time to promotion is resolved better than 1,000)")
     ap.add_argument("--horizon", type=int, default=50000)
     ap.add_argument("--power-horizon", type=int, default=30000)
     ap.add_argument("--out", default=str(Path(__file__).with_name("power-results.json")))
@@ -349,23 +359,23 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     pool = build_pool(args.pool)
     settings = PolicySettings()
-    scenarios: list[tuple[str, Pool, np.ndarray, int]] = []
+    scenarios: list[tuple[str, Pool, np.ndarray, int, int]] = []
     for margin in (0.15, 0.05):
         for mistakes in (0.0, MISTAKES):
             cols, _ = better_policy(pool, margin, mistakes)
             label = f"better_by_{margin:.2f}" + (f"_with_{mistakes:.0%}_mistakes" if mistakes else "")
-            scenarios.append((label, pool, cols, args.power_horizon))
+            scenarios.append((label, pool, cols, args.power_horizon, args.power_look))
     flat = pool.flat()
-    scenarios.append(("no_difference", flat, better_policy(pool, 0.15)[0], args.horizon))
-    results: dict[str, Any] = {"settings": {"reps": args.reps, "look_every": args.look, "epsilon": EPSILON,
+    scenarios.append(("no_difference", flat, better_policy(pool, 0.15)[0], args.horizon, args.look))
+    results: dict[str, Any] = {"settings": {"reps": args.reps, "epsilon": EPSILON,
                                             "holdout_fraction": HOLDOUT, "window_size": WINDOW,
                                             "gates": settings.__dict__, "pool_contexts": args.pool}}
-    for name, pl, cols, T in scenarios:
+    for name, pl, cols, T, look in scenarios:
         log_v, ch_v = pl.value(None), pl.value(cols)
         truth = tuple(c - lg for c, lg in zip(ch_v, log_v, strict=True))
-        reps = [run_rep(pl, cols, truth, T, args.look, 1000 + r, settings) for r in range(args.reps)]
+        reps = [run_rep(pl, cols, truth, T, look, 1000 + r, settings) for r in range(args.reps)]
         summary = summarise(reps, truth, T)
-        results[name] = {"true_delta": dict(zip(METRICS, truth, strict=True)), "horizon": T,
+        results[name] = {"true_delta": dict(zip(METRICS, truth, strict=True)), "horizon": T, "look_every": look,
                          "deviates_on": float((cols != pl.greedy).mean()), **summary}
         print(f"{name}: true deltas reward {truth[0]:+.4f} error {truth[1]:+.4f} latency {truth[2]:+.1f} ms "
               f"(horizon {T}, {time.time() - t0:.0f} s)", flush=True)
