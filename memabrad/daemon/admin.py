@@ -21,6 +21,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import anyio
 
@@ -54,6 +55,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class AdminRouters(Protocol):
+    """What commands need of the router registry: the owning state, and where to report a change."""
+
+    def owner(self, router_id: str) -> PartitionState | None: ...
+
+    async def rolled_back(self, router_id: str, version_id: str) -> None: ...
+
+    async def baseline_changed(self, router_id: str) -> None: ...
+
+
+class Evaluations(Protocol):
+    def evaluate_now(self, state: PartitionState, router_id: str) -> bool: ...
+
+
 def router_of_key(key: bytes | None) -> str:
     """The router a record's key names, or the default router for a missing or malformed key."""
     try:
@@ -70,17 +85,15 @@ class AdminHandler:
         cfg: Config,
         metrics: DaemonMetrics,
         publish: Callable[[RouterEventBase], Awaitable[None]],
-        owner: Callable[[str], PartitionState | None],
-        evaluate_now: Callable[[PartitionState, str], bool],
-        on_active_changed: Callable[[str, str | None], None],
+        routers: AdminRouters,
+        evaluations: Evaluations,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.cfg = cfg
         self.metrics = metrics
         self.publish = publish
-        self.owner = owner
-        self.evaluate_now = evaluate_now
-        self.on_active_changed = on_active_changed
+        self.routers = routers
+        self.evaluations = evaluations
         self.clock = clock
 
     def _key(self) -> bytes | None:
@@ -98,7 +111,7 @@ class AdminHandler:
         except InvalidAdminCommand as err:
             cmd, router_id = None, router_of_key(msg.key)
             bad = err
-        state = self.owner(router_id)
+        state = self.routers.owner(router_id)
         if state is None:
             return
         if msg.offset < state.admin_offsets.get(msg.partition, 0):
@@ -164,14 +177,11 @@ class AdminHandler:
                     store.rollback, cmd.version_id, trigger="admin", request_id=cmd.request_id,
                     requested_by=cmd.requested_by, reason=cmd.reason))
                 self.metrics.rollbacks.labels(rid, "admin").inc()
-                learner = state.learners.get(rid)
-                if learner is not None:
-                    learner.guard.disarm()
-                self.on_active_changed(rid, current["version_id"])
+                await self.routers.rolled_back(rid, current["version_id"])
                 return rollback_event(rid, current, trigger="admin", request_id=cmd.request_id,
                                       requested_by=cmd.requested_by, reason=cmd.reason)
             if cmd.command == "evaluate_now":
-                if not self.evaluate_now(state, rid):
+                if not self.evaluations.evaluate_now(state, rid):
                     raise Refused(f"router {rid} has no trajectories to evaluate yet")
             elif cmd.command == "pause_promotions":
                 await off_loop(functools.partial(store.set_promotions_paused, True, requested_by=cmd.requested_by))
@@ -180,8 +190,10 @@ class AdminHandler:
             elif cmd.command == "pin_baseline":
                 assert cmd.version_id is not None
                 await off_loop(store.pin_baseline, cmd.version_id)
+                await self.routers.baseline_changed(rid)
             elif cmd.command == "unpin_baseline":
                 await off_loop(store.unpin_baseline)
+                await self.routers.baseline_changed(rid)
         except UnknownVersionError as err:
             raise Refused(str(err)) from None
         except StoreError as err:

@@ -140,7 +140,7 @@ class Checkpointer:
         self,
         store: CheckpointStore,
         flush: Callable[[], Awaitable[None]],
-        wait_evaluations: Callable[[Iterable[PartitionState]], Awaitable[None]],
+        wait_evaluations: Callable[[Iterable[tuple[str, int]]], Awaitable[None]],
         commit: Callable[[dict[tuple[str, int], int]], Awaitable[None]],
         on_written: Callable[[PartitionState, Path], None] | None = None,
     ) -> None:
@@ -155,7 +155,7 @@ class Checkpointer:
         """Make the states durable, then commit their offsets. Returns what was committed."""
         async with self._lock:
             await self._flush()
-            await self._wait_evaluations(states)
+            await self._wait_evaluations([(s.topic, s.partition) for s in states])
             offsets: dict[tuple[str, int], int] = {}
             for state in states:
                 if state.records_since_checkpoint == 0 and reason == "periodic":

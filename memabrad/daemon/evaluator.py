@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from aiokafka.errors import KafkaError
@@ -21,8 +21,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from memabrad.config import Config
 from memabrad.daemon.metrics import GATE_NAMES, DaemonMetrics
+from memabrad.daemon.partition import PartitionState
 from memabrad.evaluation.benchmark import SuiteItem
-from memabrad.learning.learner import LearnerSnapshot
+from memabrad.learning.learner import LearnerSnapshot, RouterLearner
 from memabrad.learning.router import ModelFormatError, Router
 from memabrad.promotion.evaluation import Evaluation, apply_evaluation, evaluate
 from memabrad.promotion.events import evaluation_event
@@ -33,6 +34,12 @@ from memabrad.wire.events import RouterEventBase
 
 log = logging.getLogger("memabrad.evaluator")
 PartitionKey = tuple[str, int]
+
+
+class Promotions(Protocol):
+    """Told when an evaluation activated a new version (also when a replay completes one)."""
+
+    async def promoted(self, report: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -48,15 +55,13 @@ class EvaluationRunner:
         cfg: Config,
         metrics: DaemonMetrics,
         publish: Callable[[RouterEventBase], Awaitable[None]],
-        on_active_changed: Callable[[str, str | None], None],
+        promotions: Promotions | None = None,
         suite: list[SuiteItem] | None = None,
-        on_promoted: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        self.on_promoted = on_promoted
         self.cfg = cfg
         self.metrics = metrics
         self.publish = publish
-        self.on_active_changed = on_active_changed
+        self.promotions = promotions
         self.suite = suite or []
         self.settings = PolicySettings.from_config(cfg.promotion, cfg.evaluation)
         self._send: MemoryObjectSendStream[Job]
@@ -68,6 +73,20 @@ class EvaluationRunner:
 
     def store(self, router_id: str) -> RouterVersionStore:
         return RouterVersionStore(self.cfg.store.base_dir, router_id)
+
+    def evaluate(self, partition: PartitionKey, learner: RouterLearner) -> None:
+        """Freeze the learner's next evaluation and queue it: the one way evaluations are started
+        (threshold reached, or an admin ``evaluate_now``)."""
+        self.submit(partition, learner.snapshot())
+        self.metrics.since_evaluation.labels(learner.router_id).set(0)
+
+    def evaluate_now(self, state: PartitionState, router_id: str) -> bool:
+        """An admin's ``evaluate_now``; False when the router has nothing to evaluate yet."""
+        learner = state.learners.get(router_id)
+        if learner is None or not len(learner.window):
+            return False
+        self.evaluate((state.topic, state.partition), learner)
+        return True
 
     def submit(self, partition: PartitionKey, snapshot: LearnerSnapshot) -> None:
         job = Job(partition, snapshot)
@@ -86,6 +105,10 @@ class EvaluationRunner:
 
     def pending_count(self) -> int:
         return len(self._pending)
+
+    def busy_partitions(self) -> set[PartitionKey]:
+        """Partitions with an evaluation queued or running."""
+        return {j.partition for j in self._pending}
 
     async def run(self) -> None:
         async with self._recv:
@@ -182,6 +205,8 @@ class EvaluationRunner:
             return
         self.metrics.evaluation_duration.labels(rid).observe(elapsed)
         self.record(report)
+        if report["outcome"] == "promoted" and self.promotions is not None:
+            await self.promotions.promoted(report)
         await self.publish(evaluation_event(report))
         log.info("evaluation finished", extra={
             "router_id": rid, "report_id": report["report_id"], "verdict": report["verdict"],
@@ -204,9 +229,5 @@ class EvaluationRunner:
             value = bench[role].get("reward")
             if value is not None:
                 m.policy_reward.labels(rid, role).set(value)
-        if report["outcome"] == "promoted":
-            self.on_active_changed(rid, report["version_id"])
-            if self.on_promoted is not None:
-                self.on_promoted(report)
         self.last_evaluation[rid] = {k: report.get(k) for k in ("report_id", "verdict", "outcome", "created_at",
                                                                 "version_id")}

@@ -4,6 +4,10 @@ Producers key trajectories by ``router_id``, so every router lives on exactly on
 partition and its learner, counters and duplicate memory move with that partition on
 rebalance. ``next_offset`` is the first offset *not* yet reflected in this state; a
 checkpoint stores it and a restart seeks there.
+
+The post-promotion guards of the partition's routers live here too (not in the learners),
+so they are checkpointed with the learning they watch; the router registry
+(``daemon/routers.py``) is what arms and disarms them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from memabrad.config import Config
 from memabrad.daemon.dedupe import DedupeMemory
 from memabrad.learning.learner import RouterLearner
+from memabrad.promotion.guard import PromotionGuard
 
 MAX_INVALID_KEYS = 1000
 MAX_REQUEST_IDS = 10_000
@@ -31,6 +36,7 @@ class PartitionState:
     invalid_by_router: dict[str, int] = field(default_factory=dict)
     admin_offsets: dict[int, int] = field(default_factory=dict)
     request_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    guards: dict[str, PromotionGuard] = field(default_factory=dict)  # armed guards, by router
     records_since_checkpoint: int = 0
 
     @classmethod
@@ -75,6 +81,7 @@ class PartitionState:
             "admin_offsets": {str(k): v for k, v in self.admin_offsets.items()},
             "request_ids": list(self.request_ids),
             "learners": {rid: learner.to_state() for rid, learner in sorted(self.learners.items())},
+            "guards": {rid: g.to_state() for rid, g in sorted(self.guards.items()) if g.armed},
         }
         return doc, self.dedupe.to_arrays()
 
@@ -91,4 +98,14 @@ class PartitionState:
             invalid_by_router={k: int(v) for k, v in doc["invalid_by_router"].items()},
             admin_offsets={int(k): int(v) for k, v in doc["admin_offsets"].items()},
             request_ids=OrderedDict((r, None) for r in doc["request_ids"]),
+            guards=_guards_of(doc),
         )
+
+
+def _guards_of(doc: dict[str, Any]) -> dict[str, PromotionGuard]:
+    """Armed guards of a checkpoint document; one written before the guards had their own key
+    kept each guard inside its learner's state, under ``"guard"``."""
+    old = "guards" not in doc
+    states = {rid: s.get("guard") for rid, s in doc["learners"].items()} if old else doc["guards"]
+    guards = {rid: PromotionGuard.from_state(s) for rid, s in states.items() if s}
+    return {rid: g for rid, g in guards.items() if g.armed}

@@ -42,17 +42,24 @@ class Harness:
         self.v2 = self.store.save_version(Router(learning_rate=0.1).version_files(), report_id="r2",
                                           idempotency_key="k2").version_id
         self.store.activate(self.v2, source="test")
-        self.handler = AdminHandler(self.cfg, self.metrics, self._publish, self._owner, self._evaluate_now,
-                                    self.active.__setitem__, clock=lambda: NOW)
+        self.handler = AdminHandler(self.cfg, self.metrics, self._publish, self, self, clock=lambda: NOW)
         self.offset = 0
 
     async def _publish(self, ev: RouterEventBase) -> None:
         self.events.append(ev)
 
-    def _owner(self, router_id: str) -> PartitionState | None:
+    # the router registry and the evaluation queue, as the handler sees them
+
+    def owner(self, router_id: str) -> PartitionState | None:
         return self.state
 
-    def _evaluate_now(self, state: PartitionState, router_id: str) -> bool:
+    async def rolled_back(self, router_id: str, version_id: str) -> None:
+        self.active[router_id] = version_id
+
+    async def baseline_changed(self, router_id: str) -> None:
+        pass
+
+    def evaluate_now(self, state: PartitionState, router_id: str) -> bool:
         self.evaluated.append(router_id)
         return True
 

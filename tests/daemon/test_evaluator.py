@@ -27,7 +27,7 @@ def _runner(tmp_path: Path, timeout_s: float) -> tuple[EvaluationRunner, list[An
     async def publish(ev: Any) -> None:
         published.append(ev)
 
-    return EvaluationRunner(cfg, DaemonMetrics(), publish, lambda *_: None), published, cfg
+    return EvaluationRunner(cfg, DaemonMetrics(), publish), published, cfg
 
 
 def _snapshot(cfg: Config):  # type: ignore[no-untyped-def]
