@@ -22,7 +22,6 @@ from memabrad.learning.features import Features, Hint, normalize_text, text_hash
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.router import Router
 from memabrad.learning.window import BenchmarkWindow, LoggedItem, is_holdout
-from memabrad.promotion.guard import PromotionGuard
 from memabrad.wire.trajectory import Trajectory
 
 STATE_FORMAT = "memabrad.learner/v1"
@@ -113,7 +112,6 @@ class RouterLearner:
     use_case_index: bool = True
     counters: Counters = field(default_factory=Counters)
     span: Span = field(default_factory=Span)
-    guard: PromotionGuard = field(default_factory=PromotionGuard)
     progressive: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
     baseline: Router | None = field(default=None, repr=False)
 
@@ -230,7 +228,6 @@ class RouterLearner:
             "challenger": self.challenger.export_state(),
             "case_index": self.case_index.to_state(),
             "window": self.window.to_state(),
-            "guard": self.guard.to_state(),
             "progressive": self.progressive.to_state(),
         }
 
@@ -251,7 +248,6 @@ class RouterLearner:
             use_case_index=bool(state["use_case_index"]),
             counters=Counters(**state["counters"]),
             span=Span(**state["span"]),
-            guard=PromotionGuard.from_state(state.get("guard")),
             progressive=(ProgressiveEvidence.from_state(state["progressive"]) if "progressive" in state
                          else ProgressiveEvidence()),
         )
