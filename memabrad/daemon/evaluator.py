@@ -224,7 +224,15 @@ class EvaluationRunner:
                 m.gate_value.labels(rid, name).set(gate["value"])
             m.gate_threshold.labels(rid, name).set(gate["threshold"])
             m.gate_passed.labels(rid, name).set(1 if gate["passed"] else 0)
+            bound = gate.get(gate.get("compared", "estimate"))
+            if bound is not None:
+                m.gate_bound.labels(rid, name).set(bound)
         bench = report["benchmark"]
+        seq = bench.get("sequential")
+        if seq is not None:
+            m.evidence_trajectories.labels(rid).set(seq["trajectories"])
+            m.evidence_looks.labels(rid).set(seq["looks"])
+            m.evidence_alpha.labels(rid).set(seq["alpha"])
         for role in ("baseline", "challenger"):
             value = bench[role].get("reward")
             if value is not None:

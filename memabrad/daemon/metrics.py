@@ -6,7 +6,7 @@ import contextlib
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-GATE_NAMES = ("reward_delta", "error_rate_delta", "latency_delta_ms", "task_count")
+GATE_NAMES = ("reward_delta", "error_rate_delta", "latency_delta_ms", "task_count", "holdout_check")
 
 
 class DaemonMetrics:
@@ -28,6 +28,20 @@ class DaemonMetrics:
         self.gate_threshold = Gauge("memabrad_gate_threshold", "Gate threshold.", ["router_id", "gate"], registry=r)
         self.gate_passed = Gauge("memabrad_gate_passed", "1 if the gate passed at the last evaluation.",
                                  ["router_id", "gate"], registry=r)
+        self.gate_bound = Gauge("memabrad_gate_bound",
+                                "The confidence bound the gate compared with its threshold (reward: lower; "
+                                "error rate, latency: upper).", ["router_id", "gate"], registry=r)
+        self.evidence_trajectories = Gauge(
+            "memabrad_evidence_trajectories",
+            "Trajectories of progressive evidence behind the last evaluation (since the baseline was activated).",
+            ["router_id"], registry=r)
+        self.evidence_looks = Gauge(
+            "memabrad_evidence_looks", "Looks at the progressive evidence since the baseline was activated.",
+            ["router_id"], registry=r)
+        self.evidence_alpha = Gauge(
+            "memabrad_evidence_alpha",
+            "Chance of a wrong promotion the confidence sequence allows over all looks on one baseline.",
+            ["router_id"], registry=r)
         self.policy_reward = Gauge("memabrad_policy_reward", "Estimated reward at the last evaluation.",
                                    ["router_id", "role"], registry=r)
         self.rollbacks = Counter("memabrad_rollbacks_total", "Rollbacks, by trigger.", ["router_id", "trigger"],

@@ -101,6 +101,11 @@ def test_the_required_views_are_there() -> None:
         assert needle in exprs, needle
     for gate in ("reward_delta", "error_rate_delta", "latency_delta_ms", "task_count"):
         assert f'gate="{gate}"' in exprs, gate
+    # the gated confidence bounds and the evidence behind them: trajectories, looks, alpha over all looks
+    for gate in ("reward_delta", "error_rate_delta", "latency_delta_ms"):
+        assert f'memabrad_gate_bound{{router_id=~"$router_id", gate="{gate}"}}' in exprs, gate
+    for needle in ("memabrad_evidence_trajectories", "memabrad_evidence_looks", "memabrad_evidence_alpha"):
+        assert needle in exprs, needle
     names = {a["name"]: a for a in d["annotations"]["list"]}
     assert "memabrad_evaluations_total" in names["Promotions"]["expr"] and 'outcome="promoted"' in \
         names["Promotions"]["expr"]
