@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import UnknownTopicOrPartitionError
 from aiokafka.structs import ConsumerRecord
+from cli_helpers import clean_environ, clear_memabrad_env
 
 from memabrad.cli.main import main
 from memabrad.config import Config, load_config
@@ -45,12 +44,6 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "py
 DEADLINE_S = 20.0
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker() as b:
-        yield b
-
-
 @dataclass
 class Env:
     """The environment one test's CLI runs see: the broker plus topic names of its own."""
@@ -68,9 +61,7 @@ class Env:
 @pytest.fixture
 def env(broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Env:
     """Fresh topic names via ``MEMABRAD_*`` variables; cwd is a temp dir so no config.yaml interferes."""
-    for name in list(os.environ):
-        if name.startswith("MEMABRAD_"):
-            monkeypatch.delenv(name)
+    clear_memabrad_env(monkeypatch)
     monkeypatch.chdir(tmp_path)
     tag = uuid.uuid4().hex[:10]
     e = Env(broker.bootstrap_servers, f"traj-{tag}", f"events-{tag}", f"admin-{tag}", {})
@@ -145,7 +136,7 @@ def two_router_rows(n: int) -> list[dict[str, Any]]:
 def run_cli(args: list[str], env_vars: dict[str, str], stdin: bytes | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([PYTHON, "-m", "memabrad", *args], input=stdin, capture_output=True, timeout=120,
-                          env={**{k: v for k, v in os.environ.items() if not k.startswith("MEMABRAD_")}, **env_vars},
+                          env=clean_environ(**env_vars),
                           cwd=cwd)
 
 

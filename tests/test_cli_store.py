@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cli_helpers import files, run_cli
 
 from memabrad import Router, RouterVersionStore
 from memabrad.cli.main import main
 from memabrad.sim import Simulator, write_jsonl
 
-
-@pytest.fixture(autouse=True)
-def _hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No MEMABRAD_* variables and no ./config.yaml: the CLI runs on built-in defaults."""
-    for name in list(os.environ):
-        if name.startswith("MEMABRAD_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("hermetic")  # no MEMABRAD_* variables, no ./config.yaml
 
 
 def _router(n: int, seed: int) -> Router:
@@ -78,12 +61,12 @@ def _marked(out: str) -> dict[str, bool]:
 def test_versions_lists_newest_first_with_the_active_one_marked(two_versions: tuple[Path, str, str],
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     base, v1, v2 = two_versions
-    code, out, _ = _cli(capsys, "versions", "--base-dir", str(base))
+    code, out, _ = run_cli(capsys, "versions", "--base-dir", str(base))
     assert code == 0
     assert list(_marked(out)) == [v2, v1]
     assert _marked(out) == {v2: True, v1: False}
     assert "default-e000002-bbbb" in out
-    code, out, _ = _cli(capsys, "versions", "--base-dir", str(base), "--json")
+    code, out, _ = run_cli(capsys, "versions", "--base-dir", str(base), "--json")
     data = json.loads(out)
     assert data["active_version"] == v2
     assert [(r["version_id"], r["active"]) for r in data["versions"]] == [(v2, True), (v1, False)]
@@ -92,7 +75,7 @@ def test_versions_lists_newest_first_with_the_active_one_marked(two_versions: tu
 def test_rollback_restores_a_prior_version_with_an_audit_trail(two_versions: tuple[Path, str, str],
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     base, v1, v2 = two_versions
-    code, out, err = _cli(capsys, "rollback", v1, "--base-dir", str(base), "--reason", "reward dropped")
+    code, out, err = run_cli(capsys, "rollback", v1, "--base-dir", str(base), "--reason", "reward dropped")
     assert code == 0, err
     assert out.strip() == f"active version: {v1} (rolled back from {v2})"
     store = RouterVersionStore(base)
@@ -106,27 +89,27 @@ def test_rollback_restores_a_prior_version_with_an_audit_trail(two_versions: tup
     assert (last["from"], last["to"], last["trigger"], last["reason"]) == (v2, v1, "cli", "reward dropped")
     assert Router.load(store.version_dir(store.active_version_id())).fingerprint() == _router(200, 1).fingerprint()
 
-    code, out, _ = _cli(capsys, "status", "--base-dir", str(base))
+    code, out, _ = run_cli(capsys, "status", "--base-dir", str(base))
     assert code == 0
     assert f"active version:   {v1}" in out
     assert f"last rollback:    from {v2} at {current['rolled_back_at']}" in out
-    code, out, _ = _cli(capsys, "status", "--base-dir", str(base), "--json")
+    code, out, _ = run_cli(capsys, "status", "--base-dir", str(base), "--json")
     status = json.loads(out)
     assert status["active_version"] == v1 and status["current"]["rollback_from"] == v2
     assert status["versions"] == 2
-    code, out, _ = _cli(capsys, "versions", "--base-dir", str(base))
+    code, out, _ = run_cli(capsys, "versions", "--base-dir", str(base))
     assert _marked(out) == {v2: False, v1: True}
 
 
 def test_rollback_to_an_unknown_version_exits_2_and_changes_nothing(two_versions: tuple[Path, str, str],
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     base, _, _ = two_versions
-    before = _files(base)
+    before = files(base)
     for bad in ("20990101-000000", "latest"):
-        code, out, err = _cli(capsys, "rollback", bad, "--base-dir", str(base))
+        code, out, err = run_cli(capsys, "rollback", bad, "--base-dir", str(base))
         assert code == 2 and out == ""
         assert bad in err
-    assert _files(base) == before
+    assert files(base) == before
 
 
 def test_rollback_is_refused_while_a_daemon_holds_the_store(two_versions: tuple[Path, str, str],
@@ -135,7 +118,7 @@ def test_rollback_is_refused_while_a_daemon_holds_the_store(two_versions: tuple[
     store = RouterVersionStore(base)
     lock = store.daemon_lock().acquire(blocking=False)
     try:
-        code, _, err = _cli(capsys, "rollback", v1, "--base-dir", str(base))
+        code, _, err = run_cli(capsys, "rollback", v1, "--base-dir", str(base))
     finally:
         lock.release()
     assert code == 1 and "refused" in err
@@ -144,13 +127,13 @@ def test_rollback_is_refused_while_a_daemon_holds_the_store(two_versions: tuple[
 
 def test_status_of_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = tmp_path / "empty"
-    code, out, _ = _cli(capsys, "status", "--base-dir", str(base))
+    code, out, _ = run_cli(capsys, "status", "--base-dir", str(base))
     assert code == 0
     assert "active version:   (none: the logging policy is the baseline)" in out
-    code, out, _ = _cli(capsys, "status", "--base-dir", str(base), "--json")
+    code, out, _ = run_cli(capsys, "status", "--base-dir", str(base), "--json")
     data = json.loads(out)
     assert (data["active_version"], data["versions"], data["last_report"], data["counters"]) == (None, 0, None, None)
-    code, out, _ = _cli(capsys, "versions", "--base-dir", str(base))
+    code, out, _ = run_cli(capsys, "versions", "--base-dir", str(base))
     assert code == 0 and out.strip() == "(no versions saved)"
     assert not base.exists()  # read-only commands create nothing
 
@@ -161,26 +144,26 @@ def test_status_after_a_cycle_shows_the_last_report_and_counters(tmp_path: Path,
     traj.mkdir()
     write_jsonl(traj / "t.jsonl", Simulator(seed=12).generate(800))
     base = tmp_path / "base"
-    code, out, err = _cli(capsys, "cycle", "--base-dir", str(base), "--trajectories", str(traj),
+    code, out, err = run_cli(capsys, "cycle", "--base-dir", str(base), "--trajectories", str(traj),
                           "--min-new-trajectories", "100")
     assert code == 0, err
     report = json.loads(out)
-    code, out, _ = _cli(capsys, "status", "--base-dir", str(base), "--json")
+    code, out, _ = run_cli(capsys, "status", "--base-dir", str(base), "--json")
     data = json.loads(out)
     assert data["last_report"]["report_id"] == report["report_id"]
     assert data["last_report"]["verdict"] == report["verdict"]
     assert data["counters"]["learned"] == 800 and data["counters"]["since_evaluation"] == 0
     assert data["reports"] == 1
-    code, out, _ = _cli(capsys, "status", "--base-dir", str(base))
+    code, out, _ = run_cli(capsys, "status", "--base-dir", str(base))
     assert f"last report:      {report['report_id']} {report['verdict']}" in out
     assert "learned:          800" in out
 
 
 def test_routers_are_separate(two_versions: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     base, _, _ = two_versions
-    code, out, _ = _cli(capsys, "versions", "--base-dir", str(base), "--router", "other", "--json")
+    code, out, _ = run_cli(capsys, "versions", "--base-dir", str(base), "--router", "other", "--json")
     assert code == 0 and json.loads(out)["versions"] == []
-    code, _, err = _cli(capsys, "status", "--base-dir", str(base), "--router", "bad/id")
+    code, _, err = run_cli(capsys, "status", "--base-dir", str(base), "--router", "bad/id")
     assert code == 2 and "bad/id" in err
 
 
@@ -194,11 +177,11 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
 
 def test_simulate_writes_the_seeded_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "sim" / "t.jsonl"
-    code, _, err = _cli(capsys, "simulate", "--n", "40", "--seed", "6", "--out", str(out_file))
+    code, _, err = run_cli(capsys, "simulate", "--n", "40", "--seed", "6", "--out", str(out_file))
     assert code == 0 and "wrote 40 trajectories" in err
     rows = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert rows == Simulator(seed=6).generate(40)
-    code, _, err = _cli(capsys, "simulate", "--n", "0", "--out", str(out_file))
+    code, _, err = run_cli(capsys, "simulate", "--n", "0", "--out", str(out_file))
     assert code == 2 and "--n" in err
-    code, _, err = _cli(capsys, "simulate", "--epsilon", "2", "--out", str(out_file))
+    code, _, err = run_cli(capsys, "simulate", "--epsilon", "2", "--out", str(out_file))
     assert code == 2 and "--epsilon" in err

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import clear_memabrad_env
 
 from memabrad.cli.main import main
 from memabrad.config import Config, ConfigError, config_from_dict, load_config
@@ -15,11 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("MEMABRAD_"):
-            monkeypatch.delenv(name)
+    clear_memabrad_env(monkeypatch)
 
 
 def test_defaults_equal_the_documented_config_yaml() -> None:

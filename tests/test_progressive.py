@@ -182,7 +182,7 @@ def test_unbiased_in_seeded_repetitions() -> None:
     estimates = []
     for rep in range(300):
         rng = random.Random(rep)
-        q: dict[tuple[str, str], Moments] = {}
+        q: dict[tuple[str, str, int], Moments] = {}
         ev = ProgressiveEvidence()
         for i in range(400):
             c = rng.choice("ab")
@@ -191,14 +191,14 @@ def test_unbiased_in_seeded_repetitions() -> None:
             e = rng.random() < err[(c, r)]
             y = (0.0 if e else truth_r[(c, r)] / (1 - err[(c, r)]), float(e), rng.expovariate(1 / lat[(c, r)]))
 
-            def qhat(route: str, metric: int) -> float:
-                m = q.get((c, route, metric))  # type: ignore[call-overload]
+            def qhat(route: str, metric: int, c: str = c, q: dict = q) -> float:
+                m = q.get((c, route, metric))
                 return m.mean if m is not None and m.n else 0.0
             pick = challenger[c]
             phi_ch = tuple(qhat(pick, k) + ((y[k] - qhat(r, k)) / p if pick == r else 0.0) for k in range(3))
             ev.add(phi_ch, y, weight=1 / p if pick == r else 0.0, unsupported=False, at=str(i))  # type: ignore[arg-type]
             for k in range(3):
-                q.setdefault((c, r, k), Moments()).add(y[k])  # type: ignore[arg-type]
+                q.setdefault((c, r, k), Moments()).add(y[k])
         res = sequential_result(ev, SequentialSettings())
         estimates.append([res.deltas[m].value for m in ("reward", "error_rate", "latency_ms")])
     est = np.array(estimates)

@@ -62,15 +62,6 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, interva
     return polling.wait_until(check, timeout, what, interval, tolerate_errors=True)
 
 
-def http_get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
-    """Status and body; HTTP errors are returned, not raised."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-
-
 def http_post_form(url: str, form: dict[str, str], timeout: float = 10.0) -> tuple[int, bytes]:
     data = urllib.parse.urlencode(form).encode()
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -117,13 +108,6 @@ def running(args: list[str], log: Path, env: dict[str, str] | None = None, cwd: 
         yield p
     finally:
         p.stop()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without MEMABRAD_* settings of the caller, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMABRAD_")}
-    env.update(extra)
-    return env
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:

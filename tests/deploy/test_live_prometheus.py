@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_helpers import clean_environ
+from kafka_harness import DaemonProcess, Topics, http_get
 
 from memabrad.kafka.embedded import EmbeddedBroker, free_port
 from memabrad.sim import Simulator
@@ -31,9 +33,7 @@ from .helpers import (
     DASHBOARD,
     DEPLOY,
     Proc,
-    clean_env,
     healthcheck_command,
-    http_get,
     http_post_form,
     load_yaml,
     require_tool,
@@ -57,12 +57,12 @@ PROMQL_WORDS = {
 class Stack:
     daemon_port: int
     prom_url: str
-    daemon: Proc
+    daemon: DaemonProcess
     prometheus: Proc
     active_version: str
 
     def metrics(self) -> str:
-        status, body = http_get(f"http://127.0.0.1:{self.daemon_port}/metrics")
+        status, body = self.daemon.http_get("/metrics")
         assert status == 200
         return body.decode()
 
@@ -89,11 +89,6 @@ async def _produce(bootstrap: str, topic: str, rows: list[dict[str, Any]]) -> No
         await producer.stop()
 
 
-def _status(port: int) -> dict[str, Any]:
-    status, body = http_get(f"http://127.0.0.1:{port}/status")
-    return json.loads(body) if status == 200 else {}
-
-
 def _prometheus_config(tmp: Path, daemon_port: int) -> Path:
     """The shipped prometheus.yml, scraping the test daemon every second, with the shipped rules."""
     cfg = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
@@ -107,60 +102,52 @@ def _prometheus_config(tmp: Path, daemon_port: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     prometheus_bin = require_tool("prometheus", "apt-get install prometheus; .ci/run installs it")
     tmp = tmp_path_factory.mktemp("live")
-    with EmbeddedBroker(log_path=tmp / "broker.log") as broker:
-        port = free_port()
-        env = clean_env(MEMABRAD_KAFKA__BOOTSTRAP_SERVERS=broker.bootstrap_servers,
-                        MEMABRAD_STORE__BASE_DIR=str(tmp / "store"), MEMABRAD_HTTP__PORT=str(port),
-                        MEMABRAD_HTTP__HOST="127.0.0.1", MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES="1000",
-                        MEMABRAD_PROMOTION__MODE="point")
-        with running([sys.executable, "-m", "memabrad", "run"], tmp / "daemon.log", env=env, cwd=tmp) as daemon:
+    topics = Topics.default()  # a deployment's topic names
+    daemon = DaemonProcess("daemon", broker.bootstrap_servers, tmp / "store", topics, "memabrad-live", tmp,
+                           env={"MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES": "1000",
+                                "MEMABRAD_PROMOTION__MODE": "point"})
+    try:
+        port = daemon.start().wait_ready(60).port
+        prom_port = free_port()
+        prom_args = [prometheus_bin, f"--config.file={_prometheus_config(tmp, port)}",
+                     f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"]
+        with running(prom_args, tmp / "prometheus.log", env=clean_environ(), cwd=tmp) as prometheus:
+            prom_url = f"http://127.0.0.1:{prom_port}"
+            rows = Simulator(seed=1).generate(TRAJECTORIES)
+            asyncio.run(_produce(broker.bootstrap_servers, topics.trajectories, rows))
 
-            def ready() -> bool:
-                assert daemon.alive(), f"the daemon exited:\n{daemon.log_tail()}"
-                return http_get(f"http://127.0.0.1:{port}/readyz", timeout=1.0)[0] == 200
+            def evaluated_and_promoted() -> str | None:
+                """Every evaluation (one per 1,000 trajectories) finished, and one of them promoted."""
+                if daemon.metrics().sum("memabrad_evaluations_total") < TRAJECTORIES // 1000:
+                    return None
+                return (daemon.router("default") or {}).get("active_version")
 
-            wait_until(ready, 60, "the daemon's /readyz")
-            prom_port = free_port()
-            prom_args = [prometheus_bin, f"--config.file={_prometheus_config(tmp, port)}",
-                         f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"]
-            with running(prom_args, tmp / "prometheus.log", env=clean_env(), cwd=tmp) as prometheus:
-                prom_url = f"http://127.0.0.1:{prom_port}"
-                rows = Simulator(seed=1).generate(TRAJECTORIES)
-                asyncio.run(_produce(broker.bootstrap_servers, "memabra.trajectories", rows))
+            active = wait_until(evaluated_and_promoted, 90, "all evaluations done and a promotion")
+            # one admin rollback (unsigned: no admin key configured), through the documented command
+            res = subprocess.run(
+                [sys.executable, "-m", "memabrad", "admin", "rollback", active, "--router", "default",
+                 "--bootstrap-servers", broker.bootstrap_servers, "--reason", "test", "--wait", "--timeout", "30"],
+                capture_output=True, text=True, timeout=60, cwd=tmp, env=clean_environ(**topics.env()))
+            assert res.returncode == 0, res.stdout + res.stderr
+            s = Stack(port, prom_url, daemon, prometheus, active)
 
-                def evaluated_and_promoted() -> str | None:
-                    """Every evaluation (one per 1,000 trajectories) finished, and one of them promoted."""
-                    _, body = http_get(f"http://127.0.0.1:{port}/metrics")
-                    done = sum(float(v) for v in re.findall(r"^memabrad_evaluations_total\{.*\} (\S+)$",
-                                                             body.decode(), re.M))
-                    if done < TRAJECTORIES // 1000:
-                        return None
-                    return _status(port).get("routers", {}).get("default", {}).get("active_version")
+            def scraped() -> bool:
+                """The rollback is in, and every series has a few samples (rate() and increase() need two)."""
+                return all(s.query(f'min(count_over_time({m}{{job="memabrad"}}[1m])) >= {n}')["result"]
+                           for m, n in (("memabrad_rollbacks_total", 2), ("memabrad_evaluations_total", 3),
+                                        ("memabrad_trajectories_total", 3), ("memabrad_consumer_lag", 3)))
 
-                active = wait_until(evaluated_and_promoted, 90, "all evaluations done and a promotion")
-                # one admin rollback (unsigned: no admin key configured), through the documented command
-                res = subprocess.run(
-                    [sys.executable, "-m", "memabrad", "admin", "rollback", active, "--router", "default",
-                     "--bootstrap-servers", broker.bootstrap_servers, "--reason", "test", "--wait", "--timeout", "30"],
-                    capture_output=True, text=True, timeout=60, cwd=tmp, env=clean_env())
-                assert res.returncode == 0, res.stdout + res.stderr
-                s = Stack(port, prom_url, daemon, prometheus, active)
-
-                def scraped() -> bool:
-                    """The rollback is in, and every series has a few samples (rate() and increase() need two)."""
-                    return all(s.query(f'min(count_over_time({m}{{job="memabrad"}}[1m])) >= {n}')["result"]
-                               for m, n in (("memabrad_rollbacks_total", 2), ("memabrad_evaluations_total", 3),
-                                            ("memabrad_trajectories_total", 3), ("memabrad_consumer_lag", 3)))
-
-                try:
-                    wait_until(scraped, 60, "Prometheus to scrape the rollback, three times")
-                    yield s
-                except BaseException:
-                    print(s.logs())
-                    raise
+            try:
+                wait_until(scraped, 60, "Prometheus to scrape the rollback, three times")
+                yield s
+            except BaseException:
+                print(s.logs())
+                raise
+    finally:
+        daemon.shutdown()
 
 
 def _substitute(expr: str) -> str:
@@ -294,8 +281,8 @@ def test_router_variable_finds_the_router(stack: Stack) -> None:
 def test_docker_healthcheck_command_works(stack: Stack) -> None:
     """The Dockerfile's HEALTHCHECK, run as is against the daemon, and against a port nobody listens on."""
     cmd = [sys.executable if c == "python" else c for c in healthcheck_command()]
-    ok = subprocess.run(cmd, env=clean_env(MEMABRAD_HTTP__PORT=str(stack.daemon_port)), capture_output=True,
+    ok = subprocess.run(cmd, env=clean_environ(MEMABRAD_HTTP__PORT=str(stack.daemon_port)), capture_output=True,
                         timeout=30)
     assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run(cmd, env=clean_env(MEMABRAD_HTTP__PORT=str(free_port())), capture_output=True, timeout=30)
+    bad = subprocess.run(cmd, env=clean_environ(MEMABRAD_HTTP__PORT=str(free_port())), capture_output=True, timeout=30)
     assert bad.returncode != 0

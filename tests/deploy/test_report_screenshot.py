@@ -6,12 +6,13 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from cli_helpers import clean_environ
 
 from memabrad.report import build_histories, render_report
 from memabrad.report.html import COLORS
 
 from .conftest import HistoryStore
-from .helpers import clean_env, count_non_white, count_pixels, hex_rgb, read_png, require_tool
+from .helpers import count_non_white, count_pixels, hex_rgb, read_png, require_tool
 
 WIDTH, HEIGHT = 1200, 1600
 
@@ -22,7 +23,7 @@ def screenshot(page: Path, png: Path, profile: Path) -> np.ndarray:
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-extensions", "--hide-scrollbars", f"--user-data-dir={profile}", f"--screenshot={png}",
             f"--window-size={WIDTH},{HEIGHT}", page.as_uri()]
-    res = subprocess.run(args, capture_output=True, text=True, timeout=90, env=clean_env(HOME=str(profile)),
+    res = subprocess.run(args, capture_output=True, text=True, timeout=90, env=clean_environ(HOME=str(profile)),
                          stdin=subprocess.DEVNULL)
     assert res.returncode == 0 and png.is_file(), res.stdout[-2000:] + res.stderr[-2000:]
     return read_png(png)

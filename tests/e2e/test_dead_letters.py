@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from kafka_harness import DaemonFactory, KafkaIO, Producer, Topics, trajectory_bytes
 
 from memabrad.sim import Simulator
-
-from .harness import DaemonFactory, KafkaIO, Producer, Topics, trajectory_bytes
 
 pytestmark = pytest.mark.e2e
 

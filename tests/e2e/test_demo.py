@@ -7,8 +7,7 @@ import sys
 import time
 
 import pytest
-
-from .harness import clean_environ
+from cli_helpers import clean_environ
 
 pytestmark = pytest.mark.e2e
 

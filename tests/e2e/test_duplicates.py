@@ -5,10 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from kafka_harness import DaemonFactory, KafkaIO, Producer, Topics
 
 from memabrad.sim import Simulator
-
-from .harness import DaemonFactory, KafkaIO, Producer, Topics
 
 pytestmark = pytest.mark.e2e
 

@@ -7,20 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from kafka_harness import ALWAYS_PROMOTE, DaemonFactory, DaemonProcess, KafkaIO, Producer, Topics
+from polling import wait_until
 
 from memabrad.sim import Simulator
 from memabrad.store.versions import RouterVersionStore
 
-from .harness import DaemonFactory, DaemonProcess, KafkaIO, Producer, Topics, wait_until
-
 pytestmark = pytest.mark.e2e
-
-
-# Gates that pass whatever the data: these tests need promotions, not judgement.
-ALWAYS_PROMOTE = {"MEMABRAD_PROMOTION__MODE": "point", "MEMABRAD_PROMOTION__MIN_REWARD_DELTA": "-1",
-                  "MEMABRAD_PROMOTION__MAX_ERROR_RATE_INCREASE": "1",
-                  "MEMABRAD_PROMOTION__MAX_LATENCY_INCREASE_MS": "1000000",
-                  "MEMABRAD_PROMOTION__REQUIRED_TASK_COUNT": "0"}
 
 
 def _checkpoint_dir(d: DaemonProcess, partition: int = 0) -> Path:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kafka_harness import ALWAYS_PROMOTE, DaemonFactory, KafkaIO, Producer, Topics, evaluation_events
 
 from memabrad.sim import Simulator
 from memabrad.store.versions import RouterVersionStore
-
-from .harness import DaemonFactory, KafkaIO, Producer, Topics, evaluation_events
-from .test_faults import ALWAYS_PROMOTE
 
 pytestmark = pytest.mark.e2e
 

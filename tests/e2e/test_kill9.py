@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka_harness import DaemonFactory, DaemonProcess, EventReader, KafkaIO, Producer, Topics, evaluation_events
 
 from memabrad.learning.router import MODEL_FILE
 from memabrad.sim import Simulator
 from memabrad.store import RouterVersionStore
-
-from .harness import DaemonFactory, DaemonProcess, EventReader, KafkaIO, Producer, Topics, evaluation_events
 
 pytestmark = pytest.mark.e2e
 

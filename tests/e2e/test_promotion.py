@@ -7,12 +7,11 @@ import math
 from collections import Counter
 
 import pytest
+from kafka_harness import DaemonFactory, KafkaIO, Producer, Topics, evaluation_events
 
 from memabrad.sim import Simulator
 from memabrad.store import RouterVersionStore
 from memabrad.wire import REQUIRED_GATES, parse_router_event
-
-from .harness import DaemonFactory, KafkaIO, Producer, Topics, evaluation_events
 
 pytestmark = pytest.mark.e2e
 

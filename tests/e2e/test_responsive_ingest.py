@@ -13,11 +13,10 @@ import time
 from typing import Any
 
 import pytest
+from kafka_harness import DaemonFactory, DaemonProcess, KafkaIO, Producer, Topics
 from polling import wait_until
 
 from memabrad.sim.helpdesk import HelpdeskWorkload
-
-from .harness import DaemonFactory, DaemonProcess, KafkaIO, Producer, Topics
 
 pytestmark = pytest.mark.e2e
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from kafka_harness import DaemonFactory, KafkaIO, Producer, Topics
 
 from memabrad.daemon.checkpoint import CheckpointStore
 from memabrad.sim import Simulator
-
-from .harness import DaemonFactory, KafkaIO, Producer, Topics
 
 pytestmark = pytest.mark.e2e
 

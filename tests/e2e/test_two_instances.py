@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka_harness import DaemonFactory, DaemonProcess, KafkaIO, Producer, Topics
+from polling import wait_until
 
 from memabrad.daemon.checkpoint import CheckpointStore
 from memabrad.kafka.client import partition_for_key
 from memabrad.sim import Simulator
-
-from .harness import DaemonFactory, DaemonProcess, KafkaIO, Producer, Topics, wait_until
 
 pytestmark = pytest.mark.e2e
 

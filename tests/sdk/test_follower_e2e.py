@@ -11,20 +11,15 @@ import json
 import random
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import pytest
+from kafka_harness import PROMOTE_EVERY, DaemonProcess, publish
 from polling import until
 
 from memabrad.sdk import CaseLookup, RouterFollower, TrajectoryProducer
 from memabrad.sim import DEFAULT_ROUTES, ContextStream, default_world
 from memabrad.store.versions import RouterVersionStore
 from memabrad.wire.events import Benchmark, GateResult, PolicyMetrics, RouterPromoted, event_to_bytes, make_event_id
-
-from .harness import MIN_NEW, publish
-
-if TYPE_CHECKING:
-    from .harness import Daemon
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +30,7 @@ PROMOTION_TIMEOUT_S = 60.0
 class Agent:
     """The app under test: a follower choosing, the simulated world answering, a producer emitting."""
 
-    def __init__(self, daemon: Daemon, router_id: str, seed: int) -> None:
+    def __init__(self, daemon: DaemonProcess, router_id: str, seed: int) -> None:
         self.daemon = daemon
         self.router_id = router_id
         self.follower = self.new_follower()
@@ -59,7 +54,7 @@ class Agent:
         await self.follower.stop()
         await self.producer.stop()
 
-    async def work(self, n: int = MIN_NEW) -> None:
+    async def work(self, n: int = PROMOTE_EVERY) -> None:
         """Route, play and emit ``n`` tasks (exactly one evaluation's worth by default)."""
         for _ in range(n):
             task, candidates, ctx = self.contexts.next()
@@ -87,7 +82,7 @@ def _assert_fast_swap(follower: RouterFollower, version: str, cause: str) -> Non
     assert swap.swapped_at - swap.received_at < SWAP_BUDGET_S
 
 
-async def test_a_promotion_is_served_within_a_second(daemon: Daemon) -> None:
+async def test_a_promotion_is_served_within_a_second(daemon: DaemonProcess) -> None:
     rid = f"sdk-promote-{uuid.uuid4().hex[:6]}"
     async with Agent(daemon, rid, seed=1) as agent:
         follower = agent.follower
@@ -103,7 +98,7 @@ async def test_a_promotion_is_served_within_a_second(daemon: Daemon) -> None:
         assert match.case.route in DEFAULT_ROUTES and match.similarity > 0.89
 
 
-async def test_a_rollback_is_served_within_a_second(daemon: Daemon) -> None:
+async def test_a_rollback_is_served_within_a_second(daemon: DaemonProcess) -> None:
     rid = f"sdk-rollback-{uuid.uuid4().hex[:6]}"
     async with Agent(daemon, rid, seed=2) as agent:
         v1 = await agent.next_version(after=None)
@@ -135,7 +130,7 @@ def _forged_promotion(router_id: str, version_id: str, previous: str) -> RouterP
         benchmark=Benchmark(task_count=1, estimator="dr", baseline=metrics, challenger=metrics))
 
 
-async def test_a_tampered_version_is_refused_and_the_old_one_keeps_serving(daemon: Daemon) -> None:
+async def test_a_tampered_version_is_refused_and_the_old_one_keeps_serving(daemon: DaemonProcess) -> None:
     rid = f"sdk-corrupt-{uuid.uuid4().hex[:6]}"
     async with Agent(daemon, rid, seed=3) as agent:
         follower = agent.follower

@@ -1,0 +1,328 @@
+"""The stateful classes under the state-protocol checks (``test_state_protocol.py``), one ``Spec`` each.
+
+A spec says how to build an instance that has seen a few simulated trajectories, how it exports
+its state, how the product reloads it (export, encode, decode, import: the full round trip), and,
+for a learning class, ``run``: feed it further trajectories, one at a time, returning what it
+answered for each before learning it (prequential, as river evaluates). A class with a ``clone``
+or ``copy`` names it in ``clone``.
+
+Adding a class is one entry in ``SPECS``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from memabrad.config import Config
+from memabrad.daemon.checkpoint import CheckpointStore
+from memabrad.daemon.dedupe import DedupeMemory
+from memabrad.daemon.partition import PartitionState
+from memabrad.evaluation.benchmark import BenchmarkWindow, LoggedItem
+from memabrad.learning.case_index import CaseIndex
+from memabrad.learning.learner import RouterLearner
+from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
+from memabrad.learning.route_model import RouteModel
+from memabrad.learning.router import Router
+from memabrad.promotion.guard import GuardSettings, PromotionGuard
+from memabrad.sim import Simulator
+from memabrad.stats.moments import Moments
+from memabrad.wire.trajectory import Trajectory
+
+Row = dict[str, Any]
+BUILD_SEED, NEXT_SEED = 11, 12
+BUILD_N, NEXT_N, RESENT_N = 60, 30, 10
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    build: Callable[[], Any]
+    """A fresh instance that has seen ``build_rows()``."""
+    save: Callable[[Any], Any]
+    """The exported state, as the class returns it (compared through ``plain``)."""
+    reload: Callable[[Any], Any]
+    """The product's round trip: export, encode, decode, import."""
+    run: Callable[[Any, list[Row]], list[Any]] | None = None
+    """Answer then learn each row; None for an immutable value."""
+    clone: Callable[[Any], Any] | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+@cache
+def _rows(seed: int, n: int) -> tuple[Row, ...]:
+    return tuple(Simulator(seed=seed).generate(n))
+
+
+def build_rows() -> list[Row]:
+    return list(_rows(BUILD_SEED, BUILD_N))
+
+
+def next_rows() -> list[Row]:
+    """Unseen trajectories, then a few seen ones again (producers re-send)."""
+    return list(_rows(NEXT_SEED, NEXT_N)) + build_rows()[:RESENT_N]
+
+
+def trajectory(row: Row) -> Trajectory:
+    return Trajectory.model_validate(row)
+
+
+FEATURIZER = Router().featurizer
+CFG = Config()
+
+
+def features(row: Row) -> dict[int, float]:
+    return FEATURIZER.featurize(row["task"])
+
+
+def plain(state: Any) -> Any:
+    """A deep, comparable copy of an exported state (numpy arrays as dtype and values, tuples as lists)."""
+    if isinstance(state, np.ndarray):
+        return {"dtype": str(state.dtype), "values": state.tolist()}
+    if isinstance(state, dict):
+        return {k: plain(v) for k, v in state.items()}
+    if isinstance(state, list | tuple):
+        return [plain(v) for v in state]
+    return state
+
+
+def via_json(save: Callable[[Any], Any], load: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Round trip of a JSON state: exported, encoded, decoded, imported."""
+    return lambda obj: load(json.loads(json.dumps(save(obj))))
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    buf.seek(0)
+    with np.load(buf, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+# -- factories ----------------------------------------------------------------------------------
+
+
+def logged_item(row: Row) -> LoggedItem:
+    d, o = row["decision"], row["outcome"]
+    return LoggedItem(row["trajectory_id"], features(row), tuple(row["candidates"]), d["route"], d["propensity"],
+                      False, o["reward"], o["error"], o["latency_ms"], row["task"].get("task_type"))
+
+
+def _window() -> BenchmarkWindow:
+    w = BenchmarkWindow(size=40)  # smaller than the rows seen: the oldest have left
+    w.extend(logged_item(r) for r in build_rows())
+    return w
+
+
+def _run_window(w: BenchmarkWindow, rows: list[Row]) -> list[Any]:
+    out = []
+    for r in rows:
+        out.append((len(w), w.snapshot()[0].trajectory_id))
+        w.append(logged_item(r))
+    return out
+
+
+def _case_index() -> CaseIndex:
+    idx = CaseIndex(capacity=32, similarity_threshold=0.5)  # small: evictions happen
+    _run_case_index(idx, build_rows())
+    return idx
+
+
+def _run_case_index(idx: CaseIndex, rows: list[Row]) -> list[Any]:
+    out = []
+    for r in rows:
+        d, o, task = r["decision"], r["outcome"], r["task"]
+        out.append(idx.lookup(task["input"]))
+        idx.add(task["input"], trajectory_id=r["trajectory_id"], route=d["route"], reward=o["reward"],
+                error=o["error"], latency_ms=o["latency_ms"], task_type=task.get("task_type"),
+                occurred_at=r["occurred_at"])
+    return out
+
+
+def _route_model() -> RouteModel:
+    m = RouteModel()
+    _run_route_model(m, build_rows())
+    return m
+
+
+def _run_route_model(m: RouteModel, rows: list[Row]) -> list[Any]:
+    out = []
+    for r in rows:
+        x, o, group = features(r), r["outcome"], r["task"].get("task_type")
+        out.append((m.predict(x, group), m.reward_score(x, 1.0, group)))
+        m.learn(x, reward=o["reward"], error=o["error"], latency_s=o["latency_ms"] / 1000.0,
+                weight=1.0 / r["decision"]["propensity"], group=group)
+    return out
+
+
+def _router() -> Router:
+    r = Router()
+    _run_router(r, build_rows())
+    return r
+
+
+def _run_router(router: Router, rows: list[Row]) -> list[Any]:
+    out = []
+    for r in rows:
+        d, o = r["decision"], r["outcome"]
+        out.append(router.choose(r["task"], r["candidates"]))
+        router.learn(features(r), d["route"], propensity=d["propensity"], reward=o["reward"], error=o["error"],
+                     latency_ms=o["latency_ms"], group=r["task"].get("task_type"))
+    return out
+
+
+def _moments() -> Moments:
+    m = Moments()
+    _run_moments(m, build_rows())
+    return m
+
+
+def _run_moments(m: Moments, rows: list[Row]) -> list[Any]:
+    out = []
+    for r in rows:
+        out.append((m.n, m.mean, m.m2))
+        m.add(r["outcome"]["latency_ms"])
+    return out
+
+
+@cache
+def _scorer() -> Router:
+    """The challenger that scores trajectories for ``ProgressiveEvidence`` (trained once, never changed)."""
+    return _router()
+
+
+def _evidence() -> ProgressiveEvidence:
+    ev = ProgressiveEvidence()
+    _run_evidence(ev, build_rows())
+    return ev
+
+
+def _run_evidence(ev: ProgressiveEvidence, rows: list[Row]) -> list[Any]:
+    out = []
+    for r in rows:
+        d, o, x = r["decision"], r["outcome"], features(r)
+        s = score_trajectory(_scorer(), None, x, x, r["candidates"], d["route"], d["propensity"],
+                             (o["reward"], float(o["error"]), o["latency_ms"]), r["task"].get("task_type"))
+        out.append((ev.n, ev.delta[0].mean, ev.effective_sample_size))
+        ev.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported, at=r["occurred_at"],
+               route=s.choice)
+    return out
+
+
+GUARD_SETTINGS = GuardSettings(min_trajectories=20)
+
+
+def _guard() -> PromotionGuard:
+    g = PromotionGuard()
+    g.arm("v2", "v1", reward=0.75, error_rate=0.05, latency_ms=900.0)
+    _run_guard(g, build_rows())
+    return g
+
+
+def _run_guard(g: PromotionGuard, rows: list[Row]) -> list[Any]:
+    """Live trajectories served by the armed version (every third by an older one, which is not judged)."""
+    return [g.observe("v1" if i % 3 == 2 else "v2", r["outcome"]["reward"], r["outcome"]["error"],
+                      r["outcome"]["latency_ms"], GUARD_SETTINGS, propensity=r["decision"]["propensity"],
+                      n_candidates=len(r["candidates"])) for i, r in enumerate(rows)]
+
+
+def _learner() -> RouterLearner:
+    learner = RouterLearner.new("default", CFG)
+    _run_learner(learner, build_rows())
+    return learner
+
+
+def _run_learner(learner: RouterLearner, rows: list[Row]) -> list[Any]:
+    out = []
+    for r in rows:
+        hint = learner.case_index.hint(r["task"]["input"])
+        out.append((hint, learner.challenger.choose(r["task"], r["candidates"]), learner.observe(trajectory(r))))
+    return out
+
+
+def _dedupe() -> DedupeMemory:
+    m = DedupeMemory(capacity=48, generation_size=16)  # small: generations seal and the oldest drop
+    _run_dedupe(m, build_rows())
+    return m
+
+
+def _run_dedupe(m: DedupeMemory, rows: list[Row]) -> list[Any]:
+    out = []
+    for r in rows:
+        out.append(r["trajectory_id"] in m)
+        m.add(r["trajectory_id"])
+    return out
+
+
+def _partition() -> PartitionState:
+    st = PartitionState.empty("traj", 0, CFG)
+    st.admin_offsets[0] = 3
+    _run_partition(st, build_rows())
+    return st
+
+
+def _run_partition(st: PartitionState, rows: list[Row]) -> list[Any]:
+    """What the daemon does with each record: duplicates skipped, invalid ones counted, admin replays refused."""
+    out: list[Any] = []
+    for i, r in enumerate(rows):
+        t = trajectory(r)
+        if i % 13 == 5:
+            out.append(st.count_invalid(t.router_id))
+        elif t.trajectory_id in st.dedupe:
+            out.append("duplicate")
+        else:
+            out.append(st.learner(t.router_id, CFG).observe(t))
+            st.dedupe.add(t.trajectory_id)
+        if i % 7 == 0:
+            out.append(st.remember_request(f"req-{i % 21}"))
+        st.next_offset = (st.next_offset or 0) + 1
+    return out
+
+
+def _via_checkpoint(st: PartitionState) -> PartitionState:
+    """The daemon's own round trip: a checkpoint generation written to disk and read back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = CheckpointStore(tmp, "group")
+        return CheckpointStore.read(store.write(st), CFG)
+
+
+# -- the classes under the checks ---------------------------------------------------------------
+
+SPECS: list[Spec] = [
+    Spec("LoggedItem", lambda: logged_item(build_rows()[0]), LoggedItem.to_state,
+         via_json(LoggedItem.to_state, LoggedItem.from_state)),
+    Spec("BenchmarkWindow", _window, BenchmarkWindow.to_state,
+         via_json(BenchmarkWindow.to_state, BenchmarkWindow.from_state), _run_window),
+    Spec("CaseIndex", _case_index, CaseIndex.to_state, via_json(CaseIndex.to_state, CaseIndex.from_state),
+         _run_case_index),
+    Spec("RouteModel", _route_model, RouteModel.to_state, via_json(RouteModel.to_state, RouteModel.from_state),
+         _run_route_model, clone=RouteModel.copy),
+    Spec("Router", _router, Router.export_state, via_json(Router.export_state, Router.from_state), _run_router,
+         clone=Router.clone),
+    Spec("Router.bytes", _router, Router.to_bytes, lambda r: Router.from_bytes(r.to_bytes()), _run_router,
+         clone=Router.clone),
+    Spec("Moments", _moments, Moments.to_state, via_json(Moments.to_state, Moments.from_state), _run_moments,
+         clone=Moments.copy),
+    Spec("ProgressiveEvidence", _evidence, ProgressiveEvidence.to_state,
+         via_json(ProgressiveEvidence.to_state, ProgressiveEvidence.from_state), _run_evidence,
+         clone=ProgressiveEvidence.copy),
+    Spec("PromotionGuard", _guard, PromotionGuard.to_state,
+         via_json(PromotionGuard.to_state, PromotionGuard.from_state), _run_guard),
+    Spec("RouterLearner", _learner, RouterLearner.to_state,
+         via_json(RouterLearner.to_state, lambda s: RouterLearner.from_state(s, CFG)), _run_learner),
+    Spec("DedupeMemory", _dedupe, DedupeMemory.to_arrays,
+         lambda m: DedupeMemory.from_arrays(_npz(m.to_arrays()), m.capacity, m.generation_size), _run_dedupe),
+    Spec("PartitionState", _partition, PartitionState.to_payload, _via_checkpoint, _run_partition),
+]
