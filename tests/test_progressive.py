@@ -204,3 +204,21 @@ def test_unbiased_in_seeded_repetitions() -> None:
     est = np.array(estimates)
     se = est.std(0, ddof=1) / math.sqrt(len(est))
     assert np.all(np.abs(est.mean(0) - np.array(truth)) < 3 * se), (est.mean(0), truth, se)
+
+
+def test_frozen_scorer_chooses_as_the_router_does() -> None:
+    """The baseline's precomputed scorer picks exactly the routes ``Router.best`` picks."""
+    from memabrad.learning.frozen import FrozenScorer
+
+    cfg = load_config(None)
+    learner = RouterLearner.new("default", cfg)
+    ts = _trajectories(3000, seed=11)
+    for t in ts[:2500]:
+        learner.observe(t)
+    router = learner.challenger.clone()
+    frozen = FrozenScorer(router)
+    for t in ts[2500:]:
+        x = router.featurizer.featurize(t.task, learner.case_index.hint(t.task.input))
+        assert frozen.best(x, t.candidates, t.task.task_type) == router.best(x, t.candidates, t.task.task_type)
+        fs, rs = frozen.scores(x, t.candidates, t.task.task_type), router.scores(x, t.candidates, t.task.task_type)
+        assert fs == pytest.approx(rs, abs=1e-12)

@@ -21,6 +21,7 @@ import anyio.abc
 from memabrad.config import Config
 from memabrad.daemon.metrics import DaemonMetrics
 from memabrad.daemon.partition import PartitionState
+from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.router import ModelFormatError, Router
 from memabrad.promotion.events import rollback_event
@@ -135,22 +136,24 @@ class RouterRegistry:
         if learner is not None:
             baseline = await anyio.to_thread.run_sync(self._load_baseline, router_id, learner)
             if state is not None and state.learners.get(router_id) is learner:  # not replaced meanwhile
-                learner.set_baseline(baseline)
+                learner.set_baseline(*baseline)
 
-    def _load_baseline(self, router_id: str, learner: RouterLearner) -> Router | None:
+    def _load_baseline(self, router_id: str, learner: RouterLearner) -> tuple[Router | None, FrozenScorer | None]:
         """The version challengers are judged against (pinned, else active), sharing the learner's case
-        index; one that cannot be loaded leaves the learner judged against the logging agent (its
-        evaluation is skipped anyway, with the reason logged)."""
+        index, with its frozen scorer built here in the worker thread; one that cannot be loaded leaves
+        the learner judged against the logging agent (its evaluation is skipped anyway, with the reason
+        logged)."""
         store = self.store(router_id)
         try:
             version_id = store.baseline_version_id()
             if version_id is None:
-                return None
-            return Router.load(store.version_dir(version_id), case_index=learner.case_index)
+                return None, None
+            router = Router.load(store.version_dir(version_id), case_index=learner.case_index)
+            return router, FrozenScorer(router)
         except (StoreError, ModelFormatError, OSError) as err:
             log.error("cannot load the baseline for live scoring", extra={"router_id": router_id,
                                                                            "error": str(err)})
-            return None
+            return None, None
 
     async def baseline_changed(self, router_id: str) -> None:
         """A baseline was pinned or unpinned: the active version is the same, the learner's baseline not."""

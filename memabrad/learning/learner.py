@@ -19,6 +19,7 @@ from typing import Any
 
 from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import Features, Hint, normalize_text, text_hashes
+from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.router import Router
 from memabrad.learning.window import BenchmarkWindow, LoggedItem, is_holdout
@@ -114,14 +115,17 @@ class RouterLearner:
     span: Span = field(default_factory=Span)
     progressive: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
     baseline: Router | None = field(default=None, repr=False)
+    _baseline_scorer: FrozenScorer | None = field(default=None, repr=False)
 
-    def set_baseline(self, router: Router | None) -> None:
+    def set_baseline(self, router: Router | None, scorer: FrozenScorer | None = None) -> None:
         """The router the challenger is judged against from now on (None: the logging agent).
 
         Call it whenever the active version changes, and after a restore once the active version
         is loaded; the progressive evidence restarts when the baseline is a different version, and
-        carries on when it is the one the evidence was gathered against."""
+        carries on when it is the one the evidence was gathered against. ``scorer``: the router's
+        ``FrozenScorer`` when the caller built it already (it takes a moment: build it off the loop)."""
         self.baseline = router
+        self._baseline_scorer = scorer if scorer is not None or router is None else FrozenScorer(router)
         version_id = router.version_id if router is not None else None
         if version_id != self.progressive.baseline_version_id:
             self.progressive = ProgressiveEvidence(baseline_version_id=version_id)
@@ -182,7 +186,7 @@ class RouterLearner:
                                      or baseline.featurizer.hash_bits != self.challenger.featurizer.hash_bits):
             xb = baseline.featurizer.featurize(t.task, hint)
         o = t.outcome
-        s = score_trajectory(self.challenger, baseline, x, xb, t.candidates, t.decision.route, p,
+        s = score_trajectory(self.challenger, self._baseline_scorer, x, xb, t.candidates, t.decision.route, p,
                              (o.reward, 1.0 if o.error else 0.0, o.latency_ms), t.task.task_type)
         self.progressive.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
                              at=t.trajectory_id, route=s.choice, error_parts=s.error_parts)

@@ -30,6 +30,7 @@ from memabrad.learning.features import Features
 from memabrad.stats.moments import Moments
 
 if TYPE_CHECKING:
+    from memabrad.learning.frozen import FrozenScorer
     from memabrad.learning.router import Router
 
 METRICS = ("reward", "error_rate", "latency_ms")
@@ -162,7 +163,7 @@ class Scored:
     error_parts: tuple[float, float]
 
 
-def score_trajectory(challenger: Router, baseline: Router | None, x: Features, x_baseline: Features,
+def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None, x: Features, x_baseline: Features,
                      candidates: Sequence[str],
                      route: str, propensity: float, outcome: tuple[float, float, float],
                      group: str | None) -> Scored:

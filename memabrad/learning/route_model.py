@@ -168,6 +168,17 @@ class RouteModel(base.Regressor):
         return (self.reward_mean + lam_g * d_g + lam_f * float(vals @ self._a[idx, 0])
                 - pessimism * self.reward_se(group))
 
+    def reward_table(self) -> tuple[list[int], np.ndarray]:
+        """The features this route has learned and their contextual reward weights (``FrozenScorer``
+        merges the tables of a router that will not learn again)."""
+        rows = np.fromiter(self._col.values(), dtype=np.int64, count=len(self._col))
+        return list(self._col), self._a[rows, 0]
+
+    def reward_constant(self, pessimism: float, group: str | None = None) -> float:
+        """The part of ``reward_score`` that does not depend on the task's features."""
+        return (self.reward_mean + self.lambdas()[0][0] * self._group_offsets(group)[0]
+                - pessimism * self.reward_se(group))
+
     # -- river's regressor protocol ---------------------------------------------------
 
     def learn_one(self, x: dict, y: float, *, error: bool = False, latency_s: float = 0.0,  # type: ignore[override]

@@ -141,7 +141,7 @@ def errors_for_rate(p: float, n: int) -> float:
 
 def known_rows(col: dict[int, int], x: Features) -> tuple[np.ndarray, np.ndarray]:
     """(rows, values) of the features of ``x`` the table holds; unknown features weigh 0."""
-    cols = [col.get(k) for k in x]
+    cols = list(map(col.get, x))
     vals = np.fromiter(x.values(), dtype=np.float64, count=len(cols))
     if None in cols:
         keep = [c is not None for c in cols]
@@ -151,7 +151,7 @@ def known_rows(col: dict[int, int], x: Features) -> tuple[np.ndarray, np.ndarray
 
 def add_columns(col: dict[int, int], a: np.ndarray, x: Features) -> tuple[np.ndarray, np.ndarray]:
     """The rows of every feature of ``x``, new ones added to ``col``; and the array, grown if needed."""
-    cols = [col.get(k) for k in x]
+    cols = list(map(col.get, x))
     if None in cols:
         for i, k in enumerate(x):
             if cols[i] is None:
