@@ -529,7 +529,8 @@ def memabrad_policy(learner: RouterLearner) -> Policy:
 
 
 def gate(learner: RouterLearner, cfg: Config) -> dict[str, Any]:
-    """The daemon's evaluation of the challenger against the logging policy (baseline None)."""
+    """The daemon's evaluation of the challenger against the logging policy (baseline None): progressive
+    evidence over every trajectory so far, confidence sequences, the hold-out veto."""
     snap = learner.snapshot()
     ev = evaluate(snap, None, PolicySettings.from_config(cfg.promotion, cfg.evaluation),
                   estimator=cfg.evaluation.estimator, confidence=cfg.evaluation.confidence)
@@ -538,7 +539,8 @@ def gate(learner: RouterLearner, cfg: Config) -> dict[str, Any]:
     diag = res.challenger_diagnostics
     return {
         "verdict": dec.verdict, "would_promote": dec.would_promote, "reasons": list(dec.reasons),
-        "estimator": res.estimator, "task_count": res.task_count,
+        "estimator": res.estimator, "task_count": res.task_count, "method": res.method,
+        "looks": (res.sequential or {}).get("looks"),
         "baseline_reward": res.baseline.reward.value, "challenger_reward": res.challenger.reward.value,
         "delta_reward": d.value, "delta_ci": [d.ci_low, d.ci_high],
         "delta_latency_ms": res.deltas["latency_ms"].value,

@@ -69,6 +69,15 @@ def test_promotion_event_store_and_metrics(kafka: KafkaIO, daemons: DaemonFactor
         previous = ev["version_id"]
     for ev in evals:
         _check_gates(ev["gates"])
+    # The evidence behind each decision: progressive, with the alpha it spends and the looks so far;
+    # it restarts when a promotion changes the baseline, so looks count up between promotions.
+    looks = 0
+    for ev in evals:
+        bench, seq = ev["benchmark"], ev["benchmark"]["sequential"]
+        assert bench["method"] == "progressive" and seq["alpha"] == pytest.approx(0.05), seq
+        assert seq["looks"] == looks + 1 and seq["trajectories"] == bench["task_count"] > 0, seq
+        assert bench["holdout"]["task_count"] > 0 and "holdout_check" in ev["gates"]
+        looks = 0 if ev["type"] == "router.promoted" else seq["looks"]
 
     # Store: every promoted version and every report is saved; current.json names the last promotion.
     base = d.base_dir
