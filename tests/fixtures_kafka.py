@@ -34,11 +34,8 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 
 @pytest.fixture(scope="module")
 def kafka(broker: EmbeddedBroker) -> Iterator[KafkaIO]:
-    io = KafkaIO(broker.bootstrap_servers)
-    try:
+    with KafkaIO(broker.bootstrap_servers) as io:
         yield io
-    finally:
-        io.close()
 
 
 @pytest.fixture

@@ -102,6 +102,12 @@ class KafkaIO:
         self._thread.start()
         self._readers: list[TopicReader] = []
 
+    def __enter__(self) -> KafkaIO:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 

@@ -314,34 +314,21 @@ def test_the_checker_rejects_what_does_not_exist() -> None:
     assert check(Ref("symbol", "memabrad.wire.Trajectory")) is None  # a re-export counts
 
 
+KINDS = {
+    "symbol": "named code symbols exist",
+    "path": "named paths exist",
+    "dotted": "dotted names are config keys, event types or modules",
+    "metric": "named metrics exist in the code",
+    "topic": "named topics are the configured defaults",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
-def test_named_code_symbols_exist(doc: Path) -> None:
-    failures = _failures(doc, "symbol")
-    assert not failures, "\n".join(failures)
-
-
-@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
-def test_named_paths_exist(doc: Path) -> None:
-    failures = _failures(doc, "path")
-    assert not failures, "\n".join(failures)
-
-
-@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
-def test_dotted_names_are_config_keys_event_types_or_modules(doc: Path) -> None:
-    failures = _failures(doc, "dotted")
-    assert not failures, "\n".join(failures)
-
-
-@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
-def test_named_metrics_exist_in_the_code(doc: Path) -> None:
-    failures = _failures(doc, "metric")
-    assert not failures, "\n".join(failures)
-
-
-@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
-def test_named_topics_are_the_configured_defaults(doc: Path) -> None:
-    failures = _failures(doc, "topic")
-    assert not failures, "\n".join(failures)
+def test_named_references_exist(doc: Path, kind: str) -> None:
+    """Every reference of one kind in the doc resolves (see ``KINDS``)."""
+    failures = _failures(doc, kind)
+    assert not failures, f"{KINDS[kind]}:\n" + "\n".join(failures)
 
 
 def test_architecture_tree_entries_exist() -> None:

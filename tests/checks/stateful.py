@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -120,6 +120,15 @@ def logged_item(row: Row) -> LoggedItem:
                       False, o["reward"], o["error"], o["latency_ms"], row["task"].get("task_type"))
 
 
+T = TypeVar("T")
+
+
+def fed(obj: T, run: Callable[[T, list[Row]], object]) -> T:
+    """``obj`` after it has been fed the build rows (by the same ``run`` the checks feed it more with)."""
+    run(obj, build_rows())
+    return obj
+
+
 def _window() -> BenchmarkWindow:
     w = BenchmarkWindow(size=40)  # smaller than the rows seen: the oldest have left
     w.extend(logged_item(r) for r in build_rows())
@@ -135,9 +144,7 @@ def _run_window(w: BenchmarkWindow, rows: list[Row]) -> list[Any]:
 
 
 def _case_index() -> CaseIndex:
-    idx = CaseIndex(capacity=32, similarity_threshold=0.5)  # small: evictions happen
-    _run_case_index(idx, build_rows())
-    return idx
+    return fed(CaseIndex(capacity=32, similarity_threshold=0.5), _run_case_index)  # small: evictions happen
 
 
 def _run_case_index(idx: CaseIndex, rows: list[Row]) -> list[Any]:
@@ -152,9 +159,7 @@ def _run_case_index(idx: CaseIndex, rows: list[Row]) -> list[Any]:
 
 
 def _route_model() -> RouteModel:
-    m = RouteModel()
-    _run_route_model(m, build_rows())
-    return m
+    return fed(RouteModel(), _run_route_model)
 
 
 def _run_route_model(m: RouteModel, rows: list[Row]) -> list[Any]:
@@ -168,9 +173,7 @@ def _run_route_model(m: RouteModel, rows: list[Row]) -> list[Any]:
 
 
 def _router() -> Router:
-    r = Router()
-    _run_router(r, build_rows())
-    return r
+    return fed(Router(), _run_router)
 
 
 def _run_router(router: Router, rows: list[Row]) -> list[Any]:
@@ -184,9 +187,7 @@ def _run_router(router: Router, rows: list[Row]) -> list[Any]:
 
 
 def _moments() -> Moments:
-    m = Moments()
-    _run_moments(m, build_rows())
-    return m
+    return fed(Moments(), _run_moments)
 
 
 def _run_moments(m: Moments, rows: list[Row]) -> list[Any]:
@@ -204,9 +205,7 @@ def _scorer() -> Router:
 
 
 def _evidence() -> ProgressiveEvidence:
-    ev = ProgressiveEvidence()
-    _run_evidence(ev, build_rows())
-    return ev
+    return fed(ProgressiveEvidence(), _run_evidence)
 
 
 def _run_evidence(ev: ProgressiveEvidence, rows: list[Row]) -> list[Any]:
@@ -239,9 +238,7 @@ def _run_guard(g: PromotionGuard, rows: list[Row]) -> list[Any]:
 
 
 def _learner() -> RouterLearner:
-    learner = RouterLearner.new("default", CFG)
-    _run_learner(learner, build_rows())
-    return learner
+    return fed(RouterLearner.new("default", CFG), _run_learner)
 
 
 def _run_learner(learner: RouterLearner, rows: list[Row]) -> list[Any]:
@@ -253,9 +250,8 @@ def _run_learner(learner: RouterLearner, rows: list[Row]) -> list[Any]:
 
 
 def _dedupe() -> DedupeMemory:
-    m = DedupeMemory(capacity=48, generation_size=16)  # small: generations seal and the oldest drop
-    _run_dedupe(m, build_rows())
-    return m
+    # small: generations seal and the oldest drop
+    return fed(DedupeMemory(capacity=48, generation_size=16), _run_dedupe)
 
 
 def _run_dedupe(m: DedupeMemory, rows: list[Row]) -> list[Any]:

@@ -19,11 +19,8 @@ PARTITIONS = 4  # the embedded broker auto-creates topics with 4 partitions: mat
 @pytest.fixture
 def kafka(own_broker: EmbeddedBroker) -> Iterator[KafkaIO]:
     """This module's Kafka I/O (and so its daemons and producer) on the test's own broker, which it restarts."""
-    io = KafkaIO(own_broker.bootstrap_servers)
-    try:
+    with KafkaIO(own_broker.bootstrap_servers) as io:
         yield io
-    finally:
-        io.close()
 
 
 def test_broker_restart_mid_stream(own_broker: EmbeddedBroker, kafka: KafkaIO, daemons: DaemonFactory,
