@@ -77,7 +77,7 @@ class PartitionState:
             "topic": self.topic,
             "partition": self.partition,
             "next_offset": self.next_offset,
-            "invalid_by_router": self.invalid_by_router,
+            "invalid_by_router": dict(self.invalid_by_router),
             "admin_offsets": {str(k): v for k, v in self.admin_offsets.items()},
             "request_ids": list(self.request_ids),
             "learners": {rid: learner.to_state() for rid, learner in sorted(self.learners.items())},
