@@ -100,6 +100,7 @@ class RouteModel(base.Regressor):
         # per head, prequential sums for the stacking weights: [g*g, g*f, f*f, g*t, f*t] (t = y - mean)
         self.s_stack = [[0.0] * 5 for _ in range(3)]
         self._lambdas: list[tuple[float, float]] | None = None
+        self._consts: dict[tuple[float, str | None], float] | None = None
         self.s_res = [0.0, 0.0, 0.0]  # per head, prequential squared error of the blended prediction
         self.groups: dict[str, list[float]] = {}  # [events, reward weight, weighted reward, errors, latency]
         self._col: dict[int, int] = {}
@@ -163,10 +164,7 @@ class RouteModel(base.Regressor):
     def reward_score(self, x: Features, pessimism: float, group: str | None = None) -> float:
         """Expected reward minus ``pessimism`` standard errors."""
         idx, vals = known_rows(self._col, x)
-        lam_g, lam_f = self.lambdas()[0]
-        d_g = self._group_offsets(group)[0]
-        return (self.reward_mean + lam_g * d_g + lam_f * float(vals @ self._a[idx, 0])
-                - pessimism * self.reward_se(group))
+        return self.reward_constant(pessimism, group) + self.lambdas()[0][1] * float(vals @ self._a[idx, 0])
 
     def reward_table(self) -> tuple[list[int], np.ndarray]:
         """The features this route has learned and their contextual reward weights (``FrozenScorer``
@@ -175,9 +173,18 @@ class RouteModel(base.Regressor):
         return list(self._col), self._a[rows, 0]
 
     def reward_constant(self, pessimism: float, group: str | None = None) -> float:
-        """The part of ``reward_score`` that does not depend on the task's features."""
-        return (self.reward_mean + self.lambdas()[0][0] * self._group_offsets(group)[0]
-                - pessimism * self.reward_se(group))
+        """The part of ``reward_score`` that does not depend on the task's features: kept per group until
+        the route learns again (a trajectory teaches one route and is scored by all of them)."""
+        cache = self.__dict__.get("_consts")
+        if cache is None:
+            cache = self._consts = {}
+        c = cache.get((pessimism, group))
+        if c is None:
+            c = (self.reward_mean + self.lambdas()[0][0] * self._group_offsets(group)[0]
+                 - pessimism * self.reward_se(group))
+            if len(cache) < 1024:
+                cache[(pessimism, group)] = c
+        return c
 
     # -- river's regressor protocol ---------------------------------------------------
 
@@ -203,6 +210,7 @@ class RouteModel(base.Regressor):
         ``novel``: False for a task whose exact text was seen before. Such events still teach every
         part, but do not count as evidence for the stacking weights: a text model that memorised a
         repeated prompt predicts it well, which says nothing about prompts it has not seen."""
+        self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
         rows = self._a[idx]
@@ -268,7 +276,7 @@ class RouteModel(base.Regressor):
         m.errors = float(s["errors"])
         m.latency_mean = float(s["latency_mean"])
         m.s_stack = [[float(v) for v in row] for row in s["s_stack"]]
-        m._lambdas = None
+        m._lambdas = m._consts = None
         m.s_res = [float(v) for v in s["s_res"]]
         m.groups = {str(k): [float(v) for v in row] for k, row in s["groups"].items()}
         m._col, m._a = table_from_state(s)
@@ -286,7 +294,7 @@ class RouteModel(base.Regressor):
         m.errors = errors_for_rate(sigmoid(float(s["error"]["intercept"])), m.n)
         m.latency_mean = float(s["latency"]["intercept"])
         m.s_stack = [[0.0, 0.0, 1.0, 0.0, 1.0] for _ in range(3)]  # lambda_g = 0, lambda_f = 1
-        m._lambdas = None
+        m._lambdas = m._consts = None
         m._col, m._a = table_from_v1(s)
         return m
 
@@ -295,7 +303,7 @@ class RouteModel(base.Regressor):
         twin = RouteModel(self.eta, self.l2)
         twin.__dict__.update(self.__dict__)
         twin.s_stack = [list(v) for v in self.s_stack]
-        twin._lambdas = None
+        twin._lambdas = twin._consts = None
         twin.s_res = list(self.s_res)
         twin.groups = {k: list(v) for k, v in self.groups.items()}
         twin._col = dict(self._col)
