@@ -7,8 +7,9 @@ the same logged streams, through the product's own gate code (``PromotionPolicy`
 - ``holdout`` (before): the 20 % hold-out window (at most ``window_size`` tasks), doubly
   robust estimates, a fixed-n normal interval at every look;
 - ``progressive`` (now): every trajectory scored before the outcome model learns it,
-  doubly robust, an asymptotic confidence sequence (valid at every look), plus the
-  hold-out veto.
+  doubly robust, asymptotic confidence sequences (valid at every look) over the whole
+  evidence and over the restart streams, each at its share of alpha, plus the hold-out veto
+  (``promotion.evaluation.decide_streams``, as the daemon decides).
 
 The world is the project simulator's (``memabrad.sim``): a pool of contexts with the exact
 expected reward, error rate and latency of every route; streams draw contexts from the
@@ -47,8 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from memabrad.evaluation.compare import METRICS, BenchmarkResult, Diagnostics, PolicyEstimate  # noqa: E402
 from memabrad.evaluation.estimators import Interval, mean_interval  # noqa: E402
-from memabrad.evaluation.sequential import SequentialSettings, sequential_result  # noqa: E402
-from memabrad.learning.progressive import ProgressiveEvidence  # noqa: E402
+from memabrad.evaluation.sequential import SequentialSettings, stream_results  # noqa: E402
+from memabrad.learning.progressive import RESTART_LOOKS, ProgressiveEvidence  # noqa: E402
+from memabrad.promotion.evaluation import decide_streams  # noqa: E402
 from memabrad.promotion.policy import PolicySettings, PromotionPolicy  # noqa: E402
 from memabrad.sim.generator import ContextStream  # noqa: E402
 from memabrad.sim.policies import fixed_policy  # noqa: E402
@@ -229,8 +231,8 @@ def _moments(x: np.ndarray) -> Moments:
     return Moments(n, mean, float(((x - mean) ** 2).sum()))
 
 
-def progressive_result(s: Stream, cols_idx: np.ndarray, q: np.ndarray, end: int, looks: int,
-                       seq: SequentialSettings, holdout: BenchmarkResult) -> BenchmarkResult:
+def _evidence(s: Stream, cols_idx: np.ndarray, q: np.ndarray, end: int) -> ProgressiveEvidence:
+    """The progressive evidence of the first ``end`` trajectories, as the learner would hold it."""
     rows = np.arange(end)
     phi_ch = influences(s, rows, cols_idx[:end], q[:end])
     phi_bl = s.y[:end]
@@ -239,16 +241,25 @@ def progressive_result(s: Stream, cols_idx: np.ndarray, q: np.ndarray, end: int,
     q_pi_err = q[rows, cols_idx[:end], 1]
     q_log_err = q[rows, s.logged[:end], 1]
     coef = w - 1.0  # the logging agent is the baseline: difference = c + coef * (y - q)
-    ev = ProgressiveEvidence(
+    return ProgressiveEvidence(
         error_smooth=_moments(q_pi_err - q_log_err),
         error_noise=float((coef * coef * q_log_err * (1.0 - q_log_err)).sum()),
         challenger=[_moments(phi_ch[:, m]) for m in range(3)],
         baseline=[_moments(phi_bl[:, m]) for m in range(3)],
         delta=[_moments(phi_ch[:, m] - phi_bl[:, m]) for m in range(3)],
-        weight_sum=float(w.sum()), weight_sq=float((w * w).sum()), max_weight=float(w.max()),
-        matches=int(match.sum()), looks=looks,
+        weight_sum=float(w.sum()), weight_sq=float((w * w).sum()), max_weight=float(w.max()) if end else 0.0,
+        matches=int(match.sum()),
     )
-    return sequential_result(ev, seq, holdout=holdout)
+
+
+def progressive_results(s: Stream, cols_idx: np.ndarray, q: np.ndarray, look: int, k: int,
+                        seq: SequentialSettings, holdout: BenchmarkResult, min_n: int) -> list[BenchmarkResult]:
+    """The daemon's streams at look ``k`` (one every ``look`` trajectories): the whole evidence, and the
+    evidence since each restart look reached so far."""
+    ev = _evidence(s, cols_idx, q, k * look)
+    ev.looks = k
+    ev.restarts = [(r, _evidence(s, cols_idx, q, r * look)._core_state()) for r in RESTART_LOOKS if r <= k]
+    return stream_results(ev, seq, min_trajectories=min_n, holdout=holdout)
 
 
 def holdout_result(s: Stream, cols_idx: np.ndarray, pool: Pool, end: int, confidence: float) -> BenchmarkResult:
@@ -303,12 +314,16 @@ def run_rep(pool: Pool, cols: np.ndarray, truth: tuple[float, ...], T: int, look
         last: BenchmarkResult | None = None
         for k, end in enumerate(range(look, T + 1, look), 1):
             hold = holdout_result(s, cols_idx, pool, end, 0.95)
-            res = hold if method == "holdout" else progressive_result(s, cols_idx, q, end, k, seq, hold)
+            if method == "holdout":
+                res, decision = hold, policy.decide(hold)
+            else:
+                res, decision = decide_streams(policy, progressive_results(
+                    s, cols_idx, q, look, k, seq, hold, settings.required_task_count))
             for i, m in enumerate(METRICS):
                 c = _covers(res.deltas[m], truth[i])
                 covered_all[m] &= c
                 per_look_cover[m].append(c)
-            if first is None and policy.decide(res).verdict == "promote":
+            if first is None and decision.verdict == "promote":
                 first = end
             last = res
         assert last is not None

@@ -222,3 +222,35 @@ def test_frozen_scorer_chooses_as_the_router_does() -> None:
         assert frozen.best(x, t.candidates, t.task.task_type) == router.best(x, t.candidates, t.task.task_type)
         fs, rs = frozen.scores(x, t.candidates, t.task.task_type), router.scores(x, t.candidates, t.task.task_type)
         assert fs == pytest.approx(rs, abs=1e-12)
+
+
+def test_restart_streams_leave_the_untrained_stretch_out() -> None:
+    """After look 1 a second stream starts; a promotion may rest on it, at its share of alpha."""
+    from memabrad.evaluation.sequential import stream_results
+    from memabrad.promotion.policy import PromotionPolicy
+
+    rng = np.random.default_rng(3)
+    ev = ProgressiveEvidence()
+    direct = ProgressiveEvidence()
+    for i in range(4000):
+        if i == 1000:
+            ev.mark_look()
+        gain = -0.4 if i < 1000 else 0.05  # an untrained challenger first, then a slightly better one
+        y = float(rng.random() < 0.5)
+        phi_ch, phi_bl = (y + gain, 0.0, 500.0), (y, 0.0, 500.0)
+        ev.add(phi_ch, phi_bl, weight=1.0, unsupported=False, at=str(i))
+        if i >= 1000:
+            direct.add(phi_ch, phi_bl, weight=1.0, unsupported=False, at=str(i))
+    ev.mark_look()
+    whole, later, empty = ev.streams()  # restarts after looks 1 and 2; nothing came after look 2
+    assert empty.n == 0 and whole.n == 4000
+    assert later.n == direct.n == 3000 and later.start_look == 1 and later.looks == 1
+    assert later.delta[0].mean == pytest.approx(direct.delta[0].mean)
+    assert later.delta[0].variance == pytest.approx(direct.delta[0].variance, abs=1e-9)
+    results = stream_results(ev, SequentialSettings(), min_trajectories=200)
+    assert [r.sequential["stream_start_look"] for r in results] == [0, 1]
+    assert sum(r.sequential["alpha"] for r in results) < 0.05
+    verdicts = [PromotionPolicy(PolicySettings()).decide(r).verdict for r in results]
+    assert verdicts[0] != "promote" and verdicts[1] == "promote"
+    restored = ProgressiveEvidence.from_state(json.loads(json.dumps(ev.to_state())))
+    assert [s.to_state() for s in restored.streams()] == [s.to_state() for s in ev.streams()]

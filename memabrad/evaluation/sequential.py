@@ -16,6 +16,12 @@ more data gives, and it is checked twice more — on the hold-out window, by a v
 spends no alpha (``holdout`` in the result: a gate whose hold-out interval lies wholly on
 the wrong side blocks the promotion), and live, by the post-promotion guard.
 
+The challenger judged first is untrained, and a running average remembers it for long; so
+after looks 1, 2, 4, 8, ... a further stream starts that leaves the earlier stretch out. Stream
+``i`` gets ``alpha * 6 / (pi^2 (i + 1)^2)`` of the alpha (the shares add up to less than
+alpha), a promotion may rest on any one stream, and the chance that any of them is wrong at
+any look stays at most alpha.
+
 Errors are coin flips that importance weights can multiply twentyfold, so the error-rate
 difference's sample variance is unreliable until a few rare weighted flips have landed; its
 interval uses the larger of the sample variance and a model-based one
@@ -64,9 +70,36 @@ def _interval(m: Moments, s: SequentialSettings, floor: float = math.nan) -> Int
     return Interval(m.mean, lo, hi, m.n)
 
 
+def stream_share(i: int) -> float:
+    """Stream ``i``'s share of alpha: 6 / (pi^2 (i + 1)^2), so all streams together spend at most alpha.
+
+    >>> round(sum(stream_share(i) for i in range(1000)), 3)
+    0.999
+    """
+    return 6.0 / (math.pi ** 2 * (i + 1) ** 2)
+
+
+def stream_results(evidence: ProgressiveEvidence, settings: SequentialSettings, *, min_trajectories: int = 0,
+                   challenger_name: str = "challenger", baseline_name: str = "logging",
+                   holdout: BenchmarkResult | None = None) -> list[BenchmarkResult]:
+    """One result per stream of the evidence (the whole of it, then each restart with at least
+    ``min_trajectories``), each at its share of alpha: a promotion may rest on any one of them and the
+    chance that any is wrong is still at most ``settings.alpha``."""
+    out = []
+    for i, stream in enumerate(evidence.streams()):
+        if i and stream.n < min_trajectories:
+            continue
+        share = SequentialSettings(1.0 - settings.alpha * stream_share(i), settings.target_n)
+        out.append(sequential_result(stream, share, challenger_name=challenger_name, baseline_name=baseline_name,
+                                     holdout=holdout, alpha_total=settings.alpha,
+                                     streams=1 + len(evidence.restarts)))
+    return out
+
+
 def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSettings, *, estimator: str = "dr",
                       challenger_name: str = "challenger", baseline_name: str = "logging",
-                      holdout: BenchmarkResult | None = None) -> BenchmarkResult:
+                      holdout: BenchmarkResult | None = None, alpha_total: float | None = None,
+                      streams: int = 1) -> BenchmarkResult:
     """The progressive evidence as a benchmark result with confidence-sequence intervals.
 
     >>> ev = ProgressiveEvidence()
@@ -91,14 +124,18 @@ def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSetting
     info = {
         "interval": INTERVAL,
         "alpha": round(settings.alpha, 6),
-        "alpha_spent": round(settings.alpha, 6),
+        "alpha_spent": round(alpha_total if alpha_total is not None else settings.alpha, 6),
         "looks": evidence.looks,
+        "stream_start_look": evidence.start_look,
+        "streams": streams,
         "target_n": settings.target_n,
         "trajectories": n,
         "baseline_version_id": evidence.baseline_version_id,
         "first_trajectory_id": evidence.first_at,
         "last_trajectory_id": evidence.last_at,
-        "covers": "average advantage of the challengers judged since the baseline was activated",
+        "covers": ("average advantage of the challengers judged since the baseline was activated"
+                   if evidence.start_look == 0 else
+                   f"average advantage of the challengers judged since look {evidence.start_look}"),
     }
     return BenchmarkResult(
         task_count=n,

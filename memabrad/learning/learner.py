@@ -216,7 +216,7 @@ class RouterLearner:
 
     def _look(self) -> ProgressiveEvidence:
         """Count one more look at the progressive evidence and freeze a copy of it."""
-        self.progressive.looks += 1
+        self.progressive.mark_look()
         return self.progressive.copy()
 
     # -- state ------------------------------------------------------------------------

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from memabrad.learning.router import Router
 
 METRICS = ("reward", "error_rate", "latency_ms")
+RESTART_LOOKS = (1, 2, 4, 8, 16, 32, 64)
+"""Looks after which a second stream of evidence starts: it leaves out the challengers of the
+stretch before (an untrained challenger judged at the start drags a running average for long).
+Each stream has its own share of alpha (``evaluation.sequential``), so looking at all of them
+still spends alpha once."""
 
 
 def _three() -> list[Moments]:
@@ -69,6 +74,10 @@ class ProgressiveEvidence:
     last_at: str | None = None
     error_smooth: Moments = field(default_factory=Moments)
     error_noise: float = 0.0
+    restarts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    """(look, this evidence's state at that look) for each look of ``RESTART_LOOKS`` reached."""
+    start_look: int = 0
+    """For a stream cut out by ``streams``: the look after which it starts (0: the baseline's start)."""
 
     @property
     def n(self) -> int:
@@ -119,10 +128,45 @@ class ProgressiveEvidence:
         """Kish's effective sample size of the challenger's importance weights."""
         return self.weight_sum * self.weight_sum / self.weight_sq if self.weight_sq > 0 else 0.0
 
+    def mark_look(self) -> None:
+        """Count one more look; at a look of ``RESTART_LOOKS``, remember where a later stream starts."""
+        self.looks += 1
+        if self.looks in RESTART_LOOKS:
+            self.restarts.append((self.looks, self._core_state()))
+
+    def streams(self) -> list[ProgressiveEvidence]:
+        """The whole evidence, then one stream per restart: the evidence since that look."""
+        core = ProgressiveEvidence.from_state(self._core_state())
+        return [core] + [core._since(look, ProgressiveEvidence.from_state(state)) for look, state in self.restarts]
+
+    def _since(self, look: int, earlier: ProgressiveEvidence) -> ProgressiveEvidence:
+        """What was added after ``earlier`` (this evidence's copy at ``look``); the largest weight is
+        the whole evidence's (an upper bound: it only makes the health check stricter)."""
+        def minus(a: list[Moments], b: list[Moments]) -> list[Moments]:
+            return [x.minus(y) for x, y in zip(a, b, strict=True)]
+        return ProgressiveEvidence(
+            baseline_version_id=self.baseline_version_id,
+            challenger=minus(self.challenger, earlier.challenger),
+            baseline=minus(self.baseline, earlier.baseline),
+            delta=minus(self.delta, earlier.delta),
+            weight_sum=self.weight_sum - earlier.weight_sum, weight_sq=self.weight_sq - earlier.weight_sq,
+            max_weight=self.max_weight, matches=self.matches - earlier.matches,
+            unsupported=self.unsupported - earlier.unsupported, unsupported_routes=list(self.unsupported_routes),
+            looks=self.looks - look, first_at=None, last_at=self.last_at,
+            error_smooth=self.error_smooth.minus(earlier.error_smooth),
+            error_noise=self.error_noise - earlier.error_noise, start_look=look,
+        )
+
     def copy(self) -> ProgressiveEvidence:
         return ProgressiveEvidence.from_state(self.to_state())
 
     def to_state(self) -> dict[str, Any]:
+        state = self._core_state()
+        if self.restarts:
+            state["restarts"] = [[look, s] for look, s in self.restarts]
+        return state
+
+    def _core_state(self) -> dict[str, Any]:
         return {
             "baseline_version_id": self.baseline_version_id,
             "challenger": [m.to_state() for m in self.challenger],
@@ -148,6 +192,7 @@ class ProgressiveEvidence:
             looks=int(s["looks"]), first_at=s["span"][0], last_at=s["span"][1],
             error_smooth=Moments.from_state(s["error_model"][0]) if "error_model" in s else Moments(),
             error_noise=float(s["error_model"][1]) if "error_model" in s else 0.0,
+            restarts=[(int(look), dict(state)) for look, state in s.get("restarts", [])],
         )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from memabrad.evaluation.benchmark import SuiteItem
 from memabrad.evaluation.compare import BenchmarkResult, compare
-from memabrad.evaluation.sequential import SequentialSettings, sequential_result
+from memabrad.evaluation.sequential import SequentialSettings, stream_results
 from memabrad.learning.learner import LearnerSnapshot
 from memabrad.learning.progressive import ProgressiveEvidence
 from memabrad.learning.router import Router
@@ -76,22 +76,33 @@ def evaluate(
         confidence=confidence,
         supported_routes=set(snapshot.supported_routes),
     )
+    policy = PromotionPolicy(settings)
     if settings.method == "progressive":
-        result = _progressive(snapshot, baseline, settings, confidence, result)
-    decision = PromotionPolicy(settings).decide(result, dry_run=dry_run, paused=paused)
+        result, decision = decide_streams(policy, _progressive(snapshot, baseline, settings, confidence, result),
+                                          dry_run=dry_run, paused=paused)
+    else:
+        decision = policy.decide(result, dry_run=dry_run, paused=paused)
     return Evaluation(snapshot, baseline.version_id if baseline else None, baseline_pinned, result, decision,
                       settings)
 
 
+def decide_streams(policy: PromotionPolicy, results: Sequence[BenchmarkResult], *, dry_run: bool = False,
+                   paused: bool = False) -> tuple[BenchmarkResult, PromotionDecision]:
+    """The first stream whose gates all pass (each at its share of alpha), else the whole evidence's verdict."""
+    judged = [(r, policy.decide(r, dry_run=dry_run, paused=paused)) for r in results]
+    return next(((r, d) for r, d in judged if d.verdict == "promote"), judged[0])
+
+
 def _progressive(snapshot: LearnerSnapshot, baseline: Router | None, settings: PolicySettings, confidence: float,
-                 holdout: BenchmarkResult) -> BenchmarkResult:
-    """Judge on the progressive evidence; the hold-out comparison rides along as the veto."""
+                 holdout: BenchmarkResult) -> list[BenchmarkResult]:
+    """The progressive evidence's streams as results (the whole evidence first); the hold-out
+    comparison rides along as the veto."""
     evidence = snapshot.progressive
     baseline_id = baseline.version_id if baseline is not None else None
     if evidence.baseline_version_id != baseline_id:  # gathered against another baseline: none of it counts
         evidence = ProgressiveEvidence(baseline_version_id=baseline_id, looks=evidence.looks)
-    return sequential_result(
-        evidence, SequentialSettings(confidence, settings.target_n),
+    return stream_results(
+        evidence, SequentialSettings(confidence, settings.target_n), min_trajectories=settings.required_task_count,
         challenger_name=holdout.challenger.name, baseline_name=holdout.baseline.name, holdout=holdout,
     )
 

@@ -55,6 +55,25 @@ class Moments:
         mean = self.mean + d * other.n / n
         return Moments(n, mean, self.m2 + other.m2 + d * d * self.n * other.n / n)
 
+    def minus(self, earlier: Moments) -> Moments:
+        """The moments of the values added since ``earlier`` was a copy of this stream (undoes ``merge``).
+
+        >>> m, first = Moments(), Moments()
+        >>> for v in (1.0, 5.0, 2.0, 4.0, 3.0):
+        ...     m.add(v)
+        ...     if m.n == 2:
+        ...         first = m.copy()
+        >>> later = m.minus(first)
+        >>> (later.n, later.mean, later.variance)
+        (3, 3.0, 1.0)
+        """
+        n = self.n - earlier.n
+        if n <= 0:
+            return Moments()
+        mean = (self.n * self.mean - earlier.n * earlier.mean) / n
+        d = mean - earlier.mean
+        return Moments(n, mean, max(0.0, self.m2 - earlier.m2 - d * d * earlier.n * n / self.n))
+
     def copy(self) -> Moments:
         return Moments(self.n, self.mean, self.m2)
 

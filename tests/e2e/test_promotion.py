@@ -74,7 +74,7 @@ def test_promotion_event_store_and_metrics(kafka: KafkaIO, daemons: DaemonFactor
     looks = 0
     for ev in evals:
         bench, seq = ev["benchmark"], ev["benchmark"]["sequential"]
-        assert bench["method"] == "progressive" and seq["alpha"] == pytest.approx(0.05), seq
+        assert bench["method"] == "progressive" and seq["alpha_spent"] == pytest.approx(0.05), seq
         assert seq["looks"] == looks + 1 and seq["trajectories"] == bench["task_count"] > 0, seq
         assert bench["holdout"]["task_count"] > 0 and "holdout_check" in ev["gates"]
         looks = 0 if ev["type"] == "router.promoted" else seq["looks"]
