@@ -1,6 +1,6 @@
 """memabrad: keeps an agent's router learning safely from live traffic.
 
-The public Python surface (CONTRACT §7)::
+The public Python surface (docs/contract.md §7)::
 
     from memabrad import run_online_learning_workflow, RouterVersionStore, Router
 

@@ -175,7 +175,7 @@ def run_online_learning_workflow(
     )
     if ev.decision.action == "dry_run":
         report = build_report(ev, version_id=None,
-                              previous_version_id=(store.get_current() or {}).get("version_id"))
+                              previous_version_id=(store.get_current() or {}).get("version_id")).to_dict()
         store.save_report(report)
         return {**base_result, "status": "evaluated", **report}
 
@@ -189,7 +189,7 @@ def run_online_learning_workflow(
     atomic_write_json(router_dir / LEARNER_STATE_FILE, learner.to_state())
     seen.add_many(t.trajectory_id for t in fresh)
     seen.save()
-    return {**base_result, "status": "evaluated", **applied.report}
+    return {**base_result, "status": "evaluated", **applied.report.to_dict()}
 
 
 def build_case_index(trajectories: list[Trajectory], cfg: Config) -> CaseIndex:

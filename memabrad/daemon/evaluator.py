@@ -28,6 +28,7 @@ from memabrad.learning.router import ModelFormatError, Router
 from memabrad.promotion.evaluation import Evaluation, apply_evaluation, evaluate
 from memabrad.promotion.events import evaluation_event
 from memabrad.promotion.policy import PolicySettings
+from memabrad.promotion.report import TrainingReport
 from memabrad.store.errors import StoreError, StoreWriteError, UnknownReportError
 from memabrad.store.versions import RouterVersionStore
 from memabrad.wire.events import RouterEventBase
@@ -39,7 +40,7 @@ PartitionKey = tuple[str, int]
 class Promotions(Protocol):
     """Told when an evaluation activated a new version (also when a replay completes one)."""
 
-    async def promoted(self, report: dict[str, Any]) -> None: ...
+    async def promoted(self, report: TrainingReport) -> None: ...
 
 
 @dataclass
@@ -169,20 +170,19 @@ class EvaluationRunner:
             paused=store.promotions_paused(), baseline_pinned=pinned,
         )
 
-    def _complete_saved(self, snapshot: LearnerSnapshot) -> dict[str, Any] | None:
+    def _complete_saved(self, snapshot: LearnerSnapshot) -> TrainingReport | None:
         """The saved report of a replayed evaluation, with its activation finished if a crash cut it."""
         store = self.store(snapshot.router_id)
         try:
-            report = store.load_report(snapshot.report_id)
+            report = TrainingReport.from_dict(store.load_report(snapshot.report_id))
         except UnknownReportError:
             return None
-        version_id = report.get("version_id")
-        if report.get("outcome") == "promoted" and version_id:
+        if report.promoted and report.version_id:
             current = store.get_current() or {}
-            activated = any(h.get("action") == "activate" and h.get("report_id") == report["report_id"]
+            activated = any(h.get("action") == "activate" and h.get("report_id") == report.report_id
                             for h in current.get("history", []))
             if not activated:
-                store.activate(version_id, source="daemon", benchmark=None, report_id=report["report_id"])
+                store.activate(report.version_id, source="daemon", benchmark=None, report_id=report.report_id)
         return report
 
     async def _process(self, job: Job) -> None:
@@ -205,19 +205,19 @@ class EvaluationRunner:
             return
         self.metrics.evaluation_duration.labels(rid).observe(elapsed)
         self.record(report)
-        if report["outcome"] == "promoted" and self.promotions is not None:
+        if report.promoted and self.promotions is not None:
             await self.promotions.promoted(report)
         await self.publish(evaluation_event(report))
         log.info("evaluation finished", extra={
-            "router_id": rid, "report_id": report["report_id"], "verdict": report["verdict"],
-            "outcome": report["outcome"], "version_id": report.get("version_id"), "seconds": round(elapsed, 3)})
+            "router_id": rid, "report_id": report.report_id, "verdict": report.verdict,
+            "outcome": report.outcome, "version_id": report.version_id, "seconds": round(elapsed, 3)})
 
-    def record(self, report: dict[str, Any]) -> None:
+    def record(self, report: TrainingReport) -> None:
         """Metrics and /status from a report."""
-        rid = report["router_id"]
+        rid = report.router_id
         m = self.metrics
-        m.evaluations.labels(rid, report["outcome"]).inc()
-        for name, gate in report["gates"].items():
+        m.evaluations.labels(rid, report.outcome).inc()
+        for name, gate in report.gates.items():
             if name not in GATE_NAMES and not name.startswith("slice"):
                 continue
             if gate.get("value") is not None:
@@ -227,7 +227,7 @@ class EvaluationRunner:
             bound = gate.get(gate.get("compared", "estimate"))
             if bound is not None:
                 m.gate_bound.labels(rid, name).set(bound)
-        bench = report["benchmark"]
+        bench = report.benchmark
         seq = bench.get("sequential")
         if seq is not None:
             m.evidence_trajectories.labels(rid).set(seq["trajectories"])
@@ -237,5 +237,6 @@ class EvaluationRunner:
             value = bench[role].get("reward")
             if value is not None:
                 m.policy_reward.labels(rid, role).set(value)
-        self.last_evaluation[rid] = {k: report.get(k) for k in ("report_id", "verdict", "outcome", "created_at",
-                                                                "version_id")}
+        self.last_evaluation[rid] = {"report_id": report.report_id, "verdict": report.verdict,
+                                     "outcome": report.outcome, "created_at": report.created_at,
+                                     "version_id": report.version_id}

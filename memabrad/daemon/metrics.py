@@ -1,4 +1,4 @@
-"""Prometheus metrics of the daemon (CONTRACT §5), on a registry of its own."""
+"""Prometheus metrics of the daemon (docs/contract.md §5), on a registry of its own."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ from memabrad.learning.learner import RouterLearner
 from memabrad.learning.router import ModelFormatError, Router
 from memabrad.promotion.events import rollback_event
 from memabrad.promotion.guard import GuardTrip, PromotionGuard
+from memabrad.promotion.report import TrainingReport
 from memabrad.store.atomic import atomic_write_bytes
 from memabrad.store.chunked_json import dumps_chunked
 from memabrad.store.errors import StoreError, StoreWriteError
@@ -160,10 +161,10 @@ class RouterRegistry:
         if router_id in self._active:
             await self.set_active(router_id, self._active[router_id])
 
-    async def promoted(self, report: dict[str, Any]) -> None:
+    async def promoted(self, report: TrainingReport) -> None:
         """A promotion activated ``report``'s version: watch it, then make it the active one."""
         self._arm_guard(report)
-        await self.set_active(report["router_id"], report["version_id"])
+        await self.set_active(report.router_id, report.version_id)
 
     async def rolled_back(self, router_id: str, version_id: str) -> None:
         """An admin rollback: the guard has nothing left to watch."""
@@ -174,24 +175,24 @@ class RouterRegistry:
 
     # -- post-promotion guard ---------------------------------------------------------
 
-    def _arm_guard(self, report: dict[str, Any]) -> None:
-        """Watch the newly promoted version's live trajectories (CONTRACT: trigger "guard")."""
-        if not self.cfg.guard.enabled:
+    def _arm_guard(self, report: TrainingReport) -> None:
+        """Watch the newly promoted version's live trajectories (docs/contract.md §3: trigger "guard")."""
+        if not self.cfg.guard.enabled or report.version_id is None:
             return
-        rid = report["router_id"]
+        rid = report.router_id
         state = self.owner(rid)
         if state is None or rid not in state.learners:
             return
-        ch = report["benchmark"]["challenger"]
+        promised = report.promised
         guard = PromotionGuard()
-        guard.arm(report["version_id"], report.get("previous_version_id"), reward=ch["reward"] or 0.0,
-                  error_rate=ch["error_rate"] or 0.0, latency_ms=ch["latency_ms"] or 0.0)
+        guard.arm(report.version_id, report.previous_version_id, reward=promised.reward,
+                  error_rate=promised.error_rate, latency_ms=promised.latency_ms)
         if guard.armed:
             state.guards[rid] = guard
         else:  # nothing to roll back to
             state.guards.pop(rid, None)
-        log.info("guard armed", extra={"router_id": rid, "version_id": report["version_id"],
-                                       "rollback_to": report.get("previous_version_id")})
+        log.info("guard armed", extra={"router_id": rid, "version_id": report.version_id,
+                                       "rollback_to": report.previous_version_id})
 
     async def guard_tripped(self, state: PartitionState, router_id: str, trip: GuardTrip) -> None:
         """Roll back to the version active before the promotion (or only log it, in dry-run mode)."""

@@ -101,7 +101,7 @@ class BenchmarkResult:
     holdout: BenchmarkResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``benchmark`` object of events and reports (CONTRACT §3) plus evidence."""
+        """The ``benchmark`` object of events and reports (docs/contract.md §3) plus evidence."""
         out = self._core_dict()
         out["method"] = self.method
         if self.sequential is not None:

@@ -22,6 +22,7 @@ from memabrad.learning.learner import LearnerSnapshot
 from memabrad.learning.progressive import ProgressiveEvidence
 from memabrad.learning.router import Router
 from memabrad.promotion.policy import PolicySettings, PromotionDecision, PromotionPolicy
+from memabrad.promotion.report import TrainingReport
 from memabrad.store.versions import RouterVersionStore
 
 
@@ -44,7 +45,7 @@ class AppliedEvaluation:
     """What changed in the store, and the training report that says why."""
 
     evaluation: Evaluation
-    report: dict[str, Any]
+    report: TrainingReport
     version_id: str | None
     previous_version_id: str | None
 
@@ -108,33 +109,32 @@ def _progressive(snapshot: LearnerSnapshot, baseline: Router | None, settings: P
 
 
 def build_report(ev: Evaluation, *, version_id: str | None, previous_version_id: str | None,
-                 created_at: datetime | None = None) -> dict[str, Any]:
+                 created_at: datetime | None = None) -> TrainingReport:
     """The training report: verdict, gates, benchmark, and the evidence behind them."""
     d = ev.decision
     when = (created_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return {
-        "report_id": ev.report_id,
-        "router_id": ev.snapshot.router_id,
-        "created_at": when,
-        "evaluation_sequence": ev.snapshot.sequence,
-        "verdict": d.verdict,
-        "outcome": d.action,
-        "promoted": d.action == "promoted",
-        "would_promote": d.would_promote,
-        "dry_run": d.dry_run or d.paused,
-        "paused": d.paused,
-        "version_id": version_id,
-        "previous_version_id": previous_version_id,
-        "baseline_version_id": ev.baseline_version_id,
-        "baseline_pinned": ev.baseline_pinned,
-        "reasons": list(d.reasons),
-        "estimator_health": list(d.health),
-        "gates": d.gates_dict(),
-        "benchmark": ev.result.to_dict(),
-        "gate_config_hash": d.gate_config_hash,
-        "gate_config": dict(ev.settings.__dict__),
-        "evidence": ev.snapshot.evidence(),
-    }
+    return TrainingReport(
+        report_id=ev.report_id,
+        router_id=ev.snapshot.router_id,
+        created_at=when,
+        evaluation_sequence=ev.snapshot.sequence,
+        verdict=d.verdict,
+        outcome=d.action,
+        would_promote=d.would_promote,
+        dry_run=d.dry_run or d.paused,
+        paused=d.paused,
+        version_id=version_id,
+        previous_version_id=previous_version_id,
+        baseline_version_id=ev.baseline_version_id,
+        baseline_pinned=ev.baseline_pinned,
+        reasons=tuple(d.reasons),
+        estimator_health=tuple(d.health),
+        gates=d.gates_dict(),
+        benchmark=ev.result.to_dict(),
+        gate_config_hash=d.gate_config_hash,
+        gate_config=dict(ev.settings.__dict__),
+        evidence=ev.snapshot.evidence(),
+    )
 
 
 def apply_evaluation(store: RouterVersionStore, ev: Evaluation, source: str) -> AppliedEvaluation:
@@ -154,7 +154,7 @@ def apply_evaluation(store: RouterVersionStore, ev: Evaluation, source: str) -> 
         if previous == version_id:  # re-run after a crash that had already activated it
             previous = current.get("prior_version_id") if current else None
     report = build_report(ev, version_id=version_id, previous_version_id=previous)
-    store.save_report(report)
+    store.save_report(report.to_dict())
     if version_id is not None and (current is None or current.get("version_id") != version_id):
         store.activate(version_id, source=source, benchmark=_summary(ev.result), report_id=ev.report_id)
     return AppliedEvaluation(ev, report, version_id, previous)

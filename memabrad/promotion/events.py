@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memabrad.promotion.report import TrainingReport
 from memabrad.wire.events import (
     RouterEvaluated,
     RouterEventBase,
@@ -26,24 +27,23 @@ OUTCOME_EVENT = {
 }
 
 
-def evaluation_event(report: dict[str, Any]) -> RouterEventBase:
+def evaluation_event(report: TrainingReport) -> RouterEventBase:
     """``router.promoted`` / ``router.rejected`` / ``router.evaluated`` for a training report."""
-    kind = OUTCOME_EVENT[report["outcome"]]
+    kind = OUTCOME_EVENT[report.outcome]
     common: dict[str, Any] = {
-        "event_id": make_event_id(report["router_id"], kind, report["report_id"]),
-        "router_id": report["router_id"],
-        "occurred_at": report["created_at"],
-        "report_id": report["report_id"],
-        "gates": report["gates"],
-        "benchmark": report["benchmark"],
+        "event_id": make_event_id(report.router_id, kind, report.report_id),
+        "router_id": report.router_id,
+        "occurred_at": report.created_at,
+        "report_id": report.report_id,
+        "gates": report.gates,
+        "benchmark": report.benchmark,
     }
     if kind == "router.promoted":
-        return RouterPromoted(**common, version_id=report["version_id"],
-                              previous_version_id=report.get("previous_version_id"))
+        return RouterPromoted(**common, version_id=report.version_id, previous_version_id=report.previous_version_id)
     if kind == "router.rejected":
-        return RouterRejected(**common, verdict=report["verdict"], reasons=report["reasons"])
-    return RouterEvaluated(**common, would_promote=bool(report["would_promote"]), reasons=report["reasons"],
-                           verdict=report["verdict"], paused=report.get("paused", False))
+        return RouterRejected(**common, verdict=report.verdict, reasons=list(report.reasons))
+    return RouterEvaluated(**common, would_promote=report.would_promote, reasons=list(report.reasons),
+                           verdict=report.verdict, paused=report.paused)
 
 
 def rollback_event(router_id: str, current: dict[str, Any], *, trigger: str, request_id: str | None,

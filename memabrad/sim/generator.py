@@ -1,4 +1,4 @@
-"""Seeded generator of contract-valid trajectory events (CONTRACT.md §2) and benchmark suites.
+"""Seeded generator of contract-valid trajectory events (docs/contract.md §2) and benchmark suites.
 
 Separate ``random.Random`` streams (seeded from strings, hence identical in every process)
 drive contexts, logging decisions and outcomes, so changing epsilon leaves the contexts

@@ -1,7 +1,7 @@
 """Durable, crash-safe storage for router versions, ``current.json``, reports and seen ids.
 
 Pure synchronous stdlib code; see :mod:`memabrad.store.versions` for the
-on-disk layout (CONTRACT §9).
+on-disk layout (docs/contract.md §9).
 """
 
 from memabrad.store.atomic import atomic_write_bytes, atomic_write_json, read_json

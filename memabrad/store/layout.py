@@ -3,7 +3,7 @@
 Ids and model file names become path components, so they are checked against
 strict patterns before any path is built: a hostile or mistyped id can never
 reach outside the router's directory. See :mod:`memabrad.store.versions` for
-the full layout (CONTRACT §9).
+the full layout (docs/contract.md §9).
 """
 
 from __future__ import annotations

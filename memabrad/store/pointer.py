@@ -122,7 +122,7 @@ class CurrentPointer:
     ) -> dict[str, Any]:
         """Make an older (verified) version active again, keeping the audit trail in ``current.json``.
 
-        ``trigger`` is ``cli``, ``admin`` or ``guard`` (CONTRACT §3). An unknown
+        ``trigger`` is ``cli``, ``admin`` or ``guard`` (docs/contract.md §3). An unknown
         or corrupt target raises and changes nothing. With
         ``require_no_daemon`` the daemon lock is tried without waiting (and held
         for the duration), so a CLI rollback cannot race a running daemon:

@@ -1,6 +1,6 @@
 """Immutable router versions, the active-version pointer and training reports.
 
-Layout per router (CONTRACT §9), under ``<base_dir>/<router_id>/``::
+Layout per router (docs/contract.md §9), under ``<base_dir>/<router_id>/``::
 
     router-versions/versions/<version_id>/   model files + meta.json (never modified)
     router-versions/current.json             active version + audit trail

@@ -1,7 +1,7 @@
 """Wire formats: trajectory v1 (in), router events v1 (out), admin commands v1 (in), and their parsers.
 
 Everything that crosses Kafka or a file boundary is defined here, so the
-daemon, the CLI and the tests agree on one validation (see CONTRACT §1-4).
+daemon, the CLI and the tests agree on one validation (see docs/contract.md §1-4).
 """
 
 from memabrad.wire.admin import (

@@ -1,4 +1,4 @@
-"""Admin command v1 (CONTRACT §4) and its HMAC signature.
+"""Admin command v1 (docs/contract.md §4) and its HMAC signature.
 
 The signature covers the command object *as received* (minus ``signature``),
 not pydantic's re-serialisation: a re-dump could reorder, coerce or drop

@@ -1,4 +1,4 @@
-"""Router event v1 (CONTRACT §3): what the daemon publishes to ``memabra.router.events``.
+"""Router event v1 (docs/contract.md §3): what the daemon publishes to ``memabra.router.events``.
 
 Event models allow extra fields so additive fields survive a round trip and
 consumers of an older version keep working. ``event_id`` comes from

@@ -1,4 +1,4 @@
-"""Trajectory event v1 (CONTRACT §2): the daemon's only input format.
+"""Trajectory event v1 (docs/contract.md §2): the daemon's only input format.
 
 The models validate strictly (numbers must be JSON numbers, booleans must be
 booleans, timestamps must be RFC 3339 strings with a zone) because a lax
