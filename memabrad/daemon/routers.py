@@ -5,7 +5,7 @@ promotion, rolled back by the guard or an admin, a baseline (un)pinned — goes 
 ``RouterRegistry.set_active``, so the metric, the case-index save and the learner's
 baseline follow it in one place.
 
-The post-promotion guard (CONTRACT: trigger "guard") is armed here after a promotion
+The post-promotion guard (docs/contract.md §3: trigger "guard") is armed here after a promotion
 and disarmed on any rollback; its state is kept in the owning partition's state so it is
 checkpointed with the learning it watches.
 """
