@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from memabrad.evaluation.compare import BenchmarkResult
-from memabrad.promotion.gates import GateResult, interval_gate, point_gate
+from memabrad.evaluation.estimators import Interval
+from memabrad.promotion.gates import Direction, GateResult, interval_gate, point_gate
 
 Verdict = Literal["promote", "reject", "inconclusive"]
 Action = Literal["promoted", "rejected", "inconclusive", "dry_run"]
@@ -101,16 +102,20 @@ class PromotionPolicy:
     def __init__(self, settings: PolicySettings) -> None:
         self.settings = settings
 
-    def _gates(self, result: BenchmarkResult) -> dict[str, GateResult]:
+    def _delta_specs(self, result: BenchmarkResult) -> list[tuple[str, Interval, float, Direction]]:
+        """(gate, delta interval, threshold, direction) of the three delta gates."""
         s = self.settings
         d = result.deltas
-        specs = [
+        return [
             ("reward_delta", d["reward"], s.min_reward_delta, ">="),
             ("error_rate_delta", d["error_rate"], s.max_error_rate_increase, "<="),
             ("latency_delta_ms", d["latency_ms"], s.max_latency_increase_ms, "<="),
         ]
+
+    def _gates(self, result: BenchmarkResult) -> dict[str, GateResult]:
+        s = self.settings
         gates: dict[str, GateResult] = {}
-        for name, iv, threshold, direction in specs:
+        for name, iv, threshold, direction in self._delta_specs(result):
             if s.mode == "statistical":
                 gates[name] = interval_gate(name, iv.value, iv.ci_low, iv.ci_high, threshold, direction,
                                             result.confidence)
@@ -135,15 +140,8 @@ class PromotionPolicy:
         name = "holdout_check"
         if holdout.logged_count + holdout.suite_count == 0:
             return GateResult(name, 0.0, 0.0, "<=", "pass", "no hold-out tasks yet: nothing contradicts")
-        s = self.settings
-        d = holdout.deltas
-        specs = [
-            ("reward_delta", d["reward"], s.min_reward_delta, ">="),
-            ("error_rate_delta", d["error_rate"], s.max_error_rate_increase, "<="),
-            ("latency_delta_ms", d["latency_ms"], s.max_latency_increase_ms, "<="),
-        ]
-        bad = [g.reason for g in (interval_gate(n, iv.value, iv.ci_low, iv.ci_high, t, dr, holdout.confidence)  # type: ignore[arg-type]
-                                  for n, iv, t, dr in specs) if g.status == "fail"]
+        bad = [g.reason for g in (interval_gate(n, iv.value, iv.ci_low, iv.ci_high, t, dr, holdout.confidence)
+                                  for n, iv, t, dr in self._delta_specs(holdout)) if g.status == "fail"]
         if bad:
             return GateResult(name, float(len(bad)), 0.0, "<=", "fail",
                               f"hold-out window ({holdout.task_count} tasks) contradicts: {'; '.join(bad)}")
