@@ -254,3 +254,20 @@ def test_restart_streams_leave_the_untrained_stretch_out() -> None:
     assert verdicts[0] != "promote" and verdicts[1] == "promote"
     restored = ProgressiveEvidence.from_state(json.loads(json.dumps(ev.to_state())))
     assert [s.to_state() for s in restored.streams()] == [s.to_state() for s in ev.streams()]
+
+
+def test_point_mode_judges_the_holdout_window_as_the_seed_did() -> None:
+    """Progressive evidence is how statistical mode judges; point mode keeps the seed's hold-out point
+    estimates (so evidence gathered against an earlier baseline cannot leave it with nothing to compare)."""
+    cfg = load_config(None)
+    learner = RouterLearner.new("default", cfg)
+    learner.set_baseline(None)
+    for t in _trajectories(1500, seed=4):
+        learner.observe(t)
+    other = learner.challenger.clone()
+    other.version_id = "default-v2"  # a baseline the evidence was not gathered against
+    ev = evaluate(learner.snapshot(), other, PolicySettings(mode="point", min_reward_delta=-1.0,
+                                                            max_error_rate_increase=1.0,
+                                                            max_latency_increase_ms=1e6, required_task_count=0))
+    assert ev.result.method == "holdout" and ev.result.task_count > 0
+    assert ev.decision.verdict == "promote"

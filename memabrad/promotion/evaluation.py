@@ -78,7 +78,7 @@ def evaluate(
         supported_routes=set(snapshot.supported_routes),
     )
     policy = PromotionPolicy(settings)
-    if settings.method == "progressive":
+    if settings.method == "progressive" and settings.mode == "statistical":  # point mode: the seed's judgement
         result, decision = decide_streams(policy, _progressive(snapshot, baseline, settings, confidence, result),
                                           dry_run=dry_run, paused=paused)
     else:
