@@ -123,6 +123,13 @@ def logged_item(row: Row) -> LoggedItem:
 T = TypeVar("T")
 
 
+def feeder(step: Callable[[T, Row], Any]) -> Callable[[T, list[Row]], list[Any]]:
+    """Feed rows one by one: ``step`` observes the object (what the checks compare), then teaches it the row."""
+    def run(obj: T, rows: list[Row]) -> list[Any]:
+        return [step(obj, r) for r in rows]
+    return run
+
+
 def fed(obj: T, run: Callable[[T, list[Row]], object]) -> T:
     """``obj`` after it has been fed the build rows (by the same ``run`` the checks feed it more with)."""
     run(obj, build_rows())
@@ -135,67 +142,72 @@ def _window() -> BenchmarkWindow:
     return w
 
 
-def _run_window(w: BenchmarkWindow, rows: list[Row]) -> list[Any]:
-    out = []
-    for r in rows:
-        out.append((len(w), w.snapshot()[0].trajectory_id))
-        w.append(logged_item(r))
-    return out
+def _step_window(w: BenchmarkWindow, r: Row) -> Any:
+    seen = (len(w), w.snapshot()[0].trajectory_id)
+    w.append(logged_item(r))
+    return seen
+
+
+_run_window = feeder(_step_window)
 
 
 def _case_index() -> CaseIndex:
     return fed(CaseIndex(capacity=32, similarity_threshold=0.5), _run_case_index)  # small: evictions happen
 
 
-def _run_case_index(idx: CaseIndex, rows: list[Row]) -> list[Any]:
-    out = []
-    for r in rows:
-        d, o, task = r["decision"], r["outcome"], r["task"]
-        out.append(idx.lookup(task["input"]))
-        idx.add(task["input"], trajectory_id=r["trajectory_id"], route=d["route"], reward=o["reward"],
-                error=o["error"], latency_ms=o["latency_ms"], task_type=task.get("task_type"),
-                occurred_at=r["occurred_at"])
-    return out
+def _step_case_index(idx: CaseIndex, r: Row) -> Any:
+    d, o, task = r["decision"], r["outcome"], r["task"]
+    seen = idx.lookup(task["input"])
+    idx.add(task["input"], trajectory_id=r["trajectory_id"], route=d["route"], reward=o["reward"],
+            error=o["error"], latency_ms=o["latency_ms"], task_type=task.get("task_type"),
+            occurred_at=r["occurred_at"])
+    return seen
+
+
+_run_case_index = feeder(_step_case_index)
 
 
 def _route_model() -> RouteModel:
     return fed(RouteModel(), _run_route_model)
 
 
-def _run_route_model(m: RouteModel, rows: list[Row]) -> list[Any]:
-    out = []
-    for r in rows:
-        x, o, group = features(r), r["outcome"], r["task"].get("task_type")
-        out.append((m.predict(x, group), m.reward_score(x, 1.0, group)))
-        m.learn(x, reward=o["reward"], error=o["error"], latency_s=o["latency_ms"] / 1000.0,
-                weight=1.0 / r["decision"]["propensity"], group=group)
-    return out
+def _step_route_model(m: RouteModel, r: Row) -> Any:
+    x, o, group = features(r), r["outcome"], r["task"].get("task_type")
+    seen = (m.predict(x, group), m.reward_score(x, 1.0, group))
+    m.learn(x, reward=o["reward"], error=o["error"], latency_s=o["latency_ms"] / 1000.0,
+            weight=1.0 / r["decision"]["propensity"], group=group)
+    return seen
+
+
+_run_route_model = feeder(_step_route_model)
 
 
 def _router() -> Router:
     return fed(Router(), _run_router)
 
 
-def _run_router(router: Router, rows: list[Row]) -> list[Any]:
-    out = []
-    for r in rows:
-        d, o = r["decision"], r["outcome"]
-        out.append(router.choose(r["task"], r["candidates"]))
-        router.learn(features(r), d["route"], propensity=d["propensity"], reward=o["reward"], error=o["error"],
-                     latency_ms=o["latency_ms"], group=r["task"].get("task_type"))
-    return out
+def _step_router(router: Router, r: Row) -> Any:
+    d, o = r["decision"], r["outcome"]
+    seen = router.choose(r["task"], r["candidates"])
+    router.learn(features(r), d["route"], propensity=d["propensity"], reward=o["reward"], error=o["error"],
+                 latency_ms=o["latency_ms"], group=r["task"].get("task_type"))
+    return seen
+
+
+_run_router = feeder(_step_router)
 
 
 def _moments() -> Moments:
     return fed(Moments(), _run_moments)
 
 
-def _run_moments(m: Moments, rows: list[Row]) -> list[Any]:
-    out = []
-    for r in rows:
-        out.append((m.n, m.mean, m.m2))
-        m.add(r["outcome"]["latency_ms"])
-    return out
+def _step_moments(m: Moments, r: Row) -> Any:
+    seen = (m.n, m.mean, m.m2)
+    m.add(r["outcome"]["latency_ms"])
+    return seen
+
+
+_run_moments = feeder(_step_moments)
 
 
 @cache
@@ -208,16 +220,17 @@ def _evidence() -> ProgressiveEvidence:
     return fed(ProgressiveEvidence(), _run_evidence)
 
 
-def _run_evidence(ev: ProgressiveEvidence, rows: list[Row]) -> list[Any]:
-    out = []
-    for r in rows:
-        d, o, x = r["decision"], r["outcome"], features(r)
-        s = score_trajectory(_scorer(), None, x, x, r["candidates"], d["route"], d["propensity"],
-                             (o["reward"], float(o["error"]), o["latency_ms"]), r["task"].get("task_type"))
-        out.append((ev.n, ev.delta[0].mean, ev.effective_sample_size))
-        ev.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported, at=r["occurred_at"],
-               route=s.choice)
-    return out
+def _step_evidence(ev: ProgressiveEvidence, r: Row) -> Any:
+    d, o, x = r["decision"], r["outcome"], features(r)
+    s = score_trajectory(_scorer(), None, x, x, r["candidates"], d["route"], d["propensity"],
+                         (o["reward"], float(o["error"]), o["latency_ms"]), r["task"].get("task_type"))
+    seen = (ev.n, ev.delta[0].mean, ev.effective_sample_size)
+    ev.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported, at=r["occurred_at"],
+           route=s.choice)
+    return seen
+
+
+_run_evidence = feeder(_step_evidence)
 
 
 GUARD_SETTINGS = GuardSettings(min_trajectories=20)
@@ -241,12 +254,13 @@ def _learner() -> RouterLearner:
     return fed(RouterLearner.new("default", CFG), _run_learner)
 
 
-def _run_learner(learner: RouterLearner, rows: list[Row]) -> list[Any]:
-    out = []
-    for r in rows:
-        hint = learner.case_index.hint(r["task"]["input"])
-        out.append((hint, learner.challenger.choose(r["task"], r["candidates"]), learner.observe(trajectory(r))))
-    return out
+def _step_learner(learner: RouterLearner, r: Row) -> Any:
+    hint = learner.case_index.hint(r["task"]["input"])
+    seen = (hint, learner.challenger.choose(r["task"], r["candidates"]), learner.observe(trajectory(r)))
+    return seen
+
+
+_run_learner = feeder(_step_learner)
 
 
 def _dedupe() -> DedupeMemory:
@@ -254,12 +268,13 @@ def _dedupe() -> DedupeMemory:
     return fed(DedupeMemory(capacity=48, generation_size=16), _run_dedupe)
 
 
-def _run_dedupe(m: DedupeMemory, rows: list[Row]) -> list[Any]:
-    out = []
-    for r in rows:
-        out.append(r["trajectory_id"] in m)
-        m.add(r["trajectory_id"])
-    return out
+def _step_dedupe(m: DedupeMemory, r: Row) -> Any:
+    seen = (r["trajectory_id"] in m)
+    m.add(r["trajectory_id"])
+    return seen
+
+
+_run_dedupe = feeder(_step_dedupe)
 
 
 def _partition() -> PartitionState:
