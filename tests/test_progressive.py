@@ -271,3 +271,51 @@ def test_point_mode_judges_the_holdout_window_as_the_seed_did() -> None:
                                                             max_latency_increase_ms=1e6, required_task_count=0))
     assert ev.result.method == "holdout" and ev.result.task_count > 0
     assert ev.decision.verdict == "promote"
+
+
+@pytest.mark.parametrize("applied_at", [1000, 1300, 1900])
+def test_a_replay_after_a_promotion_gathers_the_same_evidence(applied_at: int) -> None:
+    """kill -9 between a promotion and the next checkpoint: the replay learns of the promoted version at
+    restore, before it reaches the look again; the uninterrupted run learned of it whenever the evaluation
+    finished. Both gather the same evidence against it, starting right after the look."""
+    from memabrad.learning.frozen import FrozenScorer
+    from memabrad.learning.router import Router
+
+    cfg = load_config(None)
+    ts = _trajectories(2600, seed=21)
+    run = RouterLearner.new("default", cfg)
+    run.set_baseline(None)
+    for t in ts[:1000]:
+        run.observe(t)
+    look = run.snapshot()
+    promoted = Router.from_bytes(look.challenger.to_bytes(), version_id="default-v1")  # as the store returns it
+    for t in ts[1000:applied_at]:
+        run.observe(t)  # the verdict is pending: scored against the look's challenger too
+    run.set_baseline(promoted, FrozenScorer(promoted), from_look=look.sequence)
+    for t in ts[applied_at:]:
+        run.observe(t)
+    assert run.progressive.baseline_version_id == "default-v1" and run.progressive.n == 1600
+
+    replay = RouterLearner.new("default", cfg)
+    replay.set_baseline(None)
+    for t in ts[:700]:
+        replay.observe(t)
+    replay = RouterLearner.from_state(json.loads(json.dumps(replay.to_state())), cfg)  # the last checkpoint
+    replay.set_baseline(promoted, FrozenScorer(promoted), from_look=1)  # restore: the store has it active
+    for t in ts[700:1000]:
+        replay.observe(t)
+    replay.snapshot()
+    for t in ts[1000:]:
+        replay.observe(t)
+    assert replay.progressive.to_state() == run.progressive.to_state()
+
+
+def test_a_look_not_promoted_stops_the_shadow() -> None:
+    cfg = load_config(None)
+    learner = RouterLearner.new("default", cfg)
+    for t in _trajectories(400):
+        learner.observe(t)
+    snap = learner.snapshot()
+    assert learner._shadow is not None and learner._shadow.look == snap.sequence
+    learner.drop_shadow(snap.sequence)
+    assert learner._shadow is None

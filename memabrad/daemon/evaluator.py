@@ -47,6 +47,8 @@ class Promotions(Protocol):
 class Job:
     partition: PartitionKey
     snapshot: LearnerSnapshot
+    learner: RouterLearner | None = None
+    """Told when its look is settled without a promotion (it stops scoring against that challenger)."""
     done: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -78,7 +80,7 @@ class EvaluationRunner:
     def evaluate(self, partition: PartitionKey, learner: RouterLearner) -> None:
         """Freeze the learner's next evaluation and queue it: the one way evaluations are started
         (threshold reached, or an admin ``evaluate_now``)."""
-        self.submit(partition, learner.snapshot())
+        self.submit(partition, learner.snapshot(), learner)
         self.metrics.since_evaluation.labels(learner.router_id).set(0)
 
     def evaluate_now(self, state: PartitionState, router_id: str) -> bool:
@@ -89,8 +91,8 @@ class EvaluationRunner:
         self.evaluate((state.topic, state.partition), learner)
         return True
 
-    def submit(self, partition: PartitionKey, snapshot: LearnerSnapshot) -> None:
-        job = Job(partition, snapshot)
+    def submit(self, partition: PartitionKey, snapshot: LearnerSnapshot, learner: RouterLearner | None = None) -> None:
+        job = Job(partition, snapshot, learner)
         self._pending.append(job)
         self._send.send_nowait(job)
         log.info("evaluation queued", extra={"router_id": snapshot.router_id, "report_id": snapshot.report_id})
@@ -118,6 +120,8 @@ class EvaluationRunner:
                     await self._process_with_retry(job)
                 finally:
                     self._pending.remove(job)
+                    if job.learner is not None:  # a promotion adopted the shadow already
+                        job.learner.drop_shadow(job.snapshot.sequence)
                     job.done.set()
 
     async def _process_with_retry(self, job: Job) -> None:
@@ -159,6 +163,7 @@ class EvaluationRunner:
 
     def _evaluate(self, snapshot: LearnerSnapshot) -> Evaluation:
         """CPU work only; safe to abandon on timeout because it writes nothing."""
+        snapshot.frozen  # noqa: B018 - built here, off the loop: the learner's shadow scoring switches to it
         store = self.store(snapshot.router_id)
         baseline, pinned = self._baseline(store)
         if baseline is not None:

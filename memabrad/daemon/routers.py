@@ -37,6 +37,19 @@ from memabrad.wire.events import RouterEventBase
 log = logging.getLogger("memabrad.daemon")
 
 
+def look_of_report(router_id: str, report_id: str | None) -> int | None:
+    """The evaluation sequence in a report id (``<router>-e000012-<digest>``), None for any other id.
+
+    >>> look_of_report("default", "default-e000012-0a1b2c3d4e"), look_of_report("default", "r1")
+    (12, None)
+    """
+    prefix = f"{router_id}-e"
+    if not report_id or not report_id.startswith(prefix):
+        return None
+    seq = report_id[len(prefix):].split("-", 1)[0]
+    return int(seq) if seq.isdigit() else None
+
+
 class Owners(Protocol):
     """Which partition state, if any, holds a router on this instance."""
 
@@ -124,9 +137,12 @@ class RouterRegistry:
 
     # -- the active version -----------------------------------------------------------
 
-    async def set_active(self, router_id: str, version_id: str | None, state: PartitionState | None = None) -> None:
+    async def set_active(self, router_id: str, version_id: str | None, state: PartitionState | None = None,
+                         from_look: int | None = None) -> None:
         """The one place a router's active version (or pinned baseline) changes on this instance.
-        ``state``: the partition state holding the router, when the caller has it (else its owner)."""
+        ``state``: the partition state holding the router, when the caller has it (else its owner);
+        ``from_look``: the look whose challenger the version is (a promotion; else read from the version's
+        report id), so the learner's evidence against it starts right after that look."""
         changed = self._active.get(router_id, version_id) != version_id
         self._active[router_id] = version_id
         self.metrics.set_active(router_id, version_id)
@@ -135,26 +151,27 @@ class RouterRegistry:
         state = state if state is not None else self.owner(router_id)
         learner = state.learners.get(router_id) if state is not None else None
         if learner is not None:
-            baseline = await anyio.to_thread.run_sync(self._load_baseline, router_id, learner)
+            router, scorer, look = await anyio.to_thread.run_sync(self._load_baseline, router_id, learner)
             if state is not None and state.learners.get(router_id) is learner:  # not replaced meanwhile
-                learner.set_baseline(*baseline)
+                learner.set_baseline(router, scorer, from_look=from_look if from_look is not None else look)
 
-    def _load_baseline(self, router_id: str, learner: RouterLearner) -> tuple[Router | None, FrozenScorer | None]:
+    def _load_baseline(self, router_id: str, learner: RouterLearner
+                       ) -> tuple[Router | None, FrozenScorer | None, int | None]:
         """The version challengers are judged against (pinned, else active), sharing the learner's case
-        index, with its frozen scorer built here in the worker thread; one that cannot be loaded leaves
-        the learner judged against the logging agent (its evaluation is skipped anyway, with the reason
-        logged)."""
+        index, with its frozen scorer built here in the worker thread and the look it was promoted from;
+        one that cannot be loaded leaves the learner judged against the logging agent (its evaluation is
+        skipped anyway, with the reason logged)."""
         store = self.store(router_id)
         try:
             version_id = store.baseline_version_id()
             if version_id is None:
-                return None, None
+                return None, None, None
             router = Router.load(store.version_dir(version_id), case_index=learner.case_index)
-            return router, FrozenScorer(router)
+            return router, FrozenScorer(router), look_of_report(router_id, store.get_version(version_id).report_id)
         except (StoreError, ModelFormatError, OSError) as err:
             log.error("cannot load the baseline for live scoring", extra={"router_id": router_id,
                                                                            "error": str(err)})
-            return None, None
+            return None, None, None
 
     async def baseline_changed(self, router_id: str) -> None:
         """A baseline was pinned or unpinned: the active version is the same, the learner's baseline not."""
@@ -164,7 +181,7 @@ class RouterRegistry:
     async def promoted(self, report: TrainingReport) -> None:
         """A promotion activated ``report``'s version: watch it, then make it the active one."""
         self._arm_guard(report)
-        await self.set_active(report.router_id, report.version_id)
+        await self.set_active(report.router_id, report.version_id, from_look=report.evaluation_sequence)
 
     async def rolled_back(self, router_id: str, version_id: str) -> None:
         """An admin rollback: the guard has nothing left to watch."""

@@ -77,6 +77,12 @@ class LearnerSnapshot:
     progressive: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
 
     @functools.cached_property
+    def frozen(self) -> FrozenScorer:
+        """The frozen challenger's scorer (built in the evaluator's thread; the learner's shadow scoring
+        uses it once it exists, ``Router.best`` on the same model until then: the same choices)."""
+        return FrozenScorer(self.challenger)
+
+    @functools.cached_property
     def challenger_sha256(self) -> str:
         """The frozen challenger's fingerprint, computed once (in the evaluator's thread)."""
         return self.challenger.fingerprint()
@@ -104,6 +110,25 @@ class LearnerSnapshot:
 
 
 @dataclass
+class Shadow:
+    """Evidence against a look's frozen challenger, gathered while that look's verdict is pending: if it
+    is promoted, the evidence against the new version starts right after the look, not whenever the
+    promotion happens to be applied."""
+
+    snapshot: LearnerSnapshot
+    evidence: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
+
+    @property
+    def look(self) -> int:
+        return self.snapshot.sequence
+
+    def chooser(self) -> Router | FrozenScorer:
+        """The frozen scorer once the evaluator's thread has built it, the router itself until then."""
+        frozen = self.snapshot.__dict__.get("frozen")
+        return frozen if frozen is not None else self.snapshot.challenger
+
+
+@dataclass
 class RouterLearner:
     router_id: str
     challenger: Router
@@ -116,19 +141,47 @@ class RouterLearner:
     progressive: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
     baseline: Router | None = field(default=None, repr=False)
     _baseline_scorer: FrozenScorer | None = field(default=None, repr=False)
+    _shadow: Shadow | None = field(default=None, repr=False)
+    _pending: tuple[int, Router | None, FrozenScorer | None] | None = field(default=None, repr=False)
 
-    def set_baseline(self, router: Router | None, scorer: FrozenScorer | None = None) -> None:
+    def set_baseline(self, router: Router | None, scorer: FrozenScorer | None = None,
+                     from_look: int | None = None) -> None:
         """The router the challenger is judged against from now on (None: the logging agent).
 
         Call it whenever the active version changes, and after a restore once the active version
         is loaded; the progressive evidence restarts when the baseline is a different version, and
         carries on when it is the one the evidence was gathered against. ``scorer``: the router's
-        ``FrozenScorer`` when the caller built it already (it takes a moment: build it off the loop)."""
-        self.baseline = router
-        self._baseline_scorer = scorer if scorer is not None or router is None else FrozenScorer(router)
+        ``FrozenScorer`` when the caller built it already (it takes a moment: build it off the loop).
+
+        ``from_look``: the look whose challenger this version is (a promotion). Its evidence then
+        starts right after that look — whenever the promotion is applied, and also when a replay
+        after a crash learns of it before reaching that look again — so a replay gathers exactly the
+        evidence an uninterrupted run did: scored against that look's challenger in the meantime
+        (the shadow), adopted here; or held until the look is reached."""
+        shadow = self._shadow
+        if from_look is not None and router is not None and shadow is not None and shadow.look == from_look:
+            self._shadow = None
+            self._install(router, scorer)
+            shadow.evidence.baseline_version_id = router.version_id if router is not None else None
+            self.progressive = shadow.evidence
+            return
+        if from_look is not None and router is not None and from_look > self.counters.evaluations:
+            self._pending = (from_look, router, scorer)
+            return
+        self._install(router, scorer)
         version_id = router.version_id if router is not None else None
         if version_id != self.progressive.baseline_version_id:
             self.progressive = ProgressiveEvidence(baseline_version_id=version_id)
+
+    def _install(self, router: Router | None, scorer: FrozenScorer | None) -> None:
+        self.baseline = router
+        self._baseline_scorer = scorer if scorer is not None or router is None else FrozenScorer(router)
+        self._pending = None
+
+    def drop_shadow(self, look: int) -> None:
+        """Look ``look`` was not promoted: stop scoring against its challenger."""
+        if self._shadow is not None and self._shadow.look == look:
+            self._shadow = None
 
     @classmethod
     def new(cls, router_id: str, cfg: Any) -> RouterLearner:
@@ -186,10 +239,15 @@ class RouterLearner:
                                      or baseline.featurizer.hash_bits != self.challenger.featurizer.hash_bits):
             xb = baseline.featurizer.featurize(t.task, hint)
         o = t.outcome
+        shadow = self._shadow
         s = score_trajectory(self.challenger, self._baseline_scorer, x, xb, t.candidates, t.decision.route, p,
-                             (o.reward, 1.0 if o.error else 0.0, o.latency_ms), t.task.task_type)
+                             (o.reward, 1.0 if o.error else 0.0, o.latency_ms), t.task.task_type,
+                             shadow=shadow.chooser() if shadow is not None else None)
         self.progressive.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
                              at=t.trajectory_id, route=s.choice, error_parts=s.error_parts)
+        if shadow is not None and s.shadow is not None:
+            shadow.evidence.add(s.phi_challenger, s.shadow[0], weight=s.weight, unsupported=s.unsupported,
+                                at=t.trajectory_id, route=s.choice, error_parts=s.shadow[1])
 
     def supported_routes(self) -> frozenset[str]:
         """Routes the logging policy has tried: trained on, or logged in the window."""
@@ -212,6 +270,14 @@ class RouterLearner:
         )
         self.counters.since_evaluation = 0
         self.span = Span()
+        pending = self._pending
+        if pending is not None and pending[0] <= snap.sequence:  # a replay reached the promoted look
+            self._install(pending[1], pending[2])
+            self.progressive = ProgressiveEvidence(
+                baseline_version_id=pending[1].version_id if pending[1] is not None else None)
+            self._shadow = None
+        else:
+            self._shadow = Shadow(snap)
         return snap
 
     def _look(self) -> ProgressiveEvidence:

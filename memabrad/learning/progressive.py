@@ -198,7 +198,8 @@ class ProgressiveEvidence:
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """One trajectory's progressive score: both policies' influence values and the challenger's pick."""
+    """One trajectory's progressive score: both policies' influence values and the challenger's pick;
+    ``shadow``: the same against a second baseline (phi, error parts), when one was asked for."""
 
     phi_challenger: tuple[float, float, float]
     phi_baseline: tuple[float, float, float]
@@ -206,15 +207,18 @@ class Scored:
     weight: float
     unsupported: bool
     error_parts: tuple[float, float]
+    shadow: tuple[tuple[float, float, float], tuple[float, float]] | None = None
+
 
 
 def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None, x: Features, x_baseline: Features,
-                     candidates: Sequence[str],
-                     route: str, propensity: float, outcome: tuple[float, float, float],
-                     group: str | None) -> Scored:
+                     candidates: Sequence[str], route: str, propensity: float, outcome: tuple[float, float, float],
+                     group: str | None, shadow: Router | FrozenScorer | None = None,
+                     x_shadow: Features | None = None) -> Scored:
     """Doubly robust influence values of ``challenger`` and ``baseline`` (None: the logging agent) on one
     logged trajectory, with the challenger's heads as the outcome model. Call it *before* the challenger
-    learns the trajectory; ``x_baseline`` is the task featurised as the baseline featurises."""
+    learns the trajectory; ``x_baseline`` is the task featurised as the baseline featurises. ``shadow``: a
+    second baseline scored the same way (the challenger of a look whose verdict is pending)."""
     scores = challenger.scores(x, candidates, group)
     choice = min(scores, key=lambda r: (-scores[r], r))
     w = 1.0 / propensity
@@ -235,15 +239,22 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
         return q(pick)
 
     phi_ch = phi(choice)
-    s_coef = w if choice == route else 0.0
-    if baseline is None:
-        phi_bl = outcome
-        c_err, s_coef = q(choice)[1] - ql[1], s_coef - 1.0
-    else:
-        pick = baseline.best(x_baseline, candidates, group)
-        phi_bl = phi_ch if pick == choice else phi(pick)
-        c_err, s_coef = q(choice)[1] - q(pick)[1], s_coef - (w if pick == route else 0.0)
+    s_ch = w if choice == route else 0.0
+
+    def against(b: Router | FrozenScorer | None, xb: Features) -> tuple[tuple[float, float, float],
+                                                                         tuple[float, float]]:
+        """The baseline's influence values and the error-variance parts of the paired difference."""
+        if b is None:
+            c_err, s_coef = q(choice)[1] - ql[1], s_ch - 1.0
+            phi_bl = outcome
+        else:
+            pick = b.best(xb, candidates, group)
+            phi_bl = phi_ch if pick == choice else phi(pick)
+            c_err, s_coef = q(choice)[1] - q(pick)[1], s_ch - (w if pick == route else 0.0)
+        return phi_bl, (c_err, s_coef * s_coef * ql[1] * (1.0 - ql[1]))
+
+    phi_bl, parts = against(baseline, x_baseline)
     model = challenger.routes.get(choice)
     unsupported = choice != route and (model is None or not model.n)
-    return Scored(phi_ch, phi_bl, choice, w if choice == route else 0.0, unsupported,
-                  (c_err, s_coef * s_coef * ql[1] * (1.0 - ql[1])))
+    return Scored(phi_ch, phi_bl, choice, w if choice == route else 0.0, unsupported, parts,
+                  against(shadow, x_shadow if x_shadow is not None else x) if shadow is not None else None)
