@@ -10,6 +10,7 @@ evaluated again: its saved outcome is completed (activation) and its event re-pu
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ from memabrad.wire.events import RouterEventBase
 
 log = logging.getLogger("memabrad.evaluator")
 PartitionKey = tuple[str, int]
+
+
+def _warm_frozen(snapshot: LearnerSnapshot) -> None:
+    snapshot.frozen  # noqa: B018 - a cached property: computing it is the point
 
 
 class Promotions(Protocol):
@@ -92,6 +97,9 @@ class EvaluationRunner:
         return True
 
     def submit(self, partition: PartitionKey, snapshot: LearnerSnapshot, learner: RouterLearner | None = None) -> None:
+        # the learner scores against this look's challenger until its verdict (the shadow): build the
+        # challenger's frozen scorer now, in a thread of its own, not when the job's turn comes
+        threading.Thread(target=_warm_frozen, args=(snapshot,), name="frozen-scorer", daemon=True).start()
         job = Job(partition, snapshot, learner)
         self._pending.append(job)
         self._send.send_nowait(job)
