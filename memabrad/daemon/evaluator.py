@@ -171,7 +171,6 @@ class EvaluationRunner:
 
     def _evaluate(self, snapshot: LearnerSnapshot) -> Evaluation:
         """CPU work only; safe to abandon on timeout because it writes nothing."""
-        snapshot.frozen  # noqa: B018 - built here, off the loop: the learner's shadow scoring switches to it
         store = self.store(snapshot.router_id)
         baseline, pinned = self._baseline(store)
         if baseline is not None:

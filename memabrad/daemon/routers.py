@@ -22,7 +22,7 @@ from memabrad.config import Config
 from memabrad.daemon.metrics import DaemonMetrics
 from memabrad.daemon.partition import PartitionState
 from memabrad.learning.frozen import FrozenScorer
-from memabrad.learning.learner import RouterLearner
+from memabrad.learning.learner import RouterLearner, look_of_report
 from memabrad.learning.router import ModelFormatError, Router
 from memabrad.promotion.events import rollback_event
 from memabrad.promotion.guard import GuardTrip, PromotionGuard
@@ -36,18 +36,6 @@ from memabrad.wire.events import RouterEventBase
 
 log = logging.getLogger("memabrad.daemon")
 
-
-def look_of_report(router_id: str, report_id: str | None) -> int | None:
-    """The evaluation sequence in a report id (``<router>-e000012-<digest>``), None for any other id.
-
-    >>> look_of_report("default", "default-e000012-0a1b2c3d4e"), look_of_report("default", "r1")
-    (12, None)
-    """
-    prefix = f"{router_id}-e"
-    if not report_id or not report_id.startswith(prefix):
-        return None
-    seq = report_id[len(prefix):].split("-", 1)[0]
-    return int(seq) if seq.isdigit() else None
 
 
 class Owners(Protocol):

@@ -63,6 +63,20 @@ class Counters:
     imputed_propensities: int = 0
 
 
+def look_of_report(router_id: str, report_id: str | None) -> int | None:
+    """The look (evaluation sequence) in a report id made by ``LearnerSnapshot.report_id``, None for any
+    other id (a version saved by hand, another router's).
+
+    >>> look_of_report("default", "default-e000012-0a1b2c3d4e"), look_of_report("default", "r1")
+    (12, None)
+    """
+    prefix = f"{router_id}-e"
+    if not report_id or not report_id.startswith(prefix):
+        return None
+    seq = report_id[len(prefix):].split("-", 1)[0]
+    return int(seq) if seq.isdigit() else None
+
+
 @dataclass(frozen=True)
 class LearnerSnapshot:
     """Everything one evaluation reads, frozen at the moment the threshold was reached."""

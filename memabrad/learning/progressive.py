@@ -23,7 +23,7 @@ rebuilds the same sums.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from memabrad.learning.features import Features
@@ -136,7 +136,7 @@ class ProgressiveEvidence:
 
     def streams(self) -> list[ProgressiveEvidence]:
         """The whole evidence, then one stream per restart: the evidence since that look."""
-        core = ProgressiveEvidence.from_state(self._core_state())
+        core = replace(self, restarts=[])
         return [core] + [core._since(look, ProgressiveEvidence.from_state(state)) for look, state in self.restarts]
 
     def _since(self, look: int, earlier: ProgressiveEvidence) -> ProgressiveEvidence:

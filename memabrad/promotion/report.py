@@ -9,7 +9,7 @@ A report read back from the store (a replayed evaluation) becomes the same objec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -90,10 +90,7 @@ class TrainingReport:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainingReport:
         """A stored report (one written by an older version may lack the newer keys)."""
-        known = {"report_id", "router_id", "created_at", "evaluation_sequence", "verdict", "outcome", "promoted",
-                 "would_promote", "dry_run", "paused", "version_id", "previous_version_id", "baseline_version_id",
-                 "baseline_pinned", "reasons", "estimator_health", "gates", "benchmark", "gate_config_hash",
-                 "gate_config", "evidence"}
+        known = {f.name for f in fields(cls)} - {"extra"} | {"promoted"}
         return cls(
             report_id=d["report_id"], router_id=d["router_id"], created_at=d["created_at"],
             evaluation_sequence=int(d.get("evaluation_sequence") or 0), verdict=d["verdict"], outcome=d["outcome"],
