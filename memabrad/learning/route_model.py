@@ -33,8 +33,8 @@ arrays and sums (stacking, group offsets, the feature table) is in ``route_parts
 >>> m = RouteModel()
 >>> x = {1: 0.6, 2: 0.8}
 >>> for _ in range(200):
-...     m.learn(x, reward=1.0, error=False, latency_s=0.5)
-...     m.learn({3: 1.0}, reward=0.0, error=True, latency_s=1.5)
+...     _ = m.learn(x, reward=1.0, error=False, latency_s=0.5)
+...     _ = m.learn({3: 1.0}, reward=0.0, error=True, latency_s=1.5)
 >>> r, e, lat = m.predict(x)
 >>> (round(r, 1), round(e, 1), round(lat, 1))
 (1.0, 0.0, 0.5)
@@ -45,7 +45,7 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -145,17 +145,21 @@ class RouteModel(base.Regressor):
 
     # -- prediction ---------------------------------------------------------------------
 
-    def _parts(self, f: np.ndarray, group: str | None) -> tuple[Triple, Triple]:
+    def _parts(self, f: Sequence[float], group: str | None) -> tuple[Triple, Triple]:
         """Per head, the group part d_g and the contextual part d_f of a prediction."""
         dr, de, dl = self._group_offsets(group)
-        fr, fe, fl = f.tolist()
+        fr, fe, fl = f
         base_err = self.error_rate + de
         return (dr, de, dl), (fr, sigmoid(logit(base_err) + fe) - base_err, fl)
 
     def predict(self, x: Features, group: str | None = None) -> tuple[float, float, float]:
         """(expected reward, error probability, latency in seconds) for features ``x`` of a task in ``group``."""
         idx, vals = known_rows(self._col, x)
-        dg, df = self._parts(vals @ self._a[idx, :3], group)
+        return self.predict_parts((vals @ self._a[idx, :3]).tolist(), group)
+
+    def predict_parts(self, f: Sequence[float], group: str | None = None) -> tuple[float, float, float]:
+        """``predict`` from the contextual parts ``f`` (per head, the weighted sum of the task's features)."""
+        dg, df = self._parts(f, group)
         lam = self.lambdas()
         means = self._means()
         r, e, lat = (means[h] + lam[h][0] * dg[h] + lam[h][1] * df[h] for h in range(3))
@@ -166,11 +170,11 @@ class RouteModel(base.Regressor):
         idx, vals = known_rows(self._col, x)
         return self.reward_constant(pessimism, group) + self.lambdas()[0][1] * float(vals @ self._a[idx, 0])
 
-    def reward_table(self) -> tuple[list[int], np.ndarray]:
-        """The features this route has learned and their contextual reward weights (``FrozenScorer``
-        merges the tables of a router that will not learn again)."""
+    def head_table(self) -> tuple[list[int], np.ndarray]:
+        """The features this route has learned and their contextual (reward, error, latency) weights, one
+        row per feature (``RewardIndex`` merges the tables of a router's routes)."""
         rows = np.fromiter(self._col.values(), dtype=np.int64, count=len(self._col))
-        return list(self._col), self._a[rows, 0]
+        return list(self._col), self._a[rows, :3]
 
     def reward_constant(self, pessimism: float, group: str | None = None) -> float:
         """The part of ``reward_score`` that does not depend on the task's features: kept per group until
@@ -203,9 +207,10 @@ class RouteModel(base.Regressor):
     # -- learning -----------------------------------------------------------------------
 
     def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0,
-              group: str | None = None, novel: bool = True) -> None:
+              group: str | None = None, novel: bool = True) -> np.ndarray:
         """Score the event first (prequential evidence for the stacking weights and the standard
-        error), then learn it: the means, the group's means and the contextual part.
+        error), then learn it: the means, the group's means and the contextual part. Returns the
+        contextual weights of ``x``'s features after the update (a row per feature in ``x``'s order).
 
         ``novel``: False for a task whose exact text was seen before. Such events still teach every
         part, but do not count as evidence for the stacking weights: a text model that memorised a
@@ -214,7 +219,7 @@ class RouteModel(base.Regressor):
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
         rows = self._a[idx]
-        f = vals @ rows[:, :3]
+        f = (vals @ rows[:, :3]).tolist()
         dg, df = self._parts(f, group)
         y_err = 1.0 if error else 0.0
         means = self._means()
@@ -225,13 +230,14 @@ class RouteModel(base.Regressor):
             self._lambdas = None
         # gradients of the contextual models on what the group means leave
         # (squared loss; log loss on the logit scale for errors)
-        fr, fe, fl = f.tolist()
+        fr, fe, fl = f
         base_err = means[1] + dg[1]
         p_err = sigmoid(logit(base_err) + fe)
         resid = np.array([(fr - (reward - means[0] - dg[0])) * weight, p_err - y_err,
                           fl - (latency_s - means[2] - dg[2])])
         adagrad_step(rows, vals, resid, self.eta, self.l2)
         self._a[idx] = rows
+        head_weights = rows[:, :3]
         # the means, after scoring
         self.n += 1
         self.w_sum += weight
@@ -239,6 +245,7 @@ class RouteModel(base.Regressor):
         self.errors += y_err
         self.latency_mean += (latency_s - self.latency_mean) / self.n
         add_to_group(self.groups, group or "", weight, reward, y_err, latency_s)
+        return head_weights
 
     # -- dense views (batch prediction) --------------------------------------------------
 

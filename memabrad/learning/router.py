@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from memabrad.learning.features import FEATURES_VERSION, Features, Featurizer, Hint, TaskView, as_candidates
+from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_model import ETA, RouteModel
 from memabrad.store.chunked_json import dumps_chunked
 
@@ -85,6 +86,24 @@ class Router:
 
     def __post_init__(self) -> None:
         self.featurizer = Featurizer(self.hash_bits, self.features_version)
+        self._index: RewardIndex | None = None  # built at the first ranking, then kept current by learn
+        self._last: tuple[Features, list[float]] | None = None  # the last task's contextual parts, until learn
+
+    def _contextual(self, x: Features) -> list[float]:
+        """``x``'s contextual parts per head and route, kept until ``learn`` (ranking and two predictions)."""
+        last = self._last
+        if last is not None and last[0] is x:
+            return last[1]
+        f = self.reward_index().contextual(x).tolist()
+        self._last = (x, f)
+        return f
+
+    def reward_index(self) -> RewardIndex:
+        """The routes' contextual reward weights in one table (see ``learning/reward_index.py``)."""
+        ix = self._index
+        if ix is None:
+            ix = self._index = RewardIndex.of(self.routes)
+        return ix
 
     @classmethod
     def from_config(cls, cfg: Any) -> Router:
@@ -120,8 +139,11 @@ class Router:
         """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type;
         ``novel``: False when its exact text was seen before, see ``RouteModel.learn``)."""
         w = min(1.0 / propensity, self.max_importance_weight)
-        self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0, weight=w,
-                                 group=group, novel=novel)
+        weights = self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
+                                           weight=w, group=group, novel=novel)
+        if self._index is not None:
+            self._index.set(route, x, weights)
+        self._last = None
         self.reward_sum += reward
         self.reward_sq += reward * reward
         self.reward_n += 1
@@ -147,11 +169,17 @@ class Router:
     def scores(self, x: Features, candidates: Sequence[str], group: str | None = None) -> dict[str, float]:
         """Each candidate's pessimistic score for a task of ``group`` (its task_type): expected reward
         minus ``pessimism`` standard errors."""
+        f = self._contextual(x)
+        col = self.reward_index().col
         out: dict[str, float] = {}
         k = self.pessimism
         for route in candidates:
-            model = self.routes.get(route)
-            out[route] = model.reward_score(x, k, group) if model is not None and model.n else self.untrained_score()
+            j = col.get(route)
+            if j is None:
+                out[route] = self.untrained_score()
+            else:
+                model = self.routes[route]
+                out[route] = model.reward_constant(k, group) + model.lambdas()[0][1] * f[j]
         return out
 
     def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:
@@ -163,7 +191,10 @@ class Router:
         model = self.routes.get(route)
         if model is None or not model.n:
             return OutcomePrediction(self.prior_reward, 0.0, 0.0)
-        reward, err, latency_s = model.predict(x, group)
+        f = self._contextual(x)
+        ix = self.reward_index()
+        j, k = ix.col[route], len(ix.routes)
+        reward, err, latency_s = model.predict_parts((f[j], f[k + j], f[2 * k + j]), group)
         return OutcomePrediction(reward, float(err), max(0.0, latency_s * 1000.0))
 
     def hint_for(self, task: Any) -> Hint | None:
@@ -246,6 +277,7 @@ class Router:
         twin = Router(self.hash_bits, self.learning_rate, self.l2, self.max_importance_weight, self.pessimism,
                       self.version_id, {name: m.copy() for name, m in self.routes.items()}, self.reward_sum,
                       self.reward_sq, self.reward_n, self.case_index, self.features_version)
+        twin._index = self._index.copy() if self._index is not None else None
         return twin
 
     def to_bytes(self) -> bytes:
@@ -270,22 +302,27 @@ class Router:
 
     @classmethod
     def load(cls, version_dir: str | Path, *, case_index: Any = None) -> Router:
-        """Load a saved version, verifying its sha256 against ``meta.json``.
+        """Load a saved version, verifying its sha256 against ``meta.json`` (see ``load_version``)."""
+        return load_version(version_dir, case_index=case_index)
 
-        The router's case index (``<router_dir>/case-index.json`` beside the versions)
-        is attached when present, so serving sees the same hints as training did.
-        """
-        from memabrad.learning.case_index import CaseIndex
-        from memabrad.store.versions import verify_version_dir
 
-        vdir = Path(version_dir)
-        meta, files = verify_version_dir(vdir)
-        if MODEL_FILE not in files:
-            raise ModelFormatError(f"{vdir}: version has no {MODEL_FILE}")
-        router = cls.from_bytes(files[MODEL_FILE], version_id=meta.version_id)
-        if case_index is None:
-            index_path = vdir.parent.parent.parent / "case-index.json"
-            if index_path.is_file():
-                case_index = CaseIndex.load(index_path)
-        router.case_index = case_index
-        return router
+def load_version(version_dir: str | Path, *, case_index: Any = None) -> Router:
+    """Load a saved version, verifying its sha256 against ``meta.json``.
+
+    The router's case index (``<router_dir>/case-index.json`` beside the versions)
+    is attached when present, so serving sees the same hints as training did.
+    """
+    from memabrad.learning.case_index import CaseIndex
+    from memabrad.store.versions import verify_version_dir
+
+    vdir = Path(version_dir)
+    meta, files = verify_version_dir(vdir)
+    if MODEL_FILE not in files:
+        raise ModelFormatError(f"{vdir}: version has no {MODEL_FILE}")
+    router = Router.from_bytes(files[MODEL_FILE], version_id=meta.version_id)
+    if case_index is None:
+        index_path = vdir.parent.parent.parent / "case-index.json"
+        if index_path.is_file():
+            case_index = CaseIndex.load(index_path)
+    router.case_index = case_index
+    return router

@@ -1,0 +1,114 @@
+"""The contextual weights of all of a router's trained routes in one table.
+
+Ranking the candidates of a task reads the same features from every route, and the doubly
+robust score then predicts the outcome of two of them. With one table per route that is a
+dictionary lookup per feature *per route*; here it is one lookup per feature and one
+matrix-vector product for all routes and heads: one row per feature any route has learned;
+columns: the reward weights of every trained route in sorted name order, then their error
+weights, then their latency weights (a route that never saw a feature weighs 0 on it).
+
+The live router keeps its index current as it learns (``set`` after each update);
+``FrozenScorer`` holds a copy. Both compute a task's contextual parts by the same product
+over the same gathered rows, so a frozen copy makes exactly the choices the router made
+at the moment it was copied, bit for bit; an index rebuilt from exported tables (after a
+restore) gathers the same rows and computes the same numbers.
+
+>>> import numpy as np
+>>> ix = RewardIndex()
+>>> ix.set("b", {1: 1.0, 2: 0.5}, np.array([[0.2, 0.0, 0.0], [0.4, 0.0, 1.0]]))
+>>> ix.set("a", {2: 1.0}, np.array([[1.0, 0.5, 0.0]]))
+>>> ix.routes, ix.contextual({1: 1.0, 2: 2.0, 9: 5.0}).tolist()
+(['a', 'b'], [2.0, 1.0, 1.0, 0.0, 0.0, 2.0])
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from memabrad.learning.features import Features
+
+if TYPE_CHECKING:
+    from memabrad.learning.route_model import RouteModel
+
+_MIN_ROWS = 64
+
+
+class RewardIndex:
+    """Rows: features; columns: the reward, error and latency weights of the trained routes (sorted by
+    name): route ``j``'s heads are columns ``j``, ``K + j`` and ``2K + j`` of ``K`` routes."""
+
+    __slots__ = ("_rows", "_w", "routes", "col")
+
+    def __init__(self, routes: list[str] | None = None) -> None:
+        self.routes: list[str] = sorted(routes or [])
+        self.col: dict[str, int] = {r: j for j, r in enumerate(self.routes)}
+        self._rows: dict[int, int] = {}
+        self._w = np.zeros((_MIN_ROWS, 3 * len(self.routes)))
+
+    @classmethod
+    def of(cls, models: Mapping[str, RouteModel]) -> RewardIndex:
+        """The index of a router's routes (those that have learned something)."""
+        trained = sorted(name for name, m in models.items() if m.n)
+        ix = cls(trained)
+        tables = [models[name].head_table() for name in trained]
+        keys = np.unique(np.fromiter((k for ks, _ in tables for k in ks), dtype=np.int64))
+        ix._rows = dict(zip(keys.tolist(), range(len(keys)), strict=True))
+        k = len(trained)
+        w = np.zeros((max(_MIN_ROWS, len(keys)), 3 * k))
+        for j, (ks, weights) in enumerate(tables):
+            w[np.searchsorted(keys, np.array(ks, dtype=np.int64))[:, None], [j, k + j, 2 * k + j]] = weights
+        ix._w = w
+        return ix
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _column(self, route: str) -> int:
+        j = self.col.get(route)
+        if j is None:
+            j = bisect.bisect(self.routes, route)
+            k = len(self.routes)
+            self.routes.insert(j, route)
+            self._w = np.insert(self._w, [j, k + j, 2 * k + j], 0.0, axis=1)
+            self.col = {r: i for i, r in enumerate(self.routes)}
+        return j
+
+    def set(self, route: str, x: Features, weights: np.ndarray) -> None:
+        """Route ``route``'s (reward, error, latency) weights on ``x``'s features, one row per feature in
+        ``x``'s order (after it learned ``x``)."""
+        j = self._column(route)
+        k = len(self.routes)
+        rows = self._rows
+        ids = list(map(rows.get, x))
+        if None in ids:
+            for i, key in enumerate(x):
+                if ids[i] is None:
+                    ids[i] = rows[key] = len(rows)
+            if len(rows) > len(self._w):
+                grown = np.zeros((max(len(rows), 2 * len(self._w)), self._w.shape[1]))
+                grown[: len(self._w)] = self._w
+                self._w = grown
+        self._w[np.array(ids, dtype=np.int64)[:, None], [j, k + j, 2 * k + j]] = weights
+
+    def contextual(self, x: Features) -> np.ndarray:
+        """Per head and route (the column order), the weighted sum of ``x``'s known features."""
+        ids = list(map(self._rows.get, x))
+        vals = np.fromiter(x.values(), dtype=np.float64, count=len(ids))
+        if None in ids:
+            keep = [i is not None for i in ids]
+            vals = vals[np.array(keep, dtype=bool)]
+            ids = [i for i in ids if i is not None]
+        return vals @ self._w[np.array(ids, dtype=np.int64)]
+
+    def copy(self) -> RewardIndex:
+        """An independent copy (no shared arrays)."""
+        twin = RewardIndex.__new__(RewardIndex)
+        twin.routes = list(self.routes)
+        twin.col = dict(self.col)
+        twin._rows = dict(self._rows)
+        twin._w = self._w[: max(_MIN_ROWS, len(self._rows))].copy()
+        return twin
