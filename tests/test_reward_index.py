@@ -9,7 +9,8 @@ from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.router import Router
 
 ROUTES = ["direct", "llm.big", "llm.small", "memory.episodic", "tool.search"]
-WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi"]
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+         "iota", "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi"]
 
 
 def _tasks(rng: random.Random, n: int) -> list[dict[str, str]]:
