@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "MEMABRAD_"
 
@@ -50,6 +50,15 @@ class StoreConfig(_Section):
     base_dir: str = "artifacts"
 
 
+class PortfolioMemberConfig(_Section):
+    """A challenger learning beside the main one (``learning/portfolio.py``); unset fields take the main
+    challenger's value, and a member at the main learning rate shares the main model."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+    learning_rate: float | None = Field(default=None, gt=0, le=1)
+    pessimism: float | None = Field(default=None, ge=0)
+
+
 class RouterConfig(_Section):
     hash_bits: int = Field(default=18, ge=8, le=24)
     learning_rate: float = Field(default=0.5, gt=0, le=1)
@@ -57,6 +66,15 @@ class RouterConfig(_Section):
     l2: float = Field(default=0.0, ge=0)
     max_importance_weight: float = Field(default=1.0, ge=1)
     serving_epsilon: float = Field(default=0.2, ge=0, le=1)
+    portfolio: list[PortfolioMemberConfig] = Field(default_factory=list, max_length=4)
+
+    @field_validator("portfolio")
+    @classmethod
+    def _distinct_members(cls, v: list[PortfolioMemberConfig]) -> list[PortfolioMemberConfig]:
+        names = [m.name for m in v]
+        if "main" in names or len(set(names)) != len(names):
+            raise ValueError("member names must be distinct and not 'main' (the main challenger)")
+        return v
 
 
 class CaseIndexConfig(_Section):

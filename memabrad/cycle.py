@@ -21,6 +21,7 @@ from memabrad.learning.learner import RouterLearner
 from memabrad.learning.router import Router
 from memabrad.promotion.evaluation import apply_evaluation, build_report, evaluate
 from memabrad.promotion.policy import PolicySettings
+from memabrad.promotion.portfolio import selector
 from memabrad.store.atomic import atomic_write_json, read_json
 from memabrad.store.seen import SeenTrajectoryStore
 from memabrad.store.versions import RouterVersionStore, UnknownVersionError
@@ -165,10 +166,11 @@ def run_online_learning_workflow(
     learner.set_baseline(baseline)
     for t in fresh:
         learner.observe(t)
-    snapshot = learner.snapshot()
+    settings = PolicySettings.from_config(cfg.promotion, cfg.evaluation)
+    snapshot = learner.snapshot(selector(settings, cfg.evaluation.confidence))
     suite = load_suite(cfg.evaluation.suite_path) if cfg.evaluation.suite_path else ()
     ev = evaluate(
-        snapshot, baseline, PolicySettings.from_config(cfg.promotion, cfg.evaluation), suite=suite,
+        snapshot, baseline, settings, suite=suite,
         estimator=cfg.evaluation.estimator, confidence=cfg.evaluation.confidence, dry_run=is_dry,
         paused=store.promotions_paused(), baseline_pinned=baseline_id is not None and baseline_id !=
         (store.get_current() or {}).get("version_id"),

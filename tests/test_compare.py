@@ -11,8 +11,9 @@ import pytest
 from memabrad.config import load_config
 from memabrad.evaluation.benchmark import LoggedItem, SuiteItem, load_suite
 from memabrad.evaluation.compare import LOGGING_POLICY, compare
-from memabrad.learning.learner import LearnerSnapshot, RouterLearner
+from memabrad.learning.learner import RouterLearner
 from memabrad.learning.router import Router
+from memabrad.learning.snapshot import LearnerSnapshot
 from memabrad.sim import Simulator, write_jsonl
 from memabrad.wire.trajectory import Trajectory
 

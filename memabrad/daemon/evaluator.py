@@ -24,11 +24,13 @@ from memabrad.config import Config
 from memabrad.daemon.metrics import GATE_NAMES, DaemonMetrics
 from memabrad.daemon.partition import PartitionState
 from memabrad.evaluation.benchmark import SuiteItem
-from memabrad.learning.learner import LearnerSnapshot, RouterLearner
+from memabrad.learning.learner import RouterLearner
 from memabrad.learning.router import ModelFormatError, Router
+from memabrad.learning.snapshot import LearnerSnapshot
 from memabrad.promotion.evaluation import Evaluation, apply_evaluation, evaluate
 from memabrad.promotion.events import evaluation_event
 from memabrad.promotion.policy import PolicySettings
+from memabrad.promotion.portfolio import selector
 from memabrad.promotion.report import TrainingReport
 from memabrad.store.errors import StoreError, StoreWriteError, UnknownReportError
 from memabrad.store.versions import RouterVersionStore
@@ -72,6 +74,7 @@ class EvaluationRunner:
         self.promotions = promotions
         self.suite = suite or []
         self.settings = PolicySettings.from_config(cfg.promotion, cfg.evaluation)
+        self.select = selector(self.settings, cfg.evaluation.confidence)
         self._send: MemoryObjectSendStream[Job]
         self._recv: MemoryObjectReceiveStream[Job]
         self._send, self._recv = anyio.create_memory_object_stream[Job](max_buffer_size=1_000)
@@ -85,7 +88,7 @@ class EvaluationRunner:
     def evaluate(self, partition: PartitionKey, learner: RouterLearner) -> None:
         """Freeze the learner's next evaluation and queue it: the one way evaluations are started
         (threshold reached, or an admin ``evaluate_now``)."""
-        self.submit(partition, learner.snapshot(), learner)
+        self.submit(partition, learner.snapshot(self.select), learner)
         self.metrics.since_evaluation.labels(learner.router_id).set(0)
 
     def evaluate_now(self, state: PartitionState, router_id: str) -> bool:

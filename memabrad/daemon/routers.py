@@ -22,8 +22,9 @@ from memabrad.config import Config
 from memabrad.daemon.metrics import DaemonMetrics
 from memabrad.daemon.partition import PartitionState
 from memabrad.learning.frozen import FrozenScorer
-from memabrad.learning.learner import RouterLearner, look_of_report
+from memabrad.learning.learner import RouterLearner
 from memabrad.learning.router import ModelFormatError, Router
+from memabrad.learning.snapshot import look_of_report
 from memabrad.promotion.events import rollback_event
 from memabrad.promotion.guard import GuardTrip, PromotionGuard
 from memabrad.promotion.report import TrainingReport

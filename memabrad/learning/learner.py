@@ -5,23 +5,24 @@ the daemon: look up the case-index hint *before* recording the trajectory (so a 
 never hints at itself), featurise, then either train the challenger or hold the
 trajectory out for the benchmark, by a stable hash of its id.
 
-``snapshot`` freezes what an evaluation needs — a clone of the challenger and a copy
-of the window — so evaluation can run beside ongoing learning (evaluate clones, never
-the live model).
+``snapshot`` freezes what an evaluation needs — a clone of the challenger put forward
+(the main one, or the portfolio member a selector picks) and a copy of the window — so
+evaluation can run beside ongoing learning (evaluate clones, never the live model).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import Features, Hint, normalize_text, text_hashes
 from memabrad.learning.frozen import FrozenScorer
+from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_from_state, members_of, reconcile
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.router import Router
+from memabrad.learning.snapshot import LearnerSnapshot, Span, look_of_report
 from memabrad.learning.window import BenchmarkWindow, LoggedItem, is_holdout
 from memabrad.wire.trajectory import Trajectory
 
@@ -30,23 +31,6 @@ STATE_FORMAT = "memabrad.learner/v1"
 
 def _at(t: Trajectory) -> str:
     return t.occurred_at.isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class Span:
-    """First and last trajectory of a stretch of data, for a report's evidence."""
-
-    count: int = 0
-    first_id: str | None = None
-    last_id: str | None = None
-    first_at: str | None = None
-    last_at: str | None = None
-
-    def add(self, trajectory_id: str, occurred_at: str) -> None:
-        if self.count == 0:
-            self.first_id, self.first_at = trajectory_id, occurred_at
-        self.last_id, self.last_at = trajectory_id, occurred_at
-        self.count += 1
 
 
 @dataclass
@@ -63,74 +47,21 @@ class Counters:
     imputed_propensities: int = 0
 
 
-def look_of_report(router_id: str, report_id: str | None) -> int | None:
-    """The look (evaluation sequence) in a report id made by ``LearnerSnapshot.report_id``, None for any
-    other id (a version saved by hand, another router's).
+Selector = Callable[[list[Member]], tuple[int, tuple[MemberEstimate, ...]]]
+"""Given every member at a look (the main challenger first), the one to put forward and each one's
+standing (``promotion.portfolio.selector`` judges them with the gates)."""
 
-    >>> look_of_report("default", "default-e000012-0a1b2c3d4e"), look_of_report("default", "r1")
-    (12, None)
-    """
-    prefix = f"{router_id}-e"
-    if not report_id or not report_id.startswith(prefix):
-        return None
-    seq = report_id[len(prefix):].split("-", 1)[0]
-    return int(seq) if seq.isdigit() else None
-
-
-@dataclass(frozen=True)
-class LearnerSnapshot:
-    """Everything one evaluation reads, frozen at the moment the threshold was reached."""
-
-    router_id: str
-    sequence: int
-    challenger: Router
-    window: list[LoggedItem]
-    trained_total: int
-    trained_since_last: Span
-    supported_routes: frozenset[str]
-    progressive: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
-
-    @functools.cached_property
-    def frozen(self) -> FrozenScorer:
-        """The frozen challenger's scorer (built in the evaluator's thread; the learner's shadow scoring
-        uses it once it exists, ``Router.best`` on the same model until then: the same choices)."""
-        return FrozenScorer(self.challenger)
-
-    @functools.cached_property
-    def challenger_sha256(self) -> str:
-        """The frozen challenger's fingerprint, computed once (in the evaluator's thread)."""
-        return self.challenger.fingerprint()
-
-    @property
-    def report_id(self) -> str:
-        """Deterministic: the same evaluation re-run after a crash gets the same id."""
-        digest = hashlib.sha256(
-            f"{self.router_id}|{self.sequence}|{self.challenger_sha256}".encode()
-        ).hexdigest()[:10]
-        return f"{self.router_id}-e{self.sequence:06d}-{digest}"
-
-    def evidence(self) -> dict[str, Any]:
-        window = self.window
-        return {
-            "trained_total": self.trained_total,
-            "trained_since_last_evaluation": asdict(self.trained_since_last),
-            "benchmark_window": {
-                "count": len(window),
-                "first_id": window[0].trajectory_id if window else None,
-                "last_id": window[-1].trajectory_id if window else None,
-            },
-            "challenger_sha256": self.challenger_sha256,
-        }
+__all__ = ["Counters", "LearnerSnapshot", "RouterLearner", "Selector", "Shadow", "Span", "look_of_report"]
 
 
 @dataclass
 class Shadow:
     """Evidence against a look's frozen challenger, gathered while that look's verdict is pending: if it
     is promoted, the evidence against the new version starts right after the look, not whenever the
-    promotion happens to be applied."""
+    promotion happens to be applied. One stream per portfolio member, by name."""
 
     snapshot: LearnerSnapshot
-    evidence: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
+    evidence: dict[str, ProgressiveEvidence] = field(default_factory=dict)
 
     @property
     def look(self) -> int:
@@ -140,6 +71,12 @@ class Shadow:
         """The frozen scorer once the evaluator's thread has built it, the router itself until then."""
         frozen = self.snapshot.__dict__.get("frozen")
         return frozen if frozen is not None else self.snapshot.challenger
+
+    def of(self, member: str) -> ProgressiveEvidence:
+        ev = self.evidence.get(member)
+        if ev is None:
+            ev = self.evidence[member] = ProgressiveEvidence()
+        return ev
 
 
 @dataclass
@@ -153,10 +90,22 @@ class RouterLearner:
     counters: Counters = field(default_factory=Counters)
     span: Span = field(default_factory=Span)
     progressive: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
+    portfolio: list[Member] = field(default_factory=list)
+    """Members besides the main challenger (``challenger``/``progressive``); see ``learning/portfolio.py``."""
     baseline: Router | None = field(default=None, repr=False)
     _baseline_scorer: FrozenScorer | None = field(default=None, repr=False)
     _shadow: Shadow | None = field(default=None, repr=False)
     _pending: tuple[int, Router | None, FrozenScorer | None] | None = field(default=None, repr=False)
+
+    def members(self) -> list[Member]:
+        """The main challenger (as a member) and the portfolio's, in that order."""
+        main = Member(MAIN, self.challenger, self.challenger.pessimism, False, self.progressive)
+        return [main, *self.portfolio]
+
+    def _restart(self, version_id: str | None) -> None:
+        self.progressive = ProgressiveEvidence(baseline_version_id=version_id)
+        for m in self.portfolio:
+            m.evidence = ProgressiveEvidence(baseline_version_id=version_id)
 
     def set_baseline(self, router: Router | None, scorer: FrozenScorer | None = None,
                      from_look: int | None = None) -> None:
@@ -176,8 +125,11 @@ class RouterLearner:
         if from_look is not None and router is not None and shadow is not None and shadow.look == from_look:
             self._shadow = None
             self._install(router, scorer)
-            shadow.evidence.baseline_version_id = router.version_id if router is not None else None
-            self.progressive = shadow.evidence
+            self.progressive = shadow.of(MAIN)
+            for m in self.portfolio:
+                m.evidence = shadow.of(m.name)
+            for ev in (self.progressive, *(m.evidence for m in self.portfolio)):
+                ev.baseline_version_id = router.version_id
             return
         if from_look is not None and router is not None and from_look > self.counters.evaluations:
             self._pending = (from_look, router, scorer)
@@ -185,7 +137,7 @@ class RouterLearner:
         self._install(router, scorer)
         version_id = router.version_id if router is not None else None
         if version_id != self.progressive.baseline_version_id:
-            self.progressive = ProgressiveEvidence(baseline_version_id=version_id)
+            self._restart(version_id)
 
     def _install(self, router: Router | None, scorer: FrozenScorer | None) -> None:
         self.baseline = router
@@ -200,13 +152,15 @@ class RouterLearner:
     @classmethod
     def new(cls, router_id: str, cfg: Any) -> RouterLearner:
         """An empty learner from a ``Config``."""
+        main = Router.from_config(cfg.router)
         return cls(
             router_id=router_id,
-            challenger=Router.from_config(cfg.router),
+            challenger=main,
             case_index=CaseIndex(cfg.case_index.capacity, cfg.case_index.similarity_threshold),
             window=BenchmarkWindow(cfg.evaluation.window_size),
             holdout_fraction=cfg.evaluation.holdout_fraction,
             use_case_index=cfg.case_index.enabled,
+            portfolio=members_of(main, list(cfg.router.portfolio)),
         )
 
     def observe(self, t: Trajectory, digest: bytes | None = None) -> bool:
@@ -224,7 +178,7 @@ class RouterLearner:
         p = 1.0 / len(t.candidates) if imputed else d.propensity
         held_out = is_holdout(t.trajectory_id, self.holdout_fraction, digest)
         at = _at(t)
-        self._score(t, x, hint, hashes, p)
+        self._score(t, x, hint, p)
         if held_out:
             self.window.append(LoggedItem(
                 t.trajectory_id, x, tuple(t.candidates), d.route, p, imputed,
@@ -234,6 +188,10 @@ class RouterLearner:
         else:
             self.challenger.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
                                   latency_ms=o.latency_ms, group=task.task_type, novel=novel)
+            for m in self.portfolio:
+                if m.own_model:
+                    m.router.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
+                                   latency_ms=o.latency_ms, group=task.task_type, novel=novel)
             self.counters.trained += 1
             self.span.add(t.trajectory_id, at)
         if self.use_case_index:
@@ -245,23 +203,34 @@ class RouterLearner:
         self.counters.imputed_propensities += imputed
         return held_out
 
-    def _score(self, t: Trajectory, x: Features, hint: Hint | None, hashes: list[int], p: float) -> None:
-        """Progressive evidence: score challenger and baseline on ``t`` before the challenger learns it."""
+    def _score(self, t: Trajectory, x: Features, hint: Hint | None, p: float) -> None:
+        """Progressive evidence: score every member and the baseline on ``t`` before the members learn it."""
         baseline = self.baseline
         xb = x
         if baseline is not None and (baseline.featurizer.version != self.challenger.featurizer.version
                                      or baseline.featurizer.hash_bits != self.challenger.featurizer.hash_bits):
             xb = baseline.featurizer.featurize(t.task, hint)
         o = t.outcome
+        outcome = (o.reward, 1.0 if o.error else 0.0, o.latency_ms)
+        cands, route, group = t.candidates, t.decision.route, t.task.task_type
         shadow = self._shadow
-        s = score_trajectory(self.challenger, self._baseline_scorer, x, xb, t.candidates, t.decision.route, p,
-                             (o.reward, 1.0 if o.error else 0.0, o.latency_ms), t.task.task_type,
-                             shadow=shadow.chooser() if shadow is not None else None)
-        self.progressive.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
-                             at=t.trajectory_id, route=s.choice, error_parts=s.error_parts)
-        if shadow is not None and s.shadow is not None:
-            shadow.evidence.add(s.phi_challenger, s.shadow[0], weight=s.weight, unsupported=s.unsupported,
-                                at=t.trajectory_id, route=s.choice, error_parts=s.shadow[1])
+        chooser = shadow.chooser() if shadow is not None else None
+        picks = None
+        if self.portfolio:  # the baseline's and the shadow's choices are the same for every member
+            scorer = self._baseline_scorer
+            picks = (scorer.best(xb, cands, group) if scorer is not None else None,
+                     chooser.best(x, cands, group) if chooser is not None else None)
+        for m in self.members() if self.portfolio else (None,):
+            router = m.router if m is not None else self.challenger
+            s = score_trajectory(router, self._baseline_scorer, x, xb, cands, route, p, outcome, group,
+                                 shadow=chooser, pessimism=m.pessimism if m is not None else None, picks=picks)
+            evidence = m.evidence if m is not None else self.progressive
+            evidence.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
+                         at=t.trajectory_id, route=s.choice, error_parts=s.error_parts)
+            if shadow is not None and s.shadow is not None:
+                shadow.of(m.name if m is not None else MAIN).add(
+                    s.phi_challenger, s.shadow[0], weight=s.weight, unsupported=s.unsupported,
+                    at=t.trajectory_id, route=s.choice, error_parts=s.shadow[1])
 
     def supported_routes(self) -> frozenset[str]:
         """Routes the logging policy has tried: trained on, or logged in the window."""
@@ -269,40 +238,43 @@ class RouterLearner:
         routes.update(i.route for i in self.window)
         return frozenset(routes)
 
-    def snapshot(self) -> LearnerSnapshot:
-        """Freeze the inputs of the next evaluation and reset the since-evaluation count."""
+    def snapshot(self, select: Selector | None = None) -> LearnerSnapshot:
+        """Freeze the inputs of the next evaluation and reset the since-evaluation count.
+
+        ``select``: which member to put forward (without it, or without a portfolio: the main one)."""
         self.counters.evaluations += 1
+        members = self.members()
+        for m in members:
+            m.evidence.mark_look()
+        chosen, standing = select(members) if select is not None and self.portfolio else (0, ())
+        member = members[chosen]
         snap = LearnerSnapshot(
             router_id=self.router_id,
             sequence=self.counters.evaluations,
-            challenger=self.challenger.clone(),
+            challenger=member.frozen_router(),
             window=self.window.snapshot(),
             trained_total=self.counters.trained,
             trained_since_last=Span(**asdict(self.span)),
             supported_routes=self.supported_routes(),
-            progressive=self._look(),
+            progressive=member.evidence.copy(),
+            member=member.name,
+            portfolio=standing,
         )
         self.counters.since_evaluation = 0
         self.span = Span()
         pending = self._pending
         if pending is not None and pending[0] <= snap.sequence:  # a replay reached the promoted look
             self._install(pending[1], pending[2])
-            self.progressive = ProgressiveEvidence(
-                baseline_version_id=pending[1].version_id if pending[1] is not None else None)
+            self._restart(pending[1].version_id if pending[1] is not None else None)
             self._shadow = None
         else:
             self._shadow = Shadow(snap)
         return snap
 
-    def _look(self) -> ProgressiveEvidence:
-        """Count one more look at the progressive evidence and freeze a copy of it."""
-        self.progressive.mark_look()
-        return self.progressive.copy()
-
     # -- state ------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        return {
+        state = {
             "format": STATE_FORMAT,
             "router_id": self.router_id,
             "holdout_fraction": self.holdout_fraction,
@@ -314,18 +286,31 @@ class RouterLearner:
             "window": self.window.to_state(),
             "progressive": self.progressive.to_state(),
         }
+        if self.portfolio:
+            models = [self.challenger, *(m.router for m in self.portfolio if m.own_model)]
+            state["portfolio"] = {"models": [r.export_state() for r in models[1:]],
+                                  "members": [m.to_state(models) for m in self.portfolio]}
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any], cfg: Any | None = None) -> RouterLearner:
+        """The learner a state describes; with ``cfg``, its portfolio is the configured one (members kept
+        where name and settings match, new or changed ones start afresh, removed ones dropped)."""
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"not a {STATE_FORMAT} state")
         kw: dict[str, Any] = {}
         if cfg is not None:
             kw = {"capacity": cfg.case_index.capacity,
                   "similarity_threshold": cfg.case_index.similarity_threshold}
+        main = Router.from_state(state["challenger"])
+        saved = state.get("portfolio")
+        members = (members_from_state(saved["members"], [main, *(Router.from_state(m) for m in saved["models"])])
+                   if saved else [])
+        if cfg is not None:
+            members = reconcile(members, members_of(main, list(cfg.router.portfolio)))
         return cls(
             router_id=state["router_id"],
-            challenger=Router.from_state(state["challenger"]),
+            challenger=main,
             case_index=CaseIndex.from_state(state["case_index"], **kw),
             window=BenchmarkWindow.from_state(state["window"], cfg.evaluation.window_size if cfg else None),
             holdout_fraction=float(state["holdout_fraction"]),
@@ -334,4 +319,5 @@ class RouterLearner:
             span=Span(**state["span"]),
             progressive=(ProgressiveEvidence.from_state(state["progressive"]) if "progressive" in state
                          else ProgressiveEvidence()),
+            portfolio=members,
         )

@@ -214,12 +214,16 @@ class Scored:
 def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None, x: Features, x_baseline: Features,
                      candidates: Sequence[str], route: str, propensity: float, outcome: tuple[float, float, float],
                      group: str | None, shadow: Router | FrozenScorer | None = None,
-                     x_shadow: Features | None = None) -> Scored:
+                     x_shadow: Features | None = None, *, pessimism: float | None = None,
+                     picks: tuple[str | None, str | None] | None = None) -> Scored:
     """Doubly robust influence values of ``challenger`` and ``baseline`` (None: the logging agent) on one
     logged trajectory, with the challenger's heads as the outcome model. Call it *before* the challenger
     learns the trajectory; ``x_baseline`` is the task featurised as the baseline featurises. ``shadow``: a
-    second baseline scored the same way (the challenger of a look whose verdict is pending)."""
-    scores = challenger.scores(x, candidates, group)
+    second baseline scored the same way (the challenger of a look whose verdict is pending).
+    ``pessimism``: rank the challenger's candidates with this instead of its own (a portfolio member
+    sharing the model); ``picks``: the baseline's and the shadow's choices when the caller has them
+    already (the same for every member of a portfolio)."""
+    scores = challenger.scores(x, candidates, group, pessimism)
     choice = min(scores, key=lambda r: (-scores[r], r))
     w = 1.0 / propensity
     preds: dict[str, tuple[float, float, float]] = {}
@@ -241,20 +245,21 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
     phi_ch = phi(choice)
     s_ch = w if choice == route else 0.0
 
-    def against(b: Router | FrozenScorer | None, xb: Features) -> tuple[tuple[float, float, float],
-                                                                         tuple[float, float]]:
+    def against(b: Router | FrozenScorer | None, xb: Features, known: str | None
+                ) -> tuple[tuple[float, float, float], tuple[float, float]]:
         """The baseline's influence values and the error-variance parts of the paired difference."""
         if b is None:
             c_err, s_coef = q(choice)[1] - ql[1], s_ch - 1.0
             phi_bl = outcome
         else:
-            pick = b.best(xb, candidates, group)
+            pick = known if known is not None else b.best(xb, candidates, group)
             phi_bl = phi_ch if pick == choice else phi(pick)
             c_err, s_coef = q(choice)[1] - q(pick)[1], s_ch - (w if pick == route else 0.0)
         return phi_bl, (c_err, s_coef * s_coef * ql[1] * (1.0 - ql[1]))
 
-    phi_bl, parts = against(baseline, x_baseline)
+    bpick, spick = picks if picks is not None else (None, None)
+    phi_bl, parts = against(baseline, x_baseline, bpick)
     model = challenger.routes.get(choice)
     unsupported = choice != route and (model is None or not model.n)
     return Scored(phi_ch, phi_bl, choice, w if choice == route else 0.0, unsupported, parts,
-                  against(shadow, x_shadow if x_shadow is not None else x) if shadow is not None else None)
+                  against(shadow, x_shadow if x_shadow is not None else x, spick) if shadow is not None else None)

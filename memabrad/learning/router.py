@@ -166,17 +166,18 @@ class Router:
     def untrained_score(self) -> float:
         return self.prior_reward - self.pessimism * self.prior_se
 
-    def scores(self, x: Features, candidates: Sequence[str], group: str | None = None) -> dict[str, float]:
+    def scores(self, x: Features, candidates: Sequence[str], group: str | None = None,
+               pessimism: float | None = None) -> dict[str, float]:
         """Each candidate's pessimistic score for a task of ``group`` (its task_type): expected reward
-        minus ``pessimism`` standard errors."""
+        minus ``pessimism`` (the router's own unless given) standard errors."""
         f = self._contextual(x)
         col = self.reward_index().col
         out: dict[str, float] = {}
-        k = self.pessimism
+        k = self.pessimism if pessimism is None else pessimism
         for route in candidates:
             j = col.get(route)
             if j is None:
-                out[route] = self.untrained_score()
+                out[route] = self.prior_reward - k * self.prior_se
             else:
                 model = self.routes[route]
                 out[route] = model.reward_constant(k, group) + model.lambdas()[0][1] * f[j]

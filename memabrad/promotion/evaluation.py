@@ -18,9 +18,10 @@ from typing import Any
 from memabrad.evaluation.benchmark import SuiteItem
 from memabrad.evaluation.compare import BenchmarkResult, compare
 from memabrad.evaluation.sequential import SequentialSettings, stream_results
-from memabrad.learning.learner import LearnerSnapshot
+from memabrad.learning.portfolio import member_confidence
 from memabrad.learning.progressive import ProgressiveEvidence
 from memabrad.learning.router import Router
+from memabrad.learning.snapshot import LearnerSnapshot
 from memabrad.promotion.policy import PolicySettings, PromotionDecision, PromotionPolicy
 from memabrad.promotion.report import TrainingReport
 from memabrad.store.versions import RouterVersionStore
@@ -67,7 +68,10 @@ def evaluate(
     paused: bool = False,
     baseline_pinned: bool = False,
 ) -> Evaluation:
-    """Benchmark the snapshot's challenger against ``baseline`` (None: the logging policy) and decide."""
+    """Benchmark the snapshot's challenger against ``baseline`` (None: the logging policy) and decide.
+
+    A challenger chosen among a portfolio's M members is judged at ``alpha / M``."""
+    confidence = member_confidence(confidence, snapshot.portfolio_size)
     result = compare(
         snapshot.challenger,
         baseline,
@@ -105,6 +109,7 @@ def _progressive(snapshot: LearnerSnapshot, baseline: Router | None, settings: P
     return stream_results(
         evidence, SequentialSettings(confidence, settings.target_n), min_trajectories=settings.required_task_count,
         challenger_name=holdout.challenger.name, baseline_name=holdout.baseline.name, holdout=holdout,
+        members=snapshot.portfolio_size,
     )
 
 

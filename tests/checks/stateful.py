@@ -21,13 +21,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from memabrad.config import Config
+from memabrad.config import Config, PortfolioMemberConfig
 from memabrad.daemon.checkpoint import CheckpointStore
 from memabrad.daemon.dedupe import DedupeMemory
 from memabrad.daemon.partition import PartitionState
 from memabrad.evaluation.benchmark import BenchmarkWindow, LoggedItem
 from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.learner import RouterLearner
+from memabrad.learning.portfolio import Member, members_from_state, members_of
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.route_model import RouteModel
 from memabrad.learning.router import Router
@@ -263,6 +264,52 @@ def _step_learner(learner: RouterLearner, r: Row) -> Any:
 _run_learner = feeder(_step_learner)
 
 
+PORTFOLIO_CFG = Config.model_validate({"router": {"portfolio": [{"name": "slow", "learning_rate": 0.1},
+                                                                {"name": "bold", "pessimism": 0.0}]}})
+
+
+def _portfolio_learner() -> RouterLearner:
+    return fed(RouterLearner.new("default", PORTFOLIO_CFG), _run_portfolio_learner)
+
+
+def _step_portfolio_learner(learner: RouterLearner, r: Row) -> Any:
+    seen = _step_learner(learner, r)
+    return seen, [(m.name, m.evidence.n, m.evidence.delta[0].mean) for m in learner.members()]
+
+
+_run_portfolio_learner = feeder(_step_portfolio_learner)
+
+
+def _member() -> Member:
+    return fed(members_of(Router.from_config(CFG.router), [PortfolioMemberConfig(name="slow", learning_rate=0.1)])[0],
+               _run_member)
+
+
+def _member_state(m: Member) -> dict[str, Any]:
+    """A member's state with the model it owns (a learner saves the models beside its members)."""
+    return {"model": m.router.export_state(), "member": m.to_state([Router(), m.router])}
+
+
+def _member_from_state(s: dict[str, Any]) -> Member:
+    return members_from_state([s["member"]], [Router(), Router.from_state(s["model"])])[0]
+
+
+def _step_member(m: Member, r: Row) -> Any:
+    d, o, x = r["decision"], r["outcome"], features(r)
+    s = score_trajectory(m.router, None, x, x, r["candidates"], d["route"], d["propensity"],
+                         (o["reward"], float(o["error"]), o["latency_ms"]), r["task"].get("task_type"),
+                         pessimism=m.pessimism)
+    seen = (s.choice, m.evidence.n, m.evidence.delta[0].mean)
+    m.evidence.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
+                   at=r["occurred_at"], route=s.choice)
+    m.router.learn(x, d["route"], propensity=d["propensity"], reward=o["reward"], error=o["error"],
+                   latency_ms=o["latency_ms"], group=r["task"].get("task_type"))
+    return seen
+
+
+_run_member = feeder(_step_member)
+
+
 def _dedupe() -> DedupeMemory:
     # small: generations seal and the oldest drop
     return fed(DedupeMemory(capacity=48, generation_size=16), _run_dedupe)
@@ -333,6 +380,10 @@ SPECS: list[Spec] = [
          via_json(PromotionGuard.to_state, PromotionGuard.from_state), _run_guard),
     Spec("RouterLearner", _learner, RouterLearner.to_state,
          via_json(RouterLearner.to_state, lambda s: RouterLearner.from_state(s, CFG)), _run_learner),
+    Spec("RouterLearner.portfolio", _portfolio_learner, RouterLearner.to_state,
+         via_json(RouterLearner.to_state, lambda s: RouterLearner.from_state(s, PORTFOLIO_CFG)),
+         _run_portfolio_learner),
+    Spec("Member", _member, _member_state, via_json(_member_state, _member_from_state), _run_member),
     Spec("DedupeMemory", _dedupe, DedupeMemory.to_arrays,
          lambda m: DedupeMemory.from_arrays(_npz(m.to_arrays()), m.capacity, m.generation_size), _run_dedupe),
     Spec("PartitionState", _partition, PartitionState.to_payload, _via_checkpoint, _run_partition),
