@@ -33,6 +33,7 @@ from memabrad.config import load_config  # noqa: E402
 from memabrad.learning.learner import RouterLearner  # noqa: E402
 from memabrad.promotion.evaluation import evaluate  # noqa: E402
 from memabrad.promotion.policy import PolicySettings  # noqa: E402
+from memabrad.promotion.portfolio import selector  # noqa: E402
 from memabrad.sim import Simulator, true_value, true_value_of_logging  # noqa: E402
 from memabrad.wire.parse import parse_trajectory  # noqa: E402
 
@@ -40,9 +41,10 @@ TRUTH_SEED = 4242
 TRUTH_CONTEXTS = 3000
 
 
-def run_seed(seed: int, horizon: int, look: int) -> dict[str, Any]:
-    cfg = load_config(None)
+def run_seed(seed: int, horizon: int, look: int, config: str | None = None) -> dict[str, Any]:
+    cfg = load_config(config, {})
     settings = PolicySettings.from_config(cfg.promotion, cfg.evaluation)
+    select = selector(settings, cfg.evaluation.confidence)
     sim = Simulator(seed=seed)
     learner = RouterLearner.new("default", cfg)
     learner.set_baseline(None)
@@ -51,7 +53,7 @@ def run_seed(seed: int, horizon: int, look: int) -> dict[str, Any]:
     for end in range(look, horizon + 1, look):
         for row in sim.generate(look):
             learner.observe(parse_trajectory(json.dumps(row)))
-        snap = learner.snapshot()
+        snap = learner.snapshot(select)  # with a portfolio: the member put forward
         for method in ("holdout", "progressive"):
             if method in out:
                 continue
@@ -61,7 +63,7 @@ def run_seed(seed: int, horizon: int, look: int) -> dict[str, Any]:
                 router.case_index = learner.case_index
                 v = true_value(lambda task, c, r=router: r.choose(task, c).route, n_contexts=TRUTH_CONTEXTS,
                                seed=TRUTH_SEED)
-                out[method] = {"first_promotion": end,
+                out[method] = {"first_promotion": end, "member": snap.member,
                                "true_delta": {"reward": v.reward - logging.reward,
                                               "error_rate": v.error_rate - logging.error_rate,
                                               "latency_ms": v.latency_ms - logging.latency_ms},
@@ -76,17 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--horizon", type=int, default=20000)
     ap.add_argument("--look", type=int, default=500)
+    ap.add_argument("--config", default=None, help="a config file (default: built-in defaults)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("power-learned-results.json")))
     args = ap.parse_args(argv)
     t0 = time.time()
     runs = []
     for seed in range(args.seeds):
-        runs.append(run_seed(100 + seed, args.horizon, args.look))
+        runs.append(run_seed(100 + seed, args.horizon, args.look, args.config))
         print(f"seed {seed}: " + "  ".join(
             f"{m} {r['first_promotion']} (true reward {r['true_delta']['reward']:+.3f}, "
             f"error {r['true_delta']['error_rate']:+.4f}, latency {r['true_delta']['latency_ms']:+.0f})"
             for m, r in runs[-1].items()) + f"  [{time.time() - t0:.0f} s]", flush=True)
-    summary: dict[str, Any] = {"seeds": args.seeds, "look_every": args.look, "horizon": args.horizon}
+    summary: dict[str, Any] = {"seeds": args.seeds, "look_every": args.look, "horizon": args.horizon,
+                               "config": args.config or "built-in defaults"}
     print(f"\n{'method':12s} {'promoted':>8s} {'median':>7s} {'max':>7s} {'true reward':>12s} "
           f"{'true error':>11s} {'harmful':>8s}")
     for m in ("holdout", "progressive"):

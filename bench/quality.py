@@ -89,8 +89,11 @@ import numpy as np  # noqa: E402
 from memabrad.config import Config, load_config  # noqa: E402
 from memabrad.evaluation.estimators import mean_interval  # noqa: E402
 from memabrad.learning.learner import RouterLearner  # noqa: E402
+from memabrad.learning.router import Router  # noqa: E402
+from memabrad.learning.snapshot import LearnerSnapshot  # noqa: E402
 from memabrad.promotion.evaluation import evaluate  # noqa: E402
 from memabrad.promotion.policy import PolicySettings  # noqa: E402
+from memabrad.promotion.portfolio import selector  # noqa: E402
 from memabrad.wire.parse import parse_trajectory  # noqa: E402
 
 Policy = Callable[[Mapping[str, Any], Sequence[str]], str]
@@ -517,9 +520,10 @@ class Counted:
         return {r: round(c / n, 4) for r, c in self.counts.most_common(k)}
 
 
-def memabrad_policy(learner: RouterLearner) -> Policy:
-    """The challenger's greedy choice, with the case-index hint, as the daemon serves it."""
-    r = learner.challenger
+def memabrad_policy(learner: RouterLearner, router: Router | None = None) -> Policy:
+    """The challenger's (or ``router``'s: a portfolio member's) greedy choice, with the case-index hint,
+    as the daemon serves it."""
+    r = router if router is not None else learner.challenger
 
     def policy(task: Mapping[str, Any], candidates: Sequence[str]) -> str:
         hint = learner.case_index.hint(task["input"]) if learner.use_case_index else None
@@ -528,12 +532,13 @@ def memabrad_policy(learner: RouterLearner) -> Policy:
     return policy
 
 
-def gate(learner: RouterLearner, cfg: Config) -> dict[str, Any]:
-    """The daemon's evaluation of the challenger against the logging policy (baseline None): progressive
-    evidence over every trajectory so far, confidence sequences, the hold-out veto."""
-    snap = learner.snapshot()
-    ev = evaluate(snap, None, PolicySettings.from_config(cfg.promotion, cfg.evaluation),
-                  estimator=cfg.evaluation.estimator, confidence=cfg.evaluation.confidence)
+def gate(learner: RouterLearner, cfg: Config) -> tuple[dict[str, Any], LearnerSnapshot]:
+    """The daemon's evaluation of the challenger put forward (the portfolio's choice) against the logging
+    policy (baseline None): progressive evidence over every trajectory so far, confidence sequences, the
+    hold-out veto."""
+    settings = PolicySettings.from_config(cfg.promotion, cfg.evaluation)
+    snap = learner.snapshot(selector(settings, cfg.evaluation.confidence))
+    ev = evaluate(snap, None, settings, estimator=cfg.evaluation.estimator, confidence=cfg.evaluation.confidence)
     res, dec = ev.result, ev.decision
     d = res.deltas["reward"]
     diag = res.challenger_diagnostics
@@ -546,12 +551,14 @@ def gate(learner: RouterLearner, cfg: Config) -> dict[str, Any]:
         "delta_latency_ms": res.deltas["latency_ms"].value,
         "effective_sample_size": diag.effective_sample_size, "max_weight": diag.max_weight,
         "match_rate": diag.match_rate,
-    }
+        "member": snap.member, "portfolio": [m.to_dict() for m in snap.portfolio],
+    }, snap
 
 
-def run_workload(w: Workload, sizes: Sequence[int], with_vw: bool) -> dict[str, Any]:
-    # the defaults; MEMABRAD_<SECTION>__<KEY> variables override them for experiments (say so when reporting)
-    cfg = load_config(None, {k: v for k, v in os.environ.items() if k.startswith("MEMABRAD_")})
+def run_workload(w: Workload, sizes: Sequence[int], with_vw: bool, config: str | None = None) -> dict[str, Any]:
+    # the defaults; a --config file and MEMABRAD_<SECTION>__<KEY> variables override them for experiments
+    # (say so when reporting)
+    cfg = load_config(config, {k: v for k, v in os.environ.items() if k.startswith("MEMABRAD_")})
     learner = RouterLearner.new(w.router_id, cfg)
     vw = VW() if with_vw else None
     looks: dict[int, dict[str, Any]] = {}
@@ -569,21 +576,24 @@ def run_workload(w: Workload, sizes: Sequence[int], with_vw: bool) -> dict[str, 
         if i not in targets:
             continue
         t = time.perf_counter()
-        mem_pol = Counted(memabrad_policy(learner))
+        members = {m.name: w.value(memabrad_policy(learner, m.frozen_router())).value
+                   for m in learner.members()} if learner.portfolio else {}
+        g, snap = gate(learner, cfg)
+        mem_pol = Counted(memabrad_policy(learner, snap.challenger))  # the challenger put forward
         mem = w.value(mem_pol)
         vw_pol = Counted(vw.policy) if vw is not None else None
         vwv = w.value(vw_pol) if vw_pol is not None else None
-        g = gate(learner, cfg)
         true_deltas = {k: round(mem.extra[k] - w.logging.extra[k], 6) for k in ("error_rate", "latency_ms")
                        if k in mem.extra and k in w.logging.extra}
         in_sample = None
         if w.value_in_sample is not None and w.logging_in_sample is not None:
-            v = w.value_in_sample(memabrad_policy(learner)).value
+            v = w.value_in_sample(memabrad_policy(learner, snap.challenger)).value
             in_sample = {"memabrad": round(v, 6), "logging": round(w.logging_in_sample.value, 6),
                          "memabrad_minus_logging": round(v - w.logging_in_sample.value, 6)}
         looks[i] = {
             "n": i, "trained": learner.counters.trained, "window": len(learner.window),
             "memabrad": mem.to_dict(), "vw": vwv.to_dict() if vwv else None,
+            "members_true_value": {k: round(v, 6) for k, v in members.items()},
             "memabrad_minus_logging": round(mem.value - w.logging.value, 6), "gate": g,
             "memabrad_minus_logging_other": true_deltas, "in_sample": in_sample,
             "memabrad_choices_by_type": mem_pol.by_type(),
@@ -669,6 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sizes", default=None, help="comma-separated looks, default 1000,5000,20000")
     ap.add_argument("--workloads", default="sim,helpdesk,hard,pareto,obd")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--config", default=None, help="a config file for memabrad (default: built-in defaults)")
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
     ap.add_argument("--cache-dir", default=os.environ.get("MEMABRAD_BENCH_CACHE")
                     or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench"))
@@ -707,14 +718,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {name}: skipped, {skipped[name]}", file=sys.stderr)
             continue
         print(f"  {name}: ground truth ready in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
-        results.append(run_workload(w, sizes, with_vw))
+        results.append(run_workload(w, sizes, with_vw, args.config))
     out = {
         "benchmark": "memabrad learning quality", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "seed": args.seed, "sizes": sizes, "quick": args.quick,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "vowpalwabbit": _version("vowpalwabbit") if with_vw else None},
-        "memabrad_config": "defaults (Config())",
+        "memabrad_config": f"config file {args.config}" if args.config else "defaults (Config())",
         "vw_args": "--cb_adf -q UA (U: input words + task type, A: route id; cost = -reward)" if with_vw else None,
         "workloads": results, "skipped": skipped,
         "seconds": round(time.perf_counter() - started, 1),

@@ -204,3 +204,17 @@ def test_members_of_builds_own_models_only_for_other_rates() -> None:
     same, other = members_of(main, list(cfg.router.portfolio))
     assert same.router is main and not same.own_model
     assert other.own_model and other.router.learning_rate == 0.25 and other.pessimism == main.pessimism
+
+
+def test_the_report_page_names_the_member_put_forward() -> None:
+    from memabrad.report.history import EvaluationRecord
+
+    report = {"report_id": "default-e000003-ab", "evaluation_sequence": 3, "verdict": "promote",
+              "outcome": "promoted",
+              "benchmark": {"method": "progressive", "sequential": {"alpha": 0.025, "looks": 3}},
+              "evidence": {"portfolio": {"chosen": "careful", "members": [{"name": "main"}, {"name": "careful"}]}}}
+    rec = EvaluationRecord.from_report(report)
+    assert (rec.member, rec.members) == ("careful", 2)
+    assert rec.evidence_note == "progressive · α 0.025 over 3 looks · member careful of 2"
+    report.pop("evidence")
+    assert EvaluationRecord.from_report(report).evidence_note == "progressive · α 0.025 over 3 looks"

@@ -81,11 +81,13 @@ def stream_share(i: int) -> float:
 
 def stream_results(evidence: ProgressiveEvidence, settings: SequentialSettings, *, min_trajectories: int = 0,
                    challenger_name: str = "challenger", baseline_name: str = "logging",
-                   holdout: BenchmarkResult | None = None, members: int = 1) -> list[BenchmarkResult]:
+                   holdout: BenchmarkResult | None = None, members: int = 1,
+                   member: str | None = None) -> list[BenchmarkResult]:
     """One result per stream of the evidence (the whole of it, then each restart with at least
     ``min_trajectories``), each at its share of alpha: a promotion may rest on any one of them and the
     chance that any is wrong is still at most ``settings.alpha``. ``members``: the portfolio members
-    the challenger was chosen among, each judged at this ``settings.alpha`` (reported as spent)."""
+    the challenger was chosen among, each judged at this ``settings.alpha`` (reported as spent);
+    ``member``: the one chosen."""
     out = []
     for i, stream in enumerate(evidence.streams()):
         if i and stream.n < min_trajectories:
@@ -93,14 +95,14 @@ def stream_results(evidence: ProgressiveEvidence, settings: SequentialSettings, 
         share = SequentialSettings(1.0 - settings.alpha * stream_share(i), settings.target_n)
         out.append(sequential_result(stream, share, challenger_name=challenger_name, baseline_name=baseline_name,
                                      holdout=holdout, alpha_total=settings.alpha * members,
-                                     streams=1 + len(evidence.restarts), members=members))
+                                     streams=1 + len(evidence.restarts), members=members, member=member))
     return out
 
 
 def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSettings, *, estimator: str = "dr",
                       challenger_name: str = "challenger", baseline_name: str = "logging",
                       holdout: BenchmarkResult | None = None, alpha_total: float | None = None,
-                      streams: int = 1, members: int = 1) -> BenchmarkResult:
+                      streams: int = 1, members: int = 1, member: str | None = None) -> BenchmarkResult:
     """The progressive evidence as a benchmark result with confidence-sequence intervals.
 
     >>> ev = ProgressiveEvidence()
@@ -130,6 +132,7 @@ def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSetting
         "stream_start_look": evidence.start_look,
         "streams": streams,
         "portfolio_members": members,
+        **({"portfolio_member": member} if member is not None else {}),
         "target_n": settings.target_n,
         "trajectories": n,
         "baseline_version_id": evidence.baseline_version_id,

@@ -109,7 +109,7 @@ def _progressive(snapshot: LearnerSnapshot, baseline: Router | None, settings: P
     return stream_results(
         evidence, SequentialSettings(confidence, settings.target_n), min_trajectories=settings.required_task_count,
         challenger_name=holdout.challenger.name, baseline_name=holdout.baseline.name, holdout=holdout,
-        members=snapshot.portfolio_size,
+        members=snapshot.portfolio_size, member=snapshot.member if snapshot.portfolio else None,
     )
 
 

@@ -139,16 +139,24 @@ class EvaluationRecord:
     """Progressive: looks at the evidence since the baseline was activated, this one included."""
     alpha: float | None = None
     """Progressive: the error rate the whole sequence of looks may spend."""
+    member: str | None = None
+    """With a challenger portfolio: the member put forward; None without one."""
+    members: int | None = None
+    """With a challenger portfolio: how many members it was chosen among."""
 
     @property
     def evidence_note(self) -> str:
-        """One line saying what the intervals are, e.g. ``progressive · α 0.05 over 3 looks``."""
+        """One line saying what the intervals are, e.g. ``progressive · α 0.05 over 3 looks · member
+        careful of 2``."""
         if self.method != "progressive":
-            return self.method or ""
-        parts = ["progressive"]
-        if self.alpha is not None:
-            parts.append(f"α {self.alpha:g} over {self.looks if self.looks is not None else '?'} "
-                         f"look{'s' if self.looks != 1 else ''}")
+            parts = [self.method] if self.method else []
+        else:
+            parts = ["progressive"]
+            if self.alpha is not None:
+                parts.append(f"α {self.alpha:g} over {self.looks if self.looks is not None else '?'} "
+                             f"look{'s' if self.looks != 1 else ''}")
+        if self.member is not None:
+            parts.append(f"member {self.member} of {self.members if self.members is not None else '?'}")
         return " · ".join(parts)
 
     @property
@@ -173,6 +181,8 @@ class EvaluationRecord:
             outcome = ("dry_run" if report.get("dry_run") else
                        {"promote": "promoted", "reject": "rejected"}.get(str(verdict), "inconclusive"))
         seq = bench.get("sequential") if isinstance(bench.get("sequential"), Mapping) else {}
+        evidence = report.get("evidence") if isinstance(report.get("evidence"), Mapping) else {}
+        portfolio = evidence.get("portfolio") if isinstance(evidence.get("portfolio"), Mapping) else {}
         delta_value = _num(delta.get("value"))
         task_count = _num(bench.get("task_count"))
         reasons = report.get("reasons")
@@ -198,6 +208,8 @@ class EvaluationRecord:
             method=_str(bench.get("method")),
             looks=int(seq["looks"]) if _num(seq.get("looks")) is not None else None,
             alpha=_num(seq.get("alpha")),
+            member=_str(portfolio.get("chosen")),
+            members=len(portfolio["members"]) if isinstance(portfolio.get("members"), list) else None,
         )
 
 
