@@ -20,6 +20,8 @@ Sections (each can be skipped with --skip NAME; --skip a,b,c skips several):
   evaluate  one benchmark evaluation at 1k/10k/100k tasks, and at growing total history
   memory    RSS of the learner after 1M and 5M events (flat is the target)
   seedway   retrain-from-everything every 1,000 events (the seed's way) vs incremental: total CPU
+  portfolio CPU per trajectory of the record step (parse, dedupe, score, learn) without a challenger
+            portfolio and with members sharing the main model or learning their own (router.portfolio)
 """
 
 from __future__ import annotations
@@ -558,6 +560,53 @@ def bench_seedway(n: int, every: int) -> dict[str, Any]:
             "ratio": retrain / incremental}
 
 
+# -- portfolio ---------------------------------------------------------------------------------
+
+PORTFOLIOS: dict[str, list[dict[str, Any]]] = {
+    "none": [],
+    "+1 shared (pessimism 2)": [{"name": "careful", "pessimism": 2.0}],
+    "+1 own model (learning rate 0.1)": [{"name": "slow", "learning_rate": 0.1}],
+    "+3 (slow, bold, careful)": [{"name": "slow", "learning_rate": 0.1}, {"name": "bold", "pessimism": 0.0},
+                                 {"name": "careful", "pessimism": 2.0}],
+}
+
+
+def bench_portfolio(warm: int, n: int, repeats: int) -> dict[str, Any]:
+    """CPU per trajectory of the daemon's record step (parse, dedupe, learn, score) by portfolio, after
+    ``warm`` trajectories and a promotion (so a baseline is scored too), the median of ``repeats`` runs."""
+    from memabrad.config import config_from_dict
+    from memabrad.daemon.partition import PartitionState
+    from memabrad.daemon.records import RecordStep, parse
+    from memabrad.learning.frozen import FrozenScorer
+
+    rows = [json.dumps(r, separators=(",", ":")).encode() for r in Simulator(seed=11).generate(warm + n)]
+    out: dict[str, Any] = {"warm": warm, "n": n, "repeats": repeats, "us_per_trajectory": {}}
+    for name, members in PORTFOLIOS.items():
+        cfg = config_from_dict({"router": {"portfolio": members}})
+        times = []
+        for _ in range(repeats):
+            state, step = PartitionState.empty("bench", 0, cfg), RecordStep(cfg)
+
+            def feed(lo: int, hi: int, state: PartitionState = state, step: RecordStep = step,
+                     cfg: Config = cfg) -> None:
+                for i in range(lo, hi):
+                    rec = parse(rows[i], 1 << 20)
+                    state.learner("default", cfg)
+                    out_ = step.apply(state, rec, b"default")
+                    if out_.evaluate and out_.learner is not None:
+                        snap = out_.learner.snapshot()
+                        out_.learner.set_baseline(snap.challenger, FrozenScorer(snap.challenger),
+                                                  from_look=snap.sequence)
+            feed(0, warm)
+            t = cpu_s()
+            feed(warm, warm + n)
+            times.append((cpu_s() - t) / n * 1e6)
+        out["us_per_trajectory"][name] = round(sorted(times)[len(times) // 2], 1)
+    base = out["us_per_trajectory"]["none"]
+    out["extra_us"] = {k: round(v - base, 1) for k, v in out["us_per_trajectory"].items() if k != "none"}
+    return out
+
+
 # -- main ------------------------------------------------------------------------------------
 
 
@@ -641,6 +690,12 @@ def table(results: dict[str, Any]) -> str:
         rows += [("seedway", f"incremental CPU s ({r['n']:,} events)", f"{r['incremental_cpu_s']:.1f}", ""),
                  ("seedway", f"retrain every {r['every']:,} CPU s", f"{r['retrain_cpu_s']:.1f}", ""),
                  ("seedway", "retrain / incremental", f"{r['ratio']:.1f}x", "")]
+    if "portfolio" in results:
+        r = results["portfolio"]
+        for k, v in r["us_per_trajectory"].items():
+            extra = r.get("extra_us", {}).get(k)
+            rows.append(("portfolio", f"record step CPU us/trajectory, portfolio {k}",
+                         f"{v:.0f}" + (f" ({extra:+.0f})" if extra is not None else ""), ""))
     widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
 
@@ -677,6 +732,8 @@ def main() -> int:
         [5_000, 20_000] if q else [1_000_000, 5_000_000])
     _run("memory", skip, results, lambda: bench_memory(memory))
     _run("seedway", skip, results, lambda: bench_seedway(3_000 if q else 20_000, 1_000))
+    _run("portfolio", skip, results, lambda: bench_portfolio(2_000 if q else 10_000, 2_000 if q else 20_000,
+                                                             1 if q else 3))
     print(table(results))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2, default=str))

@@ -66,7 +66,8 @@ class RouterConfig(_Section):
     l2: float = Field(default=0.0, ge=0)
     max_importance_weight: float = Field(default=1.0, ge=1)
     serving_epsilon: float = Field(default=0.2, ge=0, le=1)
-    portfolio: list[PortfolioMemberConfig] = Field(default_factory=list, max_length=4)
+    portfolio: list[PortfolioMemberConfig] = Field(
+        default_factory=lambda: [PortfolioMemberConfig(name="careful", pessimism=2.0)], max_length=4)
 
     @field_validator("portfolio")
     @classmethod

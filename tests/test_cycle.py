@@ -88,7 +88,9 @@ def test_report_carries_gates_intervals_slices_evidence_and_gate_hash(promoted: 
     assert bench["method"] == "progressive" and bench["task_count"] == N_TRAIN
     seq = bench["sequential"]  # the whole evidence is stream 0, with its share of the alpha
     assert seq["looks"] == 1 and seq["alpha_spent"] == 0.05
-    assert seq["alpha"] == pytest.approx(0.05 * 6 / math.pi ** 2, abs=1e-6)
+    assert seq["portfolio_members"] == 2  # the default portfolio: the main challenger and one member
+    assert seq["alpha"] == pytest.approx(0.05 / 2 * 6 / math.pi ** 2, abs=1e-6)
+    assert result["evidence"]["portfolio"]["chosen"] == seq["portfolio_member"]
     holdout = bench["holdout"]
     assert holdout["task_count"] == result["evidence"]["benchmark_window"]["count"] > 800
     assert result["gates"]["holdout_check"]["passed"] is True

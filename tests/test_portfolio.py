@@ -126,7 +126,7 @@ def test_the_chosen_member_is_judged_at_alpha_over_members_and_the_report_lists_
 
 
 def test_without_a_portfolio_nothing_changes() -> None:
-    cfg = load_config(None)
+    cfg = _cfg([])
     a, b = RouterLearner.new("default", cfg), RouterLearner.new("default", cfg)
     for t in _trajectories(600, seed=7):
         a.observe(t)
@@ -150,7 +150,8 @@ def test_state_keeps_configured_members_and_drops_changed_ones() -> None:
     slow, bold = changed.portfolio
     assert slow.router.reward_n == 0 and slow.evidence.n == 0  # new settings: starts afresh
     assert bold.evidence.n == 200 and bold.router is changed.challenger  # kept
-    assert RouterLearner.from_state(state, load_config(None)).portfolio == []
+    assert RouterLearner.from_state(state, _cfg([])).portfolio == []
+    assert [m.name for m in RouterLearner.from_state(state, load_config(None)).portfolio] == ["careful"]
 
 
 @pytest.mark.parametrize("applied_at", [1000, 1500])

@@ -23,12 +23,12 @@ SEED = 0  # with this seed the reference run promotes at least once (asserted be
 ENV = {"MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES": str(THRESHOLD)}
 
 
-def stream_with_duplicates(rng: random.Random) -> list[dict[str, Any]]:
-    """N distinct trajectories, plus N_DUPLICATES re-sent ids, each somewhere after its original."""
-    rows = Simulator(seed=SEED).generate(N)
+def stream_with_duplicates(rng: random.Random, n: int = N, n_duplicates: int = N_DUPLICATES) -> list[dict[str, Any]]:
+    """``n`` distinct trajectories, plus ``n_duplicates`` re-sent ids, each somewhere after its original."""
+    rows = Simulator(seed=SEED).generate(n)
     after: dict[int, list[dict[str, Any]]] = {}
-    for i in rng.sample(range(N - 1), N_DUPLICATES):
-        after.setdefault(rng.randrange(i + 1, N), []).append(rows[i])
+    for i in rng.sample(range(n - 1), n_duplicates):
+        after.setdefault(rng.randrange(i + 1, n), []).append(rows[i])
     out: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
         out.append(row)
@@ -63,14 +63,46 @@ def test_kill9_same_decisions_as_uninterrupted_run(kafka: KafkaIO, daemons: Daem
     stream = stream_with_duplicates(rng)
     total = len(stream)
     kill_at = sorted(rng.sample(range(3_000, total - 6_000), KILLS))
+    run_with_kills(kafka, daemons, producer, stream, kill_at, "kill9", N, N_DUPLICATES, THRESHOLD, ENV)
+
+
+PORTFOLIO_YAML = """router:
+  portfolio:
+    - {name: slow, learning_rate: 0.1}
+    - {name: bold, pessimism: 0.0}
+    - {name: careful, pessimism: 2.0}
+"""
+
+
+def test_kill9_with_a_portfolio_same_choices_as_uninterrupted_run(kafka: KafkaIO, daemons: DaemonFactory,
+                                                                  producer: Producer) -> None:
+    """The same with a challenger portfolio (three members, one with a model of its own): the member put
+    forward at each look, and so every version and report, equal the uninterrupted run's."""
+    (daemons.tmp_path / "config.yaml").write_text(PORTFOLIO_YAML)  # the daemons' working directory
+    n, dups, threshold = 16_000, 300, 2_000
+    rng = random.Random(99)
+    stream = stream_with_duplicates(rng, n, dups)
+    kill_at = sorted(rng.sample(range(2_000, len(stream) - 3_000), 2))
+    reports = run_with_kills(kafka, daemons, producer, stream, kill_at, "kill9p", n, dups, threshold,
+                             {"MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES": str(threshold)})
+    chosen = [r["evidence"]["portfolio"]["chosen"] for r in reports]
+    assert len(chosen) == n // threshold and set(chosen) <= {"main", "slow", "bold", "careful"}
+
+
+def run_with_kills(kafka: KafkaIO, daemons: DaemonFactory, producer: Producer, stream: list[dict[str, Any]],
+                   kill_at: list[int], name: str, n: int, n_duplicates: int, threshold: int,
+                   env: dict[str, str]) -> list[dict[str, Any]]:
+    """One uninterrupted run and one killed at ``kill_at`` on the same stream: the same decisions. Returns
+    the reports of the killed run."""
+    total = len(stream)
 
     # Reference: the same stream, uninterrupted, on its own topics, base dir and group (runs alongside).
-    ref_topics, topics = Topics.unique("kill9-ref"), Topics.unique("kill9")
+    ref_topics, topics = Topics.unique(f"{name}-ref"), Topics.unique(name)
     kafka.create_topics(ref_topics)
     kafka.create_topics(topics)
     ref_reader, reader = kafka.events(ref_topics.router_events), kafka.events(topics.router_events)
-    ref = daemons.new("kill9-ref", ref_topics, env=ENV)
-    d = daemons.new("kill9", topics, env=ENV)
+    ref = daemons.new(f"{name}-ref", ref_topics, env=env)
+    d = daemons.new(name, topics, env=env)
     ref.wait_ready()
     d.wait_ready()
     producer.send_trajectories(ref_topics.trajectories, stream)
@@ -84,19 +116,20 @@ def test_kill9_same_decisions_as_uninterrupted_run(kafka: KafkaIO, daemons: Daem
         d.start().wait_ready()
     assert streaming.result(300) == total
 
-    status = finish(d, reader, total)
-    ref_status = finish(ref, ref_reader, total)
+    status = finish(d, reader, total, n // threshold)
+    ref_status = finish(ref, ref_reader, total, n // threshold)
     for s in (status, ref_status):
         router = s["routers"]["default"]
-        assert (router["trajectories_learned"], router["duplicates"], router["invalid"]) == (N, N_DUPLICATES, 0)
+        assert (router["trajectories_learned"], router["duplicates"], router["invalid"]) == (n, n_duplicates, 0)
         assert s["partitions"]["0"]["next_offset"] == total
 
     expected, got = outcome(ref.base_dir, ref_reader), outcome(d.base_dir, reader)
     assert expected["versions"], "the reference run promoted nothing: the comparison would be weak"
-    assert len(expected["verdicts"]) == N // THRESHOLD
+    assert len(expected["verdicts"]) == n // threshold
     assert got["versions"] == expected["versions"]
     assert got["verdicts"] == expected["verdicts"]
     assert got["events"] == expected["events"]
     assert got["active_report"] == expected["active_report"]
     assert d.stop() == 0 and ref.stop() == 0
+    return sorted(RouterVersionStore(d.base_dir, "default").list_reports(), key=lambda r: r["report_id"])
 
