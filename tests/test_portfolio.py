@@ -219,3 +219,14 @@ def test_the_report_page_names_the_member_put_forward() -> None:
     assert rec.evidence_note == "progressive · α 0.025 over 3 looks · member careful of 2"
     report.pop("evidence")
     assert EvaluationRecord.from_report(report).evidence_note == "progressive · α 0.025 over 3 looks"
+
+
+def test_when_no_member_passes_the_main_challenger_goes_forward() -> None:
+    rng = np.random.default_rng(2)
+    evs = [ProgressiveEvidence() for _ in range(2)]
+    members = [_member("main", rng, 60, -0.5, evs[0]), _member("other", rng, 60, 0.0, evs[1])]
+    for ev in evs:
+        ev.mark_look()
+    chosen, rows = selector(PolicySettings(), 0.95)(members)
+    assert rows[1].reward_low > rows[0].reward_low  # the other member looks better, but nothing passes
+    assert chosen == 0 and rows[0].chosen and all(r.verdict != "promote" for r in rows)

@@ -2,9 +2,10 @@
 
 Every member's progressive evidence is judged by the gates exactly as the evaluation will
 judge the one chosen, at ``alpha / M`` for M members (``learning/portfolio.py`` says why
-that keeps the false-promotion rate at alpha). The member put forward is one whose gates
-all pass, if any; among those, or among all when none pass, the one with the highest lower
-bound on its reward advantage; ties go to the earlier member (the main challenger first).
+that keeps the false-promotion rate at alpha). The member put forward is, among those whose
+gates all pass, the one with the highest lower bound on its reward advantage (ties: the
+earlier member); when none passes, the main challenger — a look that promotes nothing keeps
+the main line (on thin evidence the member with the tightest interval is not the best one).
 The choice reads only the checkpointed evidence, so a replay after a crash makes it again.
 """
 
@@ -34,7 +35,8 @@ def selector(settings: PolicySettings, confidence: float) -> Selector:
             result, decision = decide_streams(policy, results)
             reward = result.deltas["reward"]
             low = reward.ci_low if not math.isnan(reward.ci_low) else -math.inf
-            keys.append((decision.verdict != "promote", -low, i))
+            passes = decision.verdict == "promote"
+            keys.append((not passes, -low if passes else 0.0, i))
             rows.append(MemberEstimate(m.name, m.learning_rate, m.pessimism, result.task_count, reward.value,
                                        reward.ci_low, reward.ci_high, decision.verdict))
         chosen = min(keys)[2]
