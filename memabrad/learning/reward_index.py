@@ -41,13 +41,14 @@ class RewardIndex:
     """Rows: features; columns: the reward, error and latency weights of the trained routes (sorted by
     name): route ``j``'s heads are columns ``j``, ``K + j`` and ``2K + j`` of ``K`` routes."""
 
-    __slots__ = ("_rows", "_w", "routes", "col")
+    __slots__ = ("_last", "_rows", "_w", "routes", "col")
 
     def __init__(self, routes: list[str] | None = None) -> None:
         self.routes: list[str] = sorted(routes or [])
         self.col: dict[str, int] = {r: j for j, r in enumerate(self.routes)}
         self._rows: dict[int, int] = {}
         self._w = np.zeros((_MIN_ROWS, 3 * len(self.routes)))
+        self._last: tuple[Features, np.ndarray] | None = None  # the features last ranked and their rows
 
     @classmethod
     def of(cls, models: Mapping[str, RouteModel]) -> RewardIndex:
@@ -82,27 +83,42 @@ class RewardIndex:
         ``x``'s order (after it learned ``x``)."""
         j = self._column(route)
         k = len(self.routes)
-        rows = self._rows
-        ids = list(map(rows.get, x))
-        if None in ids:
-            for i, key in enumerate(x):
-                if ids[i] is None:
-                    ids[i] = rows[key] = len(rows)
-            if len(rows) > len(self._w):
-                grown = np.zeros((max(len(rows), 2 * len(self._w)), self._w.shape[1]))
-                grown[: len(self._w)] = self._w
-                self._w = grown
-        self._w[np.array(ids, dtype=np.int64)[:, None], [j, k + j, 2 * k + j]] = weights
+        last = self._last
+        if last is not None and last[0] is x:  # ranked just before it was learned: rows known already
+            idx = last[1]
+        else:
+            rows = self._rows
+            ids = list(map(rows.get, x))
+            if None in ids:
+                for i, key in enumerate(x):
+                    if ids[i] is None:
+                        ids[i] = rows[key] = len(rows)
+                if len(rows) > len(self._w):
+                    grown = np.zeros((max(len(rows), 2 * len(self._w)), self._w.shape[1]))
+                    grown[: len(self._w)] = self._w
+                    self._w = grown
+            idx = np.array(ids, dtype=np.int64)
+        self._last = None
+        # columns j, K + j, 2K + j: a strided view, so a 1-D row assignment (a 2-D fancy one is twice as slow)
+        self._w[:, j::k][idx] = weights
 
     def contextual(self, x: Features) -> np.ndarray:
-        """Per head and route (the column order), the weighted sum of ``x``'s known features."""
-        ids = list(map(self._rows.get, x))
-        vals = np.fromiter(x.values(), dtype=np.float64, count=len(ids))
-        if None in ids:
+        """Per head and route (the column order), the weighted sum of ``x``'s known features.
+
+        When all of them are known, their rows are kept with ``x`` for a ``set`` on the same features
+        (rows are only ever added, so they stay valid until then)."""
+        vals = np.fromiter(x.values(), dtype=np.float64, count=len(x))
+        try:
+            idx = np.fromiter(map(self._rows.__getitem__, x), dtype=np.int64, count=len(x))
+        except KeyError:  # a feature no route has learned: it weighs 0, leave it out
+            ids = list(map(self._rows.get, x))
             keep = [i is not None for i in ids]
             vals = vals[np.array(keep, dtype=bool)]
-            ids = [i for i in ids if i is not None]
-        return vals @ self._w[np.array(ids, dtype=np.int64)]
+            idx = np.array([i for i in ids if i is not None], dtype=np.int64)
+            self._last = None
+        else:
+            self._last = (x, idx)
+        return vals @ self._w.take(idx, axis=0)
 
     def copy(self) -> RewardIndex:
         """An independent copy (no shared arrays)."""
@@ -111,4 +127,5 @@ class RewardIndex:
         twin.col = dict(self.col)
         twin._rows = dict(self._rows)
         twin._w = self._w[: max(_MIN_ROWS, len(self._rows))].copy()
+        twin._last = None
         return twin

@@ -184,8 +184,10 @@ class RouteModel(base.Regressor):
             cache = self._consts = {}
         c = cache.get((pessimism, group))
         if c is None:
-            c = (self.reward_mean + self.lambdas()[0][0] * self._group_offsets(group)[0]
-                 - pessimism * self.reward_se(group))
+            g = self.groups.get(group or "")  # only the reward offset of ``group_offsets``, same arithmetic
+            m = self.reward_mean
+            offset = 0.0 if g is None else (g[2] + GROUP_PRIOR * m) / (g[1] + GROUP_PRIOR) - m
+            c = m + self.lambdas()[0][0] * offset - pessimism * self.reward_se(group)
             if len(cache) < 1024:
                 cache[(pessimism, group)] = c
         return c
@@ -218,7 +220,7 @@ class RouteModel(base.Regressor):
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
-        rows = self._a[idx]
+        rows = self._a.take(idx, axis=0)
         f = (vals @ rows[:, :3]).tolist()
         dg, df = self._parts(f, group)
         y_err = 1.0 if error else 0.0

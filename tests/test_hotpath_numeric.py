@@ -1,0 +1,86 @@
+"""The hot path's rewritten array code computes the very same floats as the plain formulas it replaced."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from memabrad.learning.case_index import COUNT_CLIP, CaseIndex, text_counts
+from memabrad.learning.features import text_hashes
+from memabrad.learning.reward_index import RewardIndex
+from memabrad.learning.route_parts import TINY, adagrad_step, add_columns
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_adagrad_step_equals_the_formula(l2: float) -> None:
+    rng = np.random.default_rng(1)
+    for n in (1, 3, 8, 22, 57):
+        rows = rng.normal(size=(n, 6))
+        rows[:, 3:] = np.abs(rows[:, 3:])
+        vals = rng.normal(size=n)
+        resid = rng.normal(size=3)
+        want = rows.copy()
+        grad = vals[:, None] * resid
+        if l2:
+            grad += l2 * want[:, :3]
+        want[:, 3:] += grad * grad
+        l1 = float(np.abs(vals).sum()) or 1.0
+        want[:, :3] -= (0.5 / l1) * grad / np.sqrt(want[:, 3:] + TINY)
+        adagrad_step(rows, vals, resid, 0.5, l2)
+        assert rows.tobytes() == want.tobytes()
+
+
+def test_add_columns_known_and_new_features() -> None:
+    col: dict[int, int] = {}
+    a = np.zeros((2, 6))
+    idx, a = add_columns(col, a, {5: 1.0, 9: 1.0})
+    assert idx.tolist() == [0, 1]
+    idx, a = add_columns(col, a, {9: 1.0, 5: 1.0})
+    assert idx.tolist() == [1, 0] and a.shape == (2, 6)
+    idx, a = add_columns(col, a, {9: 1.0, 7: 1.0, 5: 1.0})
+    assert idx.tolist() == [1, 2, 0] and col == {5: 0, 9: 1, 7: 2} and a.shape == (4, 6)
+
+
+def _plain_contextual(ix: RewardIndex, x: dict[int, float]) -> list[float]:
+    keep = [k for k in x if k in ix._rows]
+    vals = np.array([x[k] for k in keep], dtype=np.float64)
+    return (vals @ ix._w[np.array([ix._rows[k] for k in keep], dtype=np.int64)]).tolist()
+
+
+def test_reward_index_row_reuse_between_ranking_and_learning() -> None:
+    rng = random.Random(2)
+    ix = RewardIndex()
+    heads: dict[tuple[str, int], np.ndarray] = {}
+    for _ in range(400):
+        x = {rng.randrange(60): rng.random() for _ in range(rng.randint(0, 8))}
+        route = rng.choice(["a", "b", "c", "d"])
+        if rng.random() < 0.8:  # ranked first (rows kept with x), as the record path does
+            assert ix.contextual(x).tolist() == _plain_contextual(ix, x)
+        if rng.random() < 0.2:
+            ix.contextual({1000 + rng.randrange(5): 1.0})  # another task ranked in between
+        w = np.array([[rng.random(), rng.random(), rng.random()] for _ in x]).reshape(len(x), 3)
+        ix.set(route, x, w)
+        for i, k in enumerate(x):
+            heads[(route, k)] = w[i]
+    for (route, k), w in heads.items():
+        j, n = ix.col[route], len(ix.routes)
+        assert ix._w[ix._rows[k], [j, n + j, 2 * n + j]].tolist() == w.tolist()
+    twin = ix.copy()
+    x = {k: 1.0 for k in range(0, 60, 7)}
+    assert twin.contextual(x).tolist() == ix.contextual(x).tolist() == _plain_contextual(ix, x)
+
+
+def test_case_vectors_are_stored_exactly() -> None:
+    ci = CaseIndex(capacity=50)
+    texts = [f"gold price {i} " + "spam " * (i * 40) for i in range(8)]  # counts past COUNT_CLIP too
+    for i, t in enumerate(texts):
+        ci.add(t, trajectory_id=f"t{i}", route="r", reward=0.5, error=False, latency_ms=1.0)
+    for t in texts:
+        key = ci.get(t).key
+        slot = ci._slot[key]
+        counts = text_counts(key, text_hashes(key))
+        assert np.abs(counts).max() <= COUNT_CLIP
+        assert (ci._vectors[slot].astype(np.float32) == counts).all()
+        assert ci.lookup(t).similarity == 1.0
