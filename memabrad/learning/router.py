@@ -88,15 +88,13 @@ class Router:
         self.featurizer = Featurizer(self.hash_bits, self.features_version)
         self._index: RewardIndex | None = None  # built at the first ranking, then kept current by learn
         self._last: tuple[Features, list[float]] | None = None  # the last task's contextual parts, until learn
+        self._preds: dict[tuple[str, str | None], OutcomePrediction] = {}  # and its outcome predictions
 
     def _contextual(self, x: Features) -> list[float]:
-        """``x``'s contextual parts per head and route, kept until ``learn`` (ranking and two predictions)."""
-        last = self._last
-        if last is not None and last[0] is x:
-            return last[1]
-        f = self.reward_index().contextual(x).tolist()
-        self._last = (x, f)
-        return f
+        """``x``'s contextual parts per head and route, kept with its predictions until ``learn``."""
+        if self._last is None or self._last[0] is not x:
+            self._last, self._preds = (x, self.reward_index().contextual(x).tolist()), {}
+        return self._last[1]
 
     def reward_index(self) -> RewardIndex:
         """The routes' contextual reward weights in one table (see ``learning/reward_index.py``)."""
@@ -193,10 +191,13 @@ class Router:
         if model is None or not model.n:
             return OutcomePrediction(self.prior_reward, 0.0, 0.0)
         f = self._contextual(x)
-        ix = self.reward_index()
-        j, k = ix.col[route], len(ix.routes)
-        reward, err, latency_s = model.predict_parts((f[j], f[k + j], f[2 * k + j]), group)
-        return OutcomePrediction(reward, float(err), max(0.0, latency_s * 1000.0))
+        got = self._preds.get((route, group))  # portfolio members sharing this model ask again
+        if got is None:
+            ix = self.reward_index()
+            j, k = ix.col[route], len(ix.routes)
+            reward, err, latency_s = model.predict_parts((f[j], f[k + j], f[2 * k + j]), group)
+            got = self._preds[(route, group)] = OutcomePrediction(reward, float(err), max(0.0, latency_s * 1000.0))
+        return got
 
     def hint_for(self, task: Any) -> Hint | None:
         if self.case_index is None:
