@@ -35,6 +35,7 @@ import os
 import platform
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -573,35 +574,39 @@ PORTFOLIOS: dict[str, list[dict[str, Any]]] = {
 
 def bench_portfolio(warm: int, n: int, repeats: int) -> dict[str, Any]:
     """CPU per trajectory of the daemon's record step (parse, dedupe, learn, score) by portfolio, after
-    ``warm`` trajectories and a promotion (so a baseline is scored too), the median of ``repeats`` runs."""
+    ``warm`` trajectories and a promotion (so a baseline is scored too): ``repeats`` rounds, each running
+    every portfolio once (so that drift of a shared machine hits them all alike); the median per portfolio."""
     from memabrad.config import config_from_dict
     from memabrad.daemon.partition import PartitionState
     from memabrad.daemon.records import RecordStep, parse
     from memabrad.learning.frozen import FrozenScorer
 
     rows = [json.dumps(r, separators=(",", ":")).encode() for r in Simulator(seed=11).generate(warm + n)]
-    out: dict[str, Any] = {"warm": warm, "n": n, "repeats": repeats, "us_per_trajectory": {}}
-    for name, members in PORTFOLIOS.items():
-        cfg = config_from_dict({"router": {"portfolio": members}})
-        times = []
-        for _ in range(repeats):
-            state, step = PartitionState.empty("bench", 0, cfg), RecordStep(cfg)
 
-            def feed(lo: int, hi: int, state: PartitionState = state, step: RecordStep = step,
-                     cfg: Config = cfg) -> None:
-                for i in range(lo, hi):
-                    rec = parse(rows[i], 1 << 20)
-                    state.learner("default", cfg)
-                    out_ = step.apply(state, rec, b"default")
-                    if out_.evaluate and out_.learner is not None:
-                        snap = out_.learner.snapshot()
-                        out_.learner.set_baseline(snap.challenger, FrozenScorer(snap.challenger),
-                                                  from_look=snap.sequence)
-            feed(0, warm)
-            t = cpu_s()
-            feed(warm, warm + n)
-            times.append((cpu_s() - t) / n * 1e6)
-        out["us_per_trajectory"][name] = round(sorted(times)[len(times) // 2], 1)
+    def measure(cfg: Config) -> float:
+        state, step = PartitionState.empty("bench", 0, cfg), RecordStep(cfg)
+
+        def feed(lo: int, hi: int) -> None:
+            for i in range(lo, hi):
+                rec = parse(rows[i], 1 << 20)
+                state.learner("default", cfg)
+                out = step.apply(state, rec, b"default")
+                if out.evaluate and out.learner is not None:
+                    snap = out.learner.snapshot()
+                    out.learner.set_baseline(snap.challenger, FrozenScorer(snap.challenger), from_look=snap.sequence)
+        feed(0, warm)
+        t = cpu_s()
+        feed(warm, warm + n)
+        return (cpu_s() - t) / n * 1e6
+
+    cfgs = {name: config_from_dict({"router": {"portfolio": members}}) for name, members in PORTFOLIOS.items()}
+    times: dict[str, list[float]] = {name: [] for name in cfgs}
+    for _ in range(repeats):
+        for name, cfg in cfgs.items():
+            times[name].append(measure(cfg))
+    out: dict[str, Any] = {"warm": warm, "n": n, "repeats": repeats,
+                           "us_per_trajectory": {k: round(statistics.median(v), 1) for k, v in times.items()},
+                           "runs_us": {k: [round(t, 1) for t in v] for k, v in times.items()}}
     base = out["us_per_trajectory"]["none"]
     out["extra_us"] = {k: round(v - base, 1) for k, v in out["us_per_trajectory"].items() if k != "none"}
     return out
@@ -732,8 +737,8 @@ def main() -> int:
         [5_000, 20_000] if q else [1_000_000, 5_000_000])
     _run("memory", skip, results, lambda: bench_memory(memory))
     _run("seedway", skip, results, lambda: bench_seedway(3_000 if q else 20_000, 1_000))
-    _run("portfolio", skip, results, lambda: bench_portfolio(2_000 if q else 10_000, 2_000 if q else 20_000,
-                                                             1 if q else 3))
+    _run("portfolio", skip, results, lambda: bench_portfolio(2_000 if q else 10_000, 2_000 if q else 10_000,
+                                                             1 if q else 5))
     print(table(results))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2, default=str))
