@@ -79,10 +79,10 @@ def test_kill9_with_a_portfolio_same_choices_as_uninterrupted_run(kafka: KafkaIO
     """The same with a challenger portfolio (three members, one with a model of its own): the member put
     forward at each look, and so every version and report, equal the uninterrupted run's."""
     (daemons.tmp_path / "config.yaml").write_text(PORTFOLIO_YAML)  # the daemons' working directory
-    n, dups, threshold = 16_000, 300, 2_000
+    n, dups, threshold = 20_000, 300, 4_000  # a look every ~2 s at full speed: promotions applied before the next
     rng = random.Random(99)
     stream = stream_with_duplicates(rng, n, dups)
-    kill_at = sorted(rng.sample(range(2_000, len(stream) - 3_000), 2))
+    kill_at = sorted(rng.sample(range(3_000, len(stream) - 5_000), 2))
     reports = run_with_kills(kafka, daemons, producer, stream, kill_at, "kill9p", n, dups, threshold,
                              {"MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES": str(threshold)})
     chosen = [r["evidence"]["portfolio"]["chosen"] for r in reports]
