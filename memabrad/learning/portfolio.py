@@ -24,8 +24,7 @@ from memabrad.learning.progressive import ProgressiveEvidence
 from memabrad.learning.router import Router
 
 MAIN = "main"
-MAX_MEMBERS = 4
-"""Members besides the main challenger (each costs a ranking, an own-rate one also learning)."""
+"""The main challenger's name as a member (``router.portfolio`` may hold up to four more)."""
 
 
 @dataclass
