@@ -215,22 +215,17 @@ class RouterLearner:
         cands, route, group = t.candidates, t.decision.route, t.task.task_type
         shadow = self._shadow
         chooser = shadow.chooser() if shadow is not None else None
-        picks = None
-        if self.portfolio:  # the baseline's and the shadow's choices are the same for every member
-            scorer = self._baseline_scorer
-            picks = (scorer.best(xb, cands, group) if scorer is not None else None,
-                     chooser.best(x, cands, group) if chooser is not None else None)
-        for m in self.members() if self.portfolio else (None,):
-            router = m.router if m is not None else self.challenger
-            s = score_trajectory(router, self._baseline_scorer, x, xb, cands, route, p, outcome, group,
-                                 shadow=chooser, pessimism=m.pessimism if m is not None else None, picks=picks)
-            evidence = m.evidence if m is not None else self.progressive
-            evidence.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
-                         at=t.trajectory_id, route=s.choice, error_parts=s.error_parts)
+        scorer = self._baseline_scorer  # the baseline's and the shadow's choices: the same for every member
+        picks = (scorer.best(xb, cands, group) if scorer is not None else None,
+                 chooser.best(x, cands, group) if chooser is not None else None)
+        for m in self.members():
+            s = score_trajectory(m.router, scorer, x, xb, cands, route, p, outcome, group,
+                                 shadow=chooser, pessimism=m.pessimism, picks=picks)
+            m.evidence.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
+                           at=t.trajectory_id, route=s.choice, error_parts=s.error_parts)
             if shadow is not None and s.shadow is not None:
-                shadow.of(m.name if m is not None else MAIN).add(
-                    s.phi_challenger, s.shadow[0], weight=s.weight, unsupported=s.unsupported,
-                    at=t.trajectory_id, route=s.choice, error_parts=s.shadow[1])
+                shadow.of(m.name).add(s.phi_challenger, s.shadow[0], weight=s.weight, unsupported=s.unsupported,
+                                      at=t.trajectory_id, route=s.choice, error_parts=s.shadow[1])
 
     def supported_routes(self) -> frozenset[str]:
         """Routes the logging policy has tried: trained on, or logged in the window."""
