@@ -194,3 +194,22 @@ def test_near_duplicate_tie_resolves_the_same_after_a_round_trip() -> None:
     assert before is not None and after is not None
     assert before.similarity == after.similarity
     assert before.case.route == after.case.route
+
+
+def test_a_full_index_adds_nothing_to_the_collectors_passes() -> None:
+    """Cases, bucket rows and a slot's bucket ids are tuples of atoms, which the cyclic collector stops
+    tracking: a full pass (which holds the interpreter lock for every thread, the daemon's HTTP probes
+    included) must not grow with the number of cases."""
+    import gc
+
+    idx = CaseIndex(capacity=3_000)
+    gc.collect()
+    before = len(gc.get_objects())
+    for i in range(5_000):  # past capacity: evictions too
+        idx.add(f"task {i} about topic {i % 97} and {i % 13}", trajectory_id=f"t{i}", route="direct",
+                reward=0.5, error=False, latency_ms=100.0)
+        idx.add(f"task {i} about topic {i % 97} and {i % 13}", trajectory_id=f"u{i}", route="direct",
+                reward=0.9, error=False, latency_ms=100.0)  # a better re-run replaces the case
+    gc.collect()
+    assert len(idx) == 3_000
+    assert len(gc.get_objects()) - before < 100

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -44,9 +44,13 @@ _PROJECTION = np.where(np.random.default_rng(20261125).random((DIMS, _BANDS * _B
 _POWERS = (1 << np.arange(_BITS, dtype=np.int64)).astype(np.int64)
 
 
-@dataclass
-class Case:
-    """The best past trajectory for one task: highest reward, then lowest latency."""
+class Case(NamedTuple):
+    """The best past trajectory for one task: highest reward, then lowest latency.
+
+    A tuple of atoms, like every per-case structure here (bucket rows, a slot's bucket ids): the
+    collector stops tracking such tuples, so a full index does not lengthen its full passes, which
+    hold the interpreter lock for every thread (the daemon's HTTP probes included).
+    """
 
     key: str
     trajectory_id: str
@@ -88,10 +92,10 @@ def text_vector(text: str, hashes: list[int] | None = None) -> np.ndarray:
     return v / n if n > 0 else v
 
 
-def _buckets_of(counts: np.ndarray) -> list[int]:
+def _buckets_of(counts: np.ndarray) -> tuple[int, ...]:
     """The text's bucket in each of the ``_BANDS`` bands (ids unique across bands)."""
     bits = (counts @ _PROJECTION) > 0
-    return (bits.reshape(_BANDS, _BITS).astype(np.int64) @ _POWERS + _BAND_OFFSETS).tolist()
+    return tuple((bits.reshape(_BANDS, _BITS).astype(np.int64) @ _POWERS + _BAND_OFFSETS).tolist())
 
 
 class CaseIndex:
@@ -108,7 +112,9 @@ class CaseIndex:
     def __init__(self, capacity: int = 20_000, similarity_threshold: float = 0.9) -> None:
         self.capacity = capacity
         self.similarity_threshold = similarity_threshold
-        self._cases: OrderedDict[str, Case] = OrderedDict()  # least recently seen first
+        # key -> the case's fields as a plain tuple (a Case is a tuple subclass, which the collector keeps
+        # tracking); least recently seen first
+        self._cases: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._slot: dict[str, int] = {}
         self._free: list[int] = []
         rows = min(capacity, 1024)
@@ -117,9 +123,9 @@ class CaseIndex:
         self._vectors = np.zeros((rows, DIMS), dtype=np.int8)
         self._norms = np.zeros(rows)
         self._slot_key: list[str | None] = []
-        self._slot_buckets: list[list[int]] = []  # empty for a wordless text, which is in no bucket
-        self._buckets: dict[int, list[int]] = {}  # bucket id -> slots, least recently seen first
-        self._last: tuple[str, np.ndarray, float, list[int]] | None = None  # lookup-then-add: computed once
+        self._slot_buckets: list[tuple[int, ...]] = []  # empty for a wordless text, which is in no bucket
+        self._buckets: dict[int, tuple[int, ...]] = {}  # bucket id -> slots, least recently seen first
+        self._last: tuple[str, np.ndarray, float, tuple[int, ...]] | None = None  # lookup-then-add: once
 
     def __len__(self) -> int:
         return len(self._cases)
@@ -133,9 +139,9 @@ class CaseIndex:
         (the record path computes each once per trajectory).
         """
         key = normalize_text(text) if key is None else key
-        case = self._cases.get(key)
-        if case is not None:
-            return Match(case, 1.0)
+        row = self._cases.get(key)
+        if row is not None:
+            return Match(Case._make(row), 1.0)
         if not self._cases:
             return None
         v, norm, buckets = self._prepared(key, hashes)
@@ -152,11 +158,12 @@ class CaseIndex:
             return None
         keys = [self._slot_key[i] for i in ids[sims == best].tolist()]
         found_key = min(k for k in keys if k is not None)
-        return Match(self._cases[found_key], min(best, 1.0))
+        return Match(Case._make(self._cases[found_key]), min(best, 1.0))
 
     def get(self, text: str, key: str | None = None) -> Case | None:
         """The case of exactly this text (after normalisation), if it was recorded."""
-        return self._cases.get(normalize_text(text) if key is None else key)
+        row = self._cases.get(normalize_text(text) if key is None else key)
+        return None if row is None else Case._make(row)
 
     def hint(self, text: str, hashes: list[int] | None = None, key: str | None = None) -> Hint | None:
         m = self.lookup(text, hashes, key)
@@ -182,18 +189,18 @@ class CaseIndex:
         key = normalize_text(text) if key is None else key
         old = self._cases.get(key)
         if old is not None:
-            if (float(reward), -float(latency_ms)) > (old.reward, -old.latency_ms):
-                self._cases[key] = Case(key, trajectory_id, route, float(reward), bool(error), float(latency_ms),
-                                        task_type, occurred_at, old.seen + 1)
+            if (float(reward), -float(latency_ms)) > (old[3], -old[5]):  # reward, latency_ms
+                self._cases[key] = (key, trajectory_id, route, float(reward), bool(error), float(latency_ms),
+                                    task_type, occurred_at, old[8] + 1)
             else:
-                old.seen += 1
+                self._cases[key] = (*old[:8], old[8] + 1)  # seen + 1
             self._cases.move_to_end(key)
             self._touch(self._slot[key])
             return
         if len(self._cases) >= self.capacity:
             self._evict()
-        self._cases[key] = Case(key, trajectory_id, route, float(reward), bool(error), float(latency_ms), task_type,
-                                occurred_at)
+        self._cases[key] = (key, trajectory_id, route, float(reward), bool(error), float(latency_ms), task_type,
+                            occurred_at, 1)
         self._insert(key, hashes)
 
     def _touch(self, slot: int) -> None:
@@ -204,13 +211,11 @@ class CaseIndex:
         for b in self._slot_buckets[slot]:
             row = get(b)
             if row is None:
-                buckets[b] = [slot]
+                buckets[b] = (slot,)
             elif row[-1] != slot:  # a stored row is never empty
                 if slot in row:
-                    row.remove(slot)
-                row.append(slot)
-                if len(row) > BUCKET_CAP:
-                    del row[0]
+                    row = tuple([s for s in row if s != slot])
+                buckets[b] = (row + (slot,))[-BUCKET_CAP:]
 
     def _evict(self) -> None:
         key, _ = self._cases.popitem(last=False)
@@ -220,21 +225,23 @@ class CaseIndex:
         for b in self._slot_buckets[slot]:
             row = get(b)
             if row is not None and slot in row:
-                row.remove(slot)
-                if not row:
+                row = tuple([s for s in row if s != slot])
+                if row:
+                    buckets[b] = row
+                else:
                     del buckets[b]
-        self._slot_buckets[slot] = []
+        self._slot_buckets[slot] = ()
         self._slot_key[slot] = None
         self._free.append(slot)
 
-    def _prepared(self, key: str, hashes: list[int] | None) -> tuple[np.ndarray, float, list[int]]:
+    def _prepared(self, key: str, hashes: list[int] | None) -> tuple[np.ndarray, float, tuple[int, ...]]:
         """The key's counts, norm and buckets (none for a wordless text), once per lookup-then-add."""
         last = self._last
         if last is not None and last[0] == key:
             return last[1], last[2], last[3]
         v = text_counts(key, hashes)
         norm = float(np.sqrt(float(v @ v)))
-        buckets = _buckets_of(v) if norm > 0 else []
+        buckets = _buckets_of(v) if norm > 0 else ()
         self._last = (key, v, norm, buckets)
         return v, norm, buckets
 
@@ -252,7 +259,7 @@ class CaseIndex:
         else:
             slot = len(self._slot_key)
             self._slot_key.append(None)
-            self._slot_buckets.append([])
+            self._slot_buckets.append(())
             if slot >= len(self._vectors):
                 self._grow()
         self._vectors[slot] = v
@@ -271,7 +278,7 @@ class CaseIndex:
             "similarity_threshold": self.similarity_threshold,
             "cases": [{"key": c.key, "trajectory_id": c.trajectory_id, "route": c.route, "reward": c.reward,
                        "error": c.error, "latency_ms": c.latency_ms, "task_type": c.task_type,
-                       "occurred_at": c.occurred_at, "seen": c.seen} for c in self._cases.values()],
+                       "occurred_at": c.occurred_at, "seen": c.seen} for c in map(Case._make, self._cases.values())],
         }
 
     @classmethod
@@ -296,9 +303,9 @@ class CaseIndex:
         idx._vectors[:n] = vectors
         idx._norms[:n] = np.sqrt(np.einsum("ij,ij->i", vectors, vectors).astype(np.float64))
         idx._slot_key = [c.key for c in cases]
-        idx._slot_buckets = [row if nz else [] for row, nz in zip(ids.tolist(), nonzero, strict=True)]
+        idx._slot_buckets = [tuple(row) if nz else () for row, nz in zip(ids.tolist(), nonzero, strict=True)]
         for slot, case in enumerate(cases):  # least recently seen first, exactly as they were touched live
-            idx._cases[case.key] = case
+            idx._cases[case.key] = tuple(case)
             idx._slot[case.key] = slot
             idx._touch(slot)
         return idx
