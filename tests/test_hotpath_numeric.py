@@ -46,7 +46,10 @@ def test_add_columns_known_and_new_features() -> None:
 def _plain_contextual(ix: RewardIndex, x: dict[int, float]) -> list[float]:
     keep = [k for k in x if k in ix._rows]
     vals = np.array([x[k] for k in keep], dtype=np.float64)
-    return (vals @ ix._w[np.array([ix._rows[k] for k in keep], dtype=np.int64)]).tolist()
+    p = vals @ ix._w[np.array([ix._rows[k] for k in keep], dtype=np.int64)]
+    k = len(ix.routes)
+    shared = p[3 * k :]  # the shared part's three heads, added to every route's
+    return [float(p[h * k + j] + shared[h]) for h in range(3) for j in range(k)]
 
 
 def test_reward_index_row_reuse_between_ranking_and_learning() -> None:
@@ -61,7 +64,8 @@ def test_reward_index_row_reuse_between_ranking_and_learning() -> None:
         if rng.random() < 0.2:
             ix.contextual({1000 + rng.randrange(5): 1.0})  # another task ranked in between
         w = np.array([[rng.random(), rng.random(), rng.random()] for _ in x]).reshape(len(x), 3)
-        ix.set(route, x, w)
+        shared = np.array([[rng.random(), 0.0, rng.random()] for _ in x]).reshape(len(x), 3)
+        ix.set(route, x, w, shared if rng.random() < 0.5 else None)
         for i, k in enumerate(x):
             heads[(route, k)] = w[i]
     for (route, k), w in heads.items():

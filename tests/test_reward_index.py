@@ -51,7 +51,7 @@ def test_index_prediction_matches_the_routes_own_table() -> None:
         x = r.featurizer.featurize(task)
         for route in ROUTES:
             got = r.predict_outcome(x, route, task["task_type"])
-            own = r.routes[route].predict(x, task["task_type"])
+            own = r.routes[route].predict(x, task["task_type"], r.shared)
             assert abs(got.reward - own[0]) < 1e-9 and abs(got.error_rate - own[1]) < 1e-9
             assert abs(got.latency_ms - max(0.0, own[2] * 1000.0)) < 1e-6
 

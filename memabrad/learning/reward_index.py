@@ -5,7 +5,8 @@ robust score then predicts the outcome of two of them. With one table per route 
 dictionary lookup per feature *per route*; here it is one lookup per feature and one
 matrix-vector product for all routes and heads: one row per feature any route has learned;
 columns: the reward weights of every trained route in sorted name order, then their error
-weights, then their latency weights (a route that never saw a feature weighs 0 on it).
+weights, then their latency weights (a route that never saw a feature weighs 0 on it); last,
+the router's shared part (``shared_part.py``), which every route's contextual part adds.
 
 The live router keeps its index current as it learns (``set`` after each update);
 ``FrozenScorer`` holds a copy. Both compute a task's contextual parts by the same product
@@ -19,6 +20,9 @@ restore) gathers the same rows and computes the same numbers.
 >>> ix.set("a", {2: 1.0}, np.array([[1.0, 0.5, 0.0]]))
 >>> ix.routes, ix.contextual({1: 1.0, 2: 2.0, 9: 5.0}).tolist()
 (['a', 'b'], [2.0, 1.0, 1.0, 0.0, 0.0, 2.0])
+>>> ix.set("a", {1: 1.0}, np.array([[0.0, 0.0, 0.0]]), shared=np.array([[0.5, 0.0, 0.0]]))
+>>> ix.contextual({1: 1.0, 2: 2.0}).tolist()  # the shared 0.5 on feature 1 added to both routes' reward
+[2.5, 1.5, 1.0, 0.0, 0.0, 2.0]
 """
 
 from __future__ import annotations
@@ -33,13 +37,15 @@ from memabrad.learning.features import Features
 
 if TYPE_CHECKING:
     from memabrad.learning.route_model import RouteModel
+    from memabrad.learning.shared_part import SharedPart
 
 _MIN_ROWS = 64
 
 
 class RewardIndex:
     """Rows: features; columns: the reward, error and latency weights of the trained routes (sorted by
-    name): route ``j``'s heads are columns ``j``, ``K + j`` and ``2K + j`` of ``K`` routes."""
+    name): route ``j``'s heads are columns ``j``, ``K + j`` and ``2K + j`` of ``K`` routes; the shared
+    part's three heads are the last three columns."""
 
     __slots__ = ("_last", "_rows", "_w", "routes", "col")
 
@@ -47,21 +53,25 @@ class RewardIndex:
         self.routes: list[str] = sorted(routes or [])
         self.col: dict[str, int] = {r: j for j, r in enumerate(self.routes)}
         self._rows: dict[int, int] = {}
-        self._w = np.zeros((_MIN_ROWS, 3 * len(self.routes)))
+        self._w = np.zeros((_MIN_ROWS, 3 * len(self.routes) + 3))
         self._last: tuple[Features, np.ndarray] | None = None  # the features last ranked and their rows
 
     @classmethod
-    def of(cls, models: Mapping[str, RouteModel]) -> RewardIndex:
-        """The index of a router's routes (those that have learned something)."""
+    def of(cls, models: Mapping[str, RouteModel], shared: SharedPart | None = None) -> RewardIndex:
+        """The index of a router's routes (those that have learned something) and its shared part."""
         trained = sorted(name for name, m in models.items() if m.n)
         ix = cls(trained)
         tables = [models[name].head_table() for name in trained]
-        keys = np.unique(np.fromiter((k for ks, _ in tables for k in ks), dtype=np.int64))
-        ix._rows = dict(zip(keys.tolist(), range(len(keys)), strict=True))
         k = len(trained)
-        w = np.zeros((max(_MIN_ROWS, len(keys)), 3 * k))
-        for j, (ks, weights) in enumerate(tables):
-            w[np.searchsorted(keys, np.array(ks, dtype=np.int64))[:, None], [j, k + j, 2 * k + j]] = weights
+        cols = [[j, k + j, 2 * k + j] for j in range(k)]
+        if shared is not None:
+            tables.append(shared.head_table())
+            cols.append([3 * k, 3 * k + 1, 3 * k + 2])
+        keys = np.unique(np.fromiter((key for ks, _ in tables for key in ks), dtype=np.int64))
+        ix._rows = dict(zip(keys.tolist(), range(len(keys)), strict=True))
+        w = np.zeros((max(_MIN_ROWS, len(keys)), 3 * k + 3))
+        for (ks, weights), c in zip(tables, cols, strict=True):
+            w[np.searchsorted(keys, np.array(ks, dtype=np.int64))[:, None], c] = weights
         ix._w = w
         return ix
 
@@ -78,9 +88,9 @@ class RewardIndex:
             self.col = {r: i for i, r in enumerate(self.routes)}
         return j
 
-    def set(self, route: str, x: Features, weights: np.ndarray) -> None:
+    def set(self, route: str, x: Features, weights: np.ndarray, shared: np.ndarray | None = None) -> None:
         """Route ``route``'s (reward, error, latency) weights on ``x``'s features, one row per feature in
-        ``x``'s order (after it learned ``x``)."""
+        ``x``'s order (after it learned ``x``); ``shared``: the shared part's, likewise."""
         j = self._column(route)
         k = len(self.routes)
         last = self._last
@@ -100,10 +110,13 @@ class RewardIndex:
             idx = np.array(ids, dtype=np.int64)
         self._last = None
         # columns j, K + j, 2K + j: a strided view, so a 1-D row assignment (a 2-D fancy one is twice as slow)
-        self._w[:, j::k][idx] = weights
+        self._w[:, j : 3 * k : k][idx] = weights
+        if shared is not None:
+            self._w[:, 3 * k :][idx] = shared
 
     def contextual(self, x: Features) -> np.ndarray:
-        """Per head and route (the column order), the weighted sum of ``x``'s known features.
+        """Per head and route (the column order), the weighted sum of ``x``'s known features, the shared
+        part's included.
 
         When all of them are known, their rows are kept with ``x`` for a ``set`` on the same features
         (rows are only ever added, so they stay valid until then)."""
@@ -118,7 +131,9 @@ class RewardIndex:
             self._last = None
         else:
             self._last = (x, idx)
-        return vals @ self._w.take(idx, axis=0)
+        p = vals @ self._w.take(idx, axis=0)
+        k = len(self.routes)
+        return (p[: 3 * k].reshape(3, k) + p[3 * k :, None]).reshape(-1)
 
     def copy(self) -> RewardIndex:
         """An independent copy (no shared arrays)."""

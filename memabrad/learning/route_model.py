@@ -72,6 +72,7 @@ from memabrad.learning.route_parts import (
     table_from_v1,
     table_state,
 )
+from memabrad.learning.shared_part import SharedPart
 
 
 class RouteModel(base.Regressor):
@@ -152,10 +153,13 @@ class RouteModel(base.Regressor):
         base_err = self.error_rate + de
         return (dr, de, dl), (fr, sigmoid(logit(base_err) + fe) - base_err, fl)
 
-    def predict(self, x: Features, group: str | None = None) -> tuple[float, float, float]:
-        """(expected reward, error probability, latency in seconds) for features ``x`` of a task in ``group``."""
+    def predict(self, x: Features, group: str | None = None,
+                shared: SharedPart | None = None) -> tuple[float, float, float]:
+        """(expected reward, error probability, latency in seconds) for features ``x`` of a task in ``group``
+        (``shared``: the router's shared part, which the route learned with)."""
         idx, vals = known_rows(self._col, x)
-        return self.predict_parts((vals @ self._a[idx, :3]).tolist(), group)
+        f = vals @ self._a[idx, :3]
+        return self.predict_parts((f if shared is None else f + shared.part(x)).tolist(), group)
 
     def predict_parts(self, f: Sequence[float], group: str | None = None) -> tuple[float, float, float]:
         """``predict`` from the contextual parts ``f`` (per head, the weighted sum of the task's features)."""
@@ -209,19 +213,26 @@ class RouteModel(base.Regressor):
     # -- learning -----------------------------------------------------------------------
 
     def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0,
-              group: str | None = None, novel: bool = True) -> np.ndarray:
+              group: str | None = None, novel: bool = True, shared: SharedPart | None = None) -> np.ndarray:
         """Score the event first (prequential evidence for the stacking weights and the standard
         error), then learn it: the means, the group's means and the contextual part. Returns the
         contextual weights of ``x``'s features after the update (a row per feature in ``x``'s order).
 
         ``novel``: False for a task whose exact text was seen before. Such events still teach every
         part, but do not count as evidence for the stacking weights: a text model that memorised a
-        repeated prompt predicts it well, which says nothing about prompts it has not seen."""
+        repeated prompt predicts it well, which says nothing about prompts it has not seen.
+
+        ``shared``: the router's ``SharedPart``. The contextual part is then ``shared(x) + own(x)``, both
+        stepped on the same residual (see ``learning/shared_part.py``)."""
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
         rows = self._a.take(idx, axis=0)
-        f = (vals @ rows[:, :3]).tolist()
+        if shared is None:
+            f = (vals @ rows[:, :3]).tolist()
+        else:
+            s_idx, s_rows = shared.rows(x)
+            f = (vals @ (rows[:, :3] + s_rows[:, :3])).tolist()
         dg, df = self._parts(f, group)
         y_err = 1.0 if error else 0.0
         means = self._means()
@@ -239,6 +250,9 @@ class RouteModel(base.Regressor):
                           fl - (latency_s - means[2] - dg[2])])
         adagrad_step(rows, vals, resid, self.eta, self.l2)
         self._a[idx] = rows
+        if shared is not None:
+            adagrad_step(s_rows, vals, resid, self.eta, self.l2)
+            shared.store(s_idx, s_rows)
         head_weights = rows[:, :3]
         # the means, after scoring
         self.n += 1
@@ -293,19 +307,7 @@ class RouteModel(base.Regressor):
 
     @classmethod
     def from_v1(cls, s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:
-        """A route of a ``memabrad.router/v1`` model (river SGD heads: intercept + weights), converted
-        exactly: the intercepts become the means, the weights the contextual parts with weight 1 and
-        no groups; its standard error is unknown (0: no pessimism), as v1 had none."""
-        m = cls(eta, l2)
-        m.n = int(s["n"])
-        m.w_sum = float(m.n)
-        m.reward_mean = float(s["reward"]["intercept"])
-        m.errors = errors_for_rate(sigmoid(float(s["error"]["intercept"])), m.n)
-        m.latency_mean = float(s["latency"]["intercept"])
-        m.s_stack = [[0.0, 0.0, 1.0, 0.0, 1.0] for _ in range(3)]  # lambda_g = 0, lambda_f = 1
-        m._lambdas = m._consts = None
-        m._col, m._a = table_from_v1(s)
-        return m
+        return route_from_v1(s, eta, l2)
 
     def copy(self) -> RouteModel:
         """A trained, independent twin (river's ``clone`` gives an untrained one)."""
@@ -318,3 +320,19 @@ class RouteModel(base.Regressor):
         twin._col = dict(self._col)
         twin._a = self._a.copy()
         return twin
+
+
+def route_from_v1(s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:
+    """A route of a ``memabrad.router/v1`` model (river SGD heads: intercept + weights), converted
+    exactly: the intercepts become the means, the weights the contextual parts with weight 1 and
+    no groups; its standard error is unknown (0: no pessimism), as v1 had none."""
+    m = RouteModel(eta, l2)
+    m.n = int(s["n"])
+    m.w_sum = float(m.n)
+    m.reward_mean = float(s["reward"]["intercept"])
+    m.errors = errors_for_rate(sigmoid(float(s["error"]["intercept"])), m.n)
+    m.latency_mean = float(s["latency"]["intercept"])
+    m.s_stack = [[0.0, 0.0, 1.0, 0.0, 1.0] for _ in range(3)]  # lambda_g = 0, lambda_f = 1
+    m._lambdas = m._consts = None
+    m._col, m._a = table_from_v1(s)
+    return m

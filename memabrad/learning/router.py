@@ -26,6 +26,7 @@ from typing import Any
 from memabrad.learning.features import FEATURES_VERSION, Features, Featurizer, Hint, TaskView, as_candidates
 from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_model import ETA, RouteModel
+from memabrad.learning.shared_part import SharedPart
 from memabrad.store.chunked_json import dumps_chunked
 
 MODEL_FILE = "model.json"
@@ -83,6 +84,7 @@ class Router:
     reward_n: int = 0
     case_index: Any = None  # optional CaseIndex, for hints when serving
     features_version: int = FEATURES_VERSION
+    shared: SharedPart | None = field(default_factory=SharedPart)  # the routes' shared part, None: off
 
     def __post_init__(self) -> None:
         self.featurizer = Featurizer(self.hash_bits, self.features_version)
@@ -100,7 +102,7 @@ class Router:
         """The routes' contextual reward weights in one table (see ``learning/reward_index.py``)."""
         ix = self._index
         if ix is None:
-            ix = self._index = RewardIndex.of(self.routes)
+            ix = self._index = RewardIndex.of(self.routes, self.shared)
         return ix
 
     @classmethod
@@ -112,6 +114,7 @@ class Router:
             l2=cfg.l2,
             max_importance_weight=cfg.max_importance_weight,
             pessimism=cfg.pessimism,
+            shared=SharedPart() if cfg.shared_context else None,
         )
 
     # -- learning ---------------------------------------------------------------------
@@ -137,10 +140,11 @@ class Router:
         """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type;
         ``novel``: False when its exact text was seen before, see ``RouteModel.learn``)."""
         w = min(1.0 / propensity, self.max_importance_weight)
+        shared = self.shared
         weights = self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
-                                           weight=w, group=group, novel=novel)
+                                           weight=w, group=group, novel=novel, shared=shared)
         if self._index is not None:
-            self._index.set(route, x, weights)
+            self._index.set(route, x, weights, None if shared is None else shared.last_weights())
         self._last = None
         self.reward_sum += reward
         self.reward_sq += reward * reward
@@ -247,38 +251,19 @@ class Router:
             "reward_sq": self.reward_sq,
             "reward_n": self.reward_n,
             "routes": {name: m.to_state() for name, m in sorted(self.routes.items())},
+            **({} if self.shared is None else {"shared": self.shared.to_state()}),
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], version_id: str | None = None) -> Router:
-        fmt = state.get("format") if isinstance(state, Mapping) else None
-        if fmt not in (MODEL_FORMAT, MODEL_FORMAT_V1):
-            raise ModelFormatError(f"not a {MODEL_FORMAT} model")
-        try:
-            router = cls(
-                hash_bits=int(state["hash_bits"]),
-                learning_rate=float(state["learning_rate"]) if fmt == MODEL_FORMAT else ETA,
-                l2=float(state["l2"]),
-                max_importance_weight=float(state["max_importance_weight"]),
-                pessimism=float(state.get("pessimism", PESSIMISM)),
-                version_id=version_id,
-                reward_sum=float(state["reward_sum"]),
-                reward_sq=float(state.get("reward_sq", 0.0)),
-                reward_n=int(state["reward_n"]),
-                features_version=int(state.get("features_version", 1)),
-            )
-            load = RouteModel.from_state if fmt == MODEL_FORMAT else RouteModel.from_v1
-            for name, data in state["routes"].items():
-                router.routes[str(name)] = load(data, router.learning_rate, router.l2)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise ModelFormatError(f"malformed router model: {err!r}") from None
-        return router
+        return router_from_state(state, version_id)
 
     def clone(self) -> Router:
         """An independent copy (evaluate clones, never the live model): same state, no shared arrays."""
         twin = Router(self.hash_bits, self.learning_rate, self.l2, self.max_importance_weight, self.pessimism,
                       self.version_id, {name: m.copy() for name, m in self.routes.items()}, self.reward_sum,
-                      self.reward_sq, self.reward_n, self.case_index, self.features_version)
+                      self.reward_sq, self.reward_n, self.case_index, self.features_version,
+                      None if self.shared is None else self.shared.copy())
         twin._index = self._index.copy() if self._index is not None else None
         return twin
 
@@ -327,4 +312,31 @@ def load_version(version_dir: str | Path, *, case_index: Any = None) -> Router:
         if index_path.is_file():
             case_index = CaseIndex.load(index_path)
     router.case_index = case_index
+    return router
+
+
+def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -> Router:
+    """A router from ``export_state``'s output (or a ``memabrad.router/v1`` model)."""
+    fmt = state.get("format") if isinstance(state, Mapping) else None
+    if fmt not in (MODEL_FORMAT, MODEL_FORMAT_V1):
+        raise ModelFormatError(f"not a {MODEL_FORMAT} model")
+    try:
+        router = Router(
+            hash_bits=int(state["hash_bits"]),
+            learning_rate=float(state["learning_rate"]) if fmt == MODEL_FORMAT else ETA,
+            l2=float(state["l2"]),
+            max_importance_weight=float(state["max_importance_weight"]),
+            pessimism=float(state.get("pessimism", PESSIMISM)),
+            version_id=version_id,
+            reward_sum=float(state["reward_sum"]),
+            reward_sq=float(state.get("reward_sq", 0.0)),
+            reward_n=int(state["reward_n"]),
+            features_version=int(state.get("features_version", 1)),
+            shared=SharedPart.from_state(state["shared"]) if "shared" in state else None,
+        )
+        load = RouteModel.from_state if fmt == MODEL_FORMAT else RouteModel.from_v1
+        for name, data in state["routes"].items():
+            router.routes[str(name)] = load(data, router.learning_rate, router.l2)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ModelFormatError(f"malformed router model: {err!r}") from None
     return router

@@ -32,6 +32,7 @@ from memabrad.learning.portfolio import Member, members_from_state, members_of
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.route_model import RouteModel
 from memabrad.learning.router import Router
+from memabrad.learning.shared_part import SharedPart
 from memabrad.promotion.guard import GuardSettings, PromotionGuard
 from memabrad.sim import Simulator
 from memabrad.stats.moments import Moments
@@ -181,6 +182,22 @@ def _step_route_model(m: RouteModel, r: Row) -> Any:
 
 
 _run_route_model = feeder(_step_route_model)
+
+
+def _shared_part() -> SharedPart:
+    return fed(SharedPart(), _run_shared_part)
+
+
+def _step_shared_part(sp: SharedPart, r: Row) -> Any:
+    x = features(r)
+    seen = sp.part(x)
+    idx, rows = sp.rows(x)
+    rows[:, :3] += 0.01 * r["outcome"]["reward"]
+    sp.store(idx, rows)
+    return seen
+
+
+_run_shared_part = feeder(_step_shared_part)
 
 
 def _router() -> Router:
@@ -367,6 +384,8 @@ SPECS: list[Spec] = [
          _run_case_index),
     Spec("RouteModel", _route_model, RouteModel.to_state, via_json(RouteModel.to_state, RouteModel.from_state),
          _run_route_model, clone=RouteModel.copy),
+    Spec("SharedPart", _shared_part, SharedPart.to_state, via_json(SharedPart.to_state, SharedPart.from_state),
+         _run_shared_part, clone=SharedPart.copy),
     Spec("Router", _router, Router.export_state, via_json(Router.export_state, Router.from_state), _run_router,
          clone=Router.clone),
     Spec("Router.bytes", _router, Router.to_bytes, lambda r: Router.from_bytes(r.to_bytes()), _run_router,
