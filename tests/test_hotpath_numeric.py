@@ -88,3 +88,17 @@ def test_case_vectors_are_stored_exactly() -> None:
         assert np.abs(counts).max() <= COUNT_CLIP
         assert (ci._vectors[slot].astype(np.float32) == counts).all()
         assert ci.lookup(t).similarity == 1.0
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.01])
+def test_a_stacked_adagrad_step_is_two_steps_bit_for_bit(l2: float) -> None:
+    """A route's own rows and the shared part's are stepped in one pass on the same residual."""
+    rng = np.random.default_rng(4)
+    for n in (1, 3, 20):
+        own, shared = rng.random((n, 6)), rng.random((n, 6))
+        vals, resid = rng.random(n), rng.standard_normal(3)
+        both = np.stack((own, shared))
+        adagrad_step(own, vals, resid, 0.5, l2)
+        adagrad_step(shared, vals, resid, 0.5, l2)
+        adagrad_step(both, vals, resid, 0.5, l2)
+        assert both[0].tobytes() == own.tobytes() and both[1].tobytes() == shared.tobytes()

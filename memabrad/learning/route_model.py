@@ -227,11 +227,13 @@ class RouteModel(base.Regressor):
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
-        rows = self._a.take(idx, axis=0)
         if shared is None:
+            rows = both = self._a.take(idx, axis=0)
             f = (vals @ rows[:, :3]).tolist()
-        else:
-            s_idx, s_rows = shared.rows(x)
+        else:  # own and shared rows stacked, to step both in one pass
+            both = np.empty((2, len(idx), 6))
+            rows = self._a.take(idx, axis=0, out=both[0])
+            s_idx, s_rows = shared.rows(x, out=both[1])
             f = (vals @ (rows[:, :3] + s_rows[:, :3])).tolist()
         dg, df = self._parts(f, group)
         y_err = 1.0 if error else 0.0
@@ -248,10 +250,9 @@ class RouteModel(base.Regressor):
         p_err = sigmoid(logit(base_err) + fe)
         resid = np.array([(fr - (reward - means[0] - dg[0])) * weight, p_err - y_err,
                           fl - (latency_s - means[2] - dg[2])])
-        adagrad_step(rows, vals, resid, self.eta, self.l2)
+        adagrad_step(both, vals, resid, self.eta, self.l2)
         self._a[idx] = rows
         if shared is not None:
-            adagrad_step(s_rows, vals, resid, self.eta, self.l2)
             shared.store(s_idx, s_rows)
         head_weights = rows[:, :3]
         # the means, after scoring

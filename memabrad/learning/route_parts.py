@@ -171,19 +171,21 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     values ``vals``) on the per-head residuals ``resid``.
 
     ``w -= (eta / l1) * g / sqrt(sq + TINY)`` with the same roundings in the same order, computed in
-    two scratch arrays (on rows of ~20 features, numpy's per-call cost is most of the time)."""
+    two scratch arrays (on rows of ~20 features, numpy's per-call cost is most of the time). ``rows``
+    may also be a stack of tables' rows, shape (tables, features, 6), each with its own AdaGrad sums
+    (a route's own part and the shared part, stepped on the same residual in one pass)."""
     grad = vals[:, None] * resid
     if l2:
-        grad += l2 * rows[:, :3]
+        grad = grad + l2 * rows[..., :3]
     tmp = grad * grad
-    sq = rows[:, 3:]
+    sq = rows[..., 3:]
     sq += tmp
     l1 = float(np.add.reduce(np.abs(vals))) or 1.0  # ``np.abs(vals).sum()`` without its wrapper
-    np.add(sq, TINY, out=tmp)
+    tmp = np.add(sq, TINY, out=tmp if tmp.shape == sq.shape else None)
     np.sqrt(tmp, out=tmp)
     grad *= eta / l1
-    grad /= tmp
-    rows[:, :3] -= grad
+    np.divide(grad, tmp, out=tmp)
+    rows[..., :3] -= tmp
 
 
 def dense_weights(col: dict[int, int], a: np.ndarray, dim: int) -> np.ndarray:

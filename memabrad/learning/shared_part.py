@@ -49,11 +49,12 @@ class SharedPart:
     def __len__(self) -> int:
         return len(self._col)
 
-    def rows(self, x: Features) -> tuple[np.ndarray, np.ndarray]:
-        """The row numbers of ``x``'s features (new ones added) and a copy of those rows, to update."""
+    def rows(self, x: Features, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The row numbers of ``x``'s features (new ones added) and a copy of those rows (into ``out`` if
+        given), to update and ``store``."""
         idx, self._a = add_columns(self._col, self._a, x)
         self._last = idx
-        return idx, self._a.take(idx, axis=0)
+        return idx, self._a.take(idx, axis=0, out=out)
 
     def store(self, idx: np.ndarray, rows: np.ndarray) -> None:
         self._a[idx] = rows
