@@ -47,9 +47,10 @@ _POWERS = (1 << np.arange(_BITS, dtype=np.int64)).astype(np.int64)
 class Case(NamedTuple):
     """The best past trajectory for one task: highest reward, then lowest latency.
 
-    A tuple of atoms, like every per-case structure here (bucket rows, a slot's bucket ids): the
-    collector stops tracking such tuples, so a full index does not lengthen its full passes, which
-    hold the interpreter lock for every thread (the daemon's HTTP probes included).
+    The index stores a case's fields as a plain tuple, and bucket rows and a slot's bucket ids as
+    plain tuples too: the cyclic collector stops tracking a tuple of atoms (not a tuple subclass such
+    as this one, which is only built to answer), so a full index does not lengthen the collector's
+    full passes, which hold the interpreter lock for every thread (the daemon's HTTP probes included).
     """
 
     key: str
