@@ -35,15 +35,18 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
     n, dim = X.shape
     groups = list(groups) if groups is not None else [None] * n
     out = {m: np.zeros((n, len(routes))) for m in ("reward", "error_rate", "latency_ms", "score")}
-    shared = router.shared.dense_weights(dim) if router.shared is not None and len(router.shared) else None
+    # the shared part's (n, 3) contextual parts, added to every route's own
+    shared = (np.asarray(X @ router.shared.dense_weights(dim).T)
+              if router.shared is not None and len(router.shared) else None)
     for j, route in enumerate(routes):
         model = router.routes.get(route)
         if model is None or not model.n:
             out["reward"][:, j] = router.prior_reward
             out["score"][:, j] = router.untrained_score()
             continue
-        dense = model.dense_weights(dim) if shared is None else model.dense_weights(dim) + shared
-        f = np.asarray(X @ dense.T)  # (n, 3): each head's contextual part
+        f = np.asarray(X @ model.dense_weights(dim).T)  # (n, 3): each head's contextual part
+        if shared is not None:
+            f = f + shared
         dg = model.group_offsets(groups)  # (n, 3): each head's group part
         (lgr, lfr), (lge, lfe), (lgl, lfl) = model.lambdas()
         m_err = model.error_rate

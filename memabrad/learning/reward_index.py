@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memabrad.learning.features import Features
+from memabrad.learning.route_parts import add_columns
 
 if TYPE_CHECKING:
     from memabrad.learning.route_model import RouteModel
@@ -97,17 +98,7 @@ class RewardIndex:
         if last is not None and last[0] is x:  # ranked just before it was learned: rows known already
             idx = last[1]
         else:
-            rows = self._rows
-            ids = list(map(rows.get, x))
-            if None in ids:
-                for i, key in enumerate(x):
-                    if ids[i] is None:
-                        ids[i] = rows[key] = len(rows)
-                if len(rows) > len(self._w):
-                    grown = np.zeros((max(len(rows), 2 * len(self._w)), self._w.shape[1]))
-                    grown[: len(self._w)] = self._w
-                    self._w = grown
-            idx = np.array(ids, dtype=np.int64)
+            idx, self._w = add_columns(self._rows, self._w, x)
         self._last = None
         # columns j, K + j, 2K + j: a strided view, so a 1-D row assignment (a 2-D fancy one is twice as slow)
         self._w[:, j : 3 * k : k][idx] = weights

@@ -63,6 +63,7 @@ from memabrad.learning.route_parts import (
     dense_weights,
     errors_for_rate,
     group_offsets,
+    group_reward_offset,
     known_rows,
     logit,
     score_event,
@@ -188,9 +189,8 @@ class RouteModel(base.Regressor):
             cache = self._consts = {}
         c = cache.get((pessimism, group))
         if c is None:
-            g = self.groups.get(group or "")  # only the reward offset of ``group_offsets``, same arithmetic
             m = self.reward_mean
-            offset = 0.0 if g is None else (g[2] + GROUP_PRIOR * m) / (g[1] + GROUP_PRIOR) - m
+            offset = group_reward_offset(self.groups.get(group or ""), m)
             c = m + self.lambdas()[0][0] * offset - pessimism * self.reward_se(group)
             if len(cache) < 1024:
                 cache[(pessimism, group)] = c
@@ -216,7 +216,8 @@ class RouteModel(base.Regressor):
               group: str | None = None, novel: bool = True, shared: SharedPart | None = None) -> np.ndarray:
         """Score the event first (prequential evidence for the stacking weights and the standard
         error), then learn it: the means, the group's means and the contextual part. Returns the
-        contextual weights of ``x``'s features after the update (a row per feature in ``x``'s order).
+        contextual weights of ``x``'s features after the update (a row per feature in ``x``'s order;
+        with ``shared``, a stack of two such tables: the route's own, then the shared part's).
 
         ``novel``: False for a task whose exact text was seen before. Such events still teach every
         part, but do not count as evidence for the stacking weights: a text model that memorised a
@@ -254,7 +255,7 @@ class RouteModel(base.Regressor):
         self._a[idx] = rows
         if shared is not None:
             shared.store(s_idx, s_rows)
-        head_weights = rows[:, :3]
+        head_weights = both[..., :3]
         # the means, after scoring
         self.n += 1
         self.w_sum += weight

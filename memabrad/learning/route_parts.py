@@ -102,15 +102,20 @@ def score_event(s_stack: list[list[float]], s_res: list[float], lam: Sequence[tu
 # -- the task groups ------------------------------------------------------------------------
 
 
+def group_reward_offset(g: list[float] | None, mean: float) -> float:
+    """The reward part of ``group_offsets`` alone (ranking asks for it for every candidate)."""
+    return 0.0 if g is None else (g[2] + GROUP_PRIOR * mean) / (g[1] + GROUP_PRIOR) - mean
+
+
 def group_offsets(g: list[float] | None, means: Triple) -> Triple:
     """A group's (reward, error, latency) offsets from the route ``means``, shrunk by ``GROUP_PRIOR``;
     ``g`` is the group's sums ``[events, reward weight, weighted reward, errors, latency]`` (None: 0)."""
     if g is None:
         return 0.0, 0.0, 0.0
-    n, w, rsum, errs, lsum = g
+    n, _, _, errs, lsum = g
     k = GROUP_PRIOR
     m_reward, m_err, m_latency = means
-    return ((rsum + k * m_reward) / (w + k) - m_reward,
+    return (group_reward_offset(g, m_reward),
             (errs + k * m_err) / (n + k) - m_err,
             (lsum + k * m_latency) / (n + k) - m_latency)
 
@@ -150,7 +155,8 @@ def known_rows(col: dict[int, int], x: Features) -> tuple[np.ndarray, np.ndarray
 
 
 def add_columns(col: dict[int, int], a: np.ndarray, x: Features) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of every feature of ``x``, new ones added to ``col``; and the array, grown if needed."""
+    """The rows of every feature of ``x``, new ones added to ``col``; and the array (any number of
+    columns), grown if needed."""
     try:  # the common case: every feature known (one C loop, no list)
         return np.fromiter(map(col.__getitem__, x), dtype=np.int64, count=len(x)), a
     except KeyError:
@@ -160,7 +166,7 @@ def add_columns(col: dict[int, int], a: np.ndarray, x: Features) -> tuple[np.nda
         if cols[i] is None:
             cols[i] = col[k] = len(col)
     if len(col) > len(a):
-        grown = np.zeros((max(len(col), 2 * len(a)), 6))
+        grown = np.zeros((max(len(col), 2 * len(a)), a.shape[1]))
         grown[: len(a)] = a
         a = grown
     return np.array(cols, dtype=np.int64), a

@@ -140,11 +140,13 @@ class Router:
         """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type;
         ``novel``: False when its exact text was seen before, see ``RouteModel.learn``)."""
         w = min(1.0 / propensity, self.max_importance_weight)
-        shared = self.shared
         weights = self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
-                                           weight=w, group=group, novel=novel, shared=shared)
+                                           weight=w, group=group, novel=novel, shared=self.shared)
         if self._index is not None:
-            self._index.set(route, x, weights, None if shared is None else shared.last_weights())
+            if self.shared is None:
+                self._index.set(route, x, weights)
+            else:  # the route's own weights and the shared part's
+                self._index.set(route, x, weights[0], weights[1])
         self._last = None
         self.reward_sum += reward
         self.reward_sq += reward * reward

@@ -39,12 +39,11 @@ from memabrad.learning.route_parts import add_columns, dense_weights, known_rows
 class SharedPart:
     """Rows: features; columns: the three heads' shared weights, then their AdaGrad sums of squares."""
 
-    __slots__ = ("_a", "_col", "_last")
+    __slots__ = ("_a", "_col")
 
     def __init__(self) -> None:
         self._col: dict[int, int] = {}
         self._a = np.zeros((16, 6))
-        self._last: np.ndarray | None = None  # rows of the features last learned
 
     def __len__(self) -> int:
         return len(self._col)
@@ -53,16 +52,10 @@ class SharedPart:
         """The row numbers of ``x``'s features (new ones added) and a copy of those rows (into ``out`` if
         given), to update and ``store``."""
         idx, self._a = add_columns(self._col, self._a, x)
-        self._last = idx
         return idx, self._a.take(idx, axis=0, out=out)
 
     def store(self, idx: np.ndarray, rows: np.ndarray) -> None:
         self._a[idx] = rows
-
-    def last_weights(self) -> np.ndarray:
-        """The heads' weights of the features last passed to ``rows``, one row per feature in their order."""
-        assert self._last is not None
-        return self._a[self._last, :3]
 
     def part(self, x: Features) -> list[float]:
         """Per head, the weighted sum of ``x``'s known features."""
