@@ -153,8 +153,15 @@ def test_evidence_for_another_baseline_counts_for_nothing() -> None:
     other.version_id = "default-v7"
     ev = evaluate(learner.snapshot(), other, PolicySettings())
     assert ev.result.task_count == 0
-    assert ev.decision.verdict != "promote"
+    assert ev.decision.verdict == "inconclusive"
     assert ev.decision.gates["task_count"].status == "inconclusive"
+    # even where the hold-out window alone would contradict (the challenger is the baseline's twin, so
+    # it is wholly short of a 0.5 reward margin), a look with no evidence of its own says so, not "reject"
+    strict = PolicySettings(min_reward_delta=0.5)
+    assert evaluate(learner.snapshot(), None, strict).decision.gates["holdout_check"].status == "fail"
+    ev = evaluate(learner.snapshot(), other, strict)
+    assert ev.decision.verdict == "inconclusive", ev.decision.reasons
+    assert "waits for the evidence (0 of 200" in ev.decision.gates["holdout_check"].reason
 
 
 def test_unbiased_in_seeded_repetitions() -> None:

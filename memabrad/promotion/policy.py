@@ -131,13 +131,21 @@ class PromotionPolicy:
         if s.slice_gate_enabled:
             gates["slice_reward_delta"] = self._slice_gate(result)
         if result.holdout is not None and s.mode == "statistical":
-            gates["holdout_check"] = self._holdout_gate(result.holdout)
+            gates["holdout_check"] = self._holdout_gate(result.holdout, result.task_count)
         return gates
 
-    def _holdout_gate(self, holdout: BenchmarkResult) -> GateResult:
+    def _holdout_gate(self, holdout: BenchmarkResult, evidence: int) -> GateResult:
         """Veto, spending no alpha: the promoted model itself, frozen, on hold-out tasks it never learned
-        from, must not be shown on the wrong side of any threshold (an interval wholly past it)."""
+        from, must not be shown on the wrong side of any threshold (an interval wholly past it).
+
+        A veto stops a candidate; until the streamed evidence holds the required task count there is
+        none (a look whose evidence was gathered against a version replaced since holds nothing), so
+        the veto waits rather than turning "not enough evidence" into a rejection."""
         name = "holdout_check"
+        need = self.settings.required_task_count
+        if evidence < need:
+            return GateResult(name, 0.0, 0.0, "<=", "inconclusive",
+                              f"hold-out veto waits for the evidence ({evidence} of {need} trajectories)")
         if holdout.logged_count + holdout.suite_count == 0:
             return GateResult(name, 0.0, 0.0, "<=", "pass", "no hold-out tasks yet: nothing contradicts")
         bad = [g.reason for g in (interval_gate(n, iv.value, iv.ci_low, iv.ci_high, t, dr, holdout.confidence)
