@@ -294,6 +294,33 @@ def holdout_result(s: Stream, cols_idx: np.ndarray, pool: Pool, end: int, confid
     )
 
 
+def efficiency_floor(pool: Pool, cols: np.ndarray, settings: PolicySettings) -> dict[str, Any]:
+    """How many trajectories one fixed-n look would need if the estimate were at its best.
+
+    For a deterministic challenger, any unbiased off-policy estimate of a guardrail's difference
+    has per-trajectory variance at least the semiparametric efficiency bound, reached by doubly
+    robust estimates whose outcome model is the exact truth: ``Var_x(c) + E[mu(a|x) (w_a - 1)^2 v_a]``
+    with ``c`` the exact difference on context ``x``, ``w_a`` the challenger's importance weight
+    and ``v_a`` the outcome variance of route ``a``. A look with ``n`` trajectories clears the gate
+    (in expectation) once ``z * sd / sqrt(n)`` is below the distance from the true difference to
+    the threshold. The error-rate gate binds here; this is the floor no valid method goes under."""
+    probs = pool.logging_probs()
+    rows = np.arange(len(cols))
+    e = np.nan_to_num(pool.error)
+    c = e[rows, cols] - (probs * e).sum(1)
+    noise = np.zeros(len(cols))
+    for a in range(probs.shape[1]):
+        mu = probs[:, a]
+        w = np.where(cols == a, 1.0 / np.where(mu > 0, mu, 1.0), 0.0)
+        noise += np.where(mu > 0, mu * (w - 1.0) ** 2 * e[:, a] * (1.0 - e[:, a]), 0.0)
+    sd = math.sqrt(float(c.var() + noise.mean()))
+    truth = pool.value(cols)[1] - pool.value(None)[1]
+    distance = settings.max_error_rate_increase - truth
+    need = (1.959964 * sd / distance) ** 2 if distance > 0 else math.inf
+    return {"error_rate_sd_at_efficiency_bound": round(sd, 4), "distance_to_threshold": round(distance, 4),
+            "fixed_n_single_look_95": round(need), "one_sided_single_look_95": round(need * (1.644854 / 1.959964) ** 2)}
+
+
 def _covers(iv: Interval, truth: float) -> bool:
     return iv.ci_low <= truth <= iv.ci_high
 
@@ -370,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--horizon", type=int, default=50000)
     ap.add_argument("--power-horizon", type=int, default=30000)
     ap.add_argument("--out", default=str(Path(__file__).with_name("power-results.json")))
+    ap.add_argument("--floors-only", action="store_true",
+                    help="only compute the error gate's efficiency floor per scenario and add it to --out")
     args = ap.parse_args(argv)
     t0 = time.time()
     pool = build_pool(args.pool)
@@ -385,15 +414,25 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"settings": {"reps": args.reps, "epsilon": EPSILON,
                                             "holdout_fraction": HOLDOUT, "window_size": WINDOW,
                                             "gates": settings.__dict__, "pool_contexts": args.pool}}
+    if args.floors_only:  # cheap: add the floors to the last full run's JSON
+        saved = json.loads(Path(args.out).read_text())
+        for name, pl, cols, _, _ in scenarios:
+            saved[name]["error_gate_floor"] = efficiency_floor(pl, cols, settings)
+            print(name, saved[name]["error_gate_floor"])
+        Path(args.out).write_text(json.dumps(saved, indent=2) + "\n")
+        return 0
     for name, pl, cols, T, look in scenarios:
         log_v, ch_v = pl.value(None), pl.value(cols)
         truth = tuple(c - lg for c, lg in zip(ch_v, log_v, strict=True))
         reps = [run_rep(pl, cols, truth, T, look, 1000 + r, settings) for r in range(args.reps)]
         summary = summarise(reps, truth, T)
         results[name] = {"true_delta": dict(zip(METRICS, truth, strict=True)), "horizon": T, "look_every": look,
-                         "deviates_on": float((cols != pl.greedy).mean()), **summary}
+                         "deviates_on": float((cols != pl.greedy).mean()),
+                         "error_gate_floor": efficiency_floor(pl, cols, settings), **summary}
+        floor = results[name]["error_gate_floor"]
         print(f"{name}: true deltas reward {truth[0]:+.4f} error {truth[1]:+.4f} latency {truth[2]:+.1f} ms "
-              f"(horizon {T}, {time.time() - t0:.0f} s)", flush=True)
+              f"(horizon {T}, {time.time() - t0:.0f} s); error gate at the efficiency bound: one fixed-n look "
+              f"needs {floor['fixed_n_single_look_95']:,}", flush=True)
         for method in ("holdout", "progressive"):
             m = summary[method]
             print(f"  {method:12s} promoted {m['promoted_share']:6.1%}  median {m['median_first_promotion']}  "
