@@ -315,7 +315,10 @@ def fetch(spec: str, cache: Path, *, sdist: bool) -> Path:
     return found[0]
 
 
-def pareto_workload(seed: int, cache: Path) -> Workload:
+def pareto_workload(seed: int, cache: Path, *, lam: float = PB_LAMBDA, logging_model: str = PB_LOGGING_MODEL,
+                    share: float = LOG_SHARE) -> Workload:
+    """``lam``, ``logging_model``, ``share``: the cost weight and the logging agent (defaults: the judged
+    workload; other values probe other agents' traffic, ``--pareto-lambda`` and friends)."""
     wheel = fetch(PB_SPEC, cache, sdist=False)
     with zipfile.ZipFile(wheel) as z:
         def load(name: str) -> list[dict[str, Any]]:
@@ -323,10 +326,12 @@ def pareto_workload(seed: int, cache: Path) -> Workload:
             return [json.loads(line) for line in text.split("\n") if line.strip()]
         train, held = load("val.jsonl"), load("test_holdout.jsonl")
     models = list(train[0]["arms"])
-    probs = _skewed_probs(models, PB_LOGGING_MODEL)
+    if logging_model not in models:
+        raise KeyError(f"--pareto-logging {logging_model!r} is not one of {models}")
+    probs = _skewed_probs(models, logging_model, share)
 
     def reward(p: Mapping[str, Any], m: str) -> float:
-        return p["arms"][m]["reward"] - PB_LAMBDA * p["arms"][m]["cost"]
+        return p["arms"][m]["reward"] - lam * p["arms"][m]["cost"]
 
     def task(p: Mapping[str, Any]) -> dict[str, Any]:
         return {"input": p["prompt"], "task_type": p["source"]}
@@ -345,7 +350,7 @@ def pareto_workload(seed: int, cache: Path) -> Workload:
         rng = random.Random(f"quality:pareto:{seed}:decisions")
         for i, j in enumerate(_epochs(len(train), n, random.Random(f"quality:pareto:{seed}:order"))):
             p = train[j]
-            m = rng.choice(models) if rng.random() >= LOG_SHARE else PB_LOGGING_MODEL
+            m = rng.choice(models) if rng.random() >= share else logging_model
             yield _row("pareto", i, task(p), list(models), m, probs[m], round(reward(p, m), 9))
 
     singles = {m: sum(reward(p, m) for p in held) / len(held) for m in models}
@@ -365,8 +370,8 @@ def pareto_workload(seed: int, cache: Path) -> Workload:
         meta={"source": f"PyPI {PB_SPEC} (Apache-2.0), pareto_bandit/data/examples/val.jsonl (train, "
                         f"{len(train)} prompts) and test_holdout.jsonl (held out, {len(held)} prompts)",
               "archive": wheel.name, "archive_sha256": _sha256(wheel),
-              "reward": f"reward - {PB_LAMBDA} * cost_usd", "models": models,
-              "logging_policy": f"{LOG_SHARE:.0%} {PB_LOGGING_MODEL} + 30% uniform over {len(models)}",
+              "reward": f"reward - {lam:g} * cost_usd", "models": models,
+              "logging_policy": f"{share:.0%} {logging_model} + {1 - share:.0%} uniform over {len(models)}",
               "truth": "mean known reward of the chosen model over the held-out prompts (exact)",
               "oracle_is": "per-prompt best",
               "per_source_best_on_heldout": round(sum(reward(p, per_source[p["source"]]) for p in held) / len(held), 6),
@@ -684,6 +689,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=os.environ.get("MEMABRAD_BENCH_CACHE")
                     or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "quality-results.json"))
+    ap.add_argument("--pareto-lambda", type=float, default=PB_LAMBDA, help="pareto: reward = score - LAMBDA * USD")
+    ap.add_argument("--pareto-logging", default=PB_LOGGING_MODEL, help="pareto: the logging agent's default model")
+    ap.add_argument("--pareto-share", type=float, default=LOG_SHARE,
+                    help="pareto: share of traffic the logging agent sends to its default model (rest uniform)")
     args = ap.parse_args(argv)
     sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
              else [300, 1000, 2000] if args.quick else [1000, 5000, 20000])
@@ -701,7 +710,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sim": lambda: sim_workload(args.seed, n_sim),
         "helpdesk": lambda: helpdesk_workload(args.seed, n_small),
         "hard": lambda: hard_workload(args.seed, n_small),
-        "pareto": lambda: pareto_workload(args.seed, cache),
+        "pareto": lambda: pareto_workload(args.seed, cache, lam=args.pareto_lambda,
+                                          logging_model=args.pareto_logging, share=args.pareto_share),
         "obd": lambda: obd_workload(args.seed, cache),
     }
     started = time.perf_counter()
