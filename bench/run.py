@@ -9,7 +9,7 @@ Sections (each can be skipped with --skip NAME; --skip a,b,c skips several):
             validates, learns and checkpoints them: events/s, CPU s per 1k events, peak RSS;
             meanwhile a probe thread GETs /healthz and /metrics alternately every 50 ms (5 s
             timeout each, a timeout counts as 5,000 ms): p50/p99/max per endpoint; daemon CPU
-            per trajectory around 10k / 100k / 1M learned (over one evaluation period near
+            per trajectory around 10k / 100k / 1M learned (over whole evaluation periods near
             each mark); then produce-to-learned latency p50/p99 at a fixed offered rate (from
             the daemon's memabrad_record_age_seconds histogram); the daemon's checkpoint duration
             histogram; finally SIGTERM while a further backlog is being consumed: seconds to exit
@@ -148,10 +148,12 @@ PROBE_INTERVAL_S = 0.05
 PROBE_TIMEOUT_S = 5.0
 PROBE_PATHS = ("/healthz", "/metrics")
 CPU_MARKS = (10_000, 100_000, 1_000_000)
-# CPU per trajectory over one whole evaluation period near each mark, so every window holds the same
-# periodic work (one evaluation; checkpoints are by time): [max(P, m), max(P, m) + P], the last one
-# ending at the backlog's end. P is the ingest section's evaluation threshold.
-EVAL_PERIOD = int(os.environ.get("BENCH_MIN_NEW_TRAJECTORIES", "20000"))
+# CPU per trajectory over a whole number of evaluation periods near each mark, so every window holds the
+# same periodic work (checkpoints are by time): [max(P, m), max(P, m) + P], the last one ending at the
+# backlog's end. P: the smallest multiple of the ingest section's evaluation threshold (the default
+# config's, or BENCH_MIN_NEW_TRAJECTORIES) that is at least 20,000, so a window spans several seconds.
+EVAL_THRESHOLD = int(os.environ.get("BENCH_MIN_NEW_TRAJECTORIES") or Config().evaluation.min_new_trajectories)
+EVAL_PERIOD = -(-20_000 // EVAL_THRESHOLD) * EVAL_THRESHOLD
 
 
 def _workload_rows(name: str) -> Iterator[tuple[bytes, bytes]]:
@@ -238,7 +240,7 @@ class _Prober(threading.Thread):
 
 
 def _cpu_by_history(samples: list[tuple[int, float]], n: int) -> dict[str, Any]:
-    """CPU µs per trajectory over one evaluation period at each mark m: learned counts
+    """CPU µs per trajectory over ``EVAL_PERIOD`` learned at each mark m: learned counts
     [max(P, m), max(P, m) + P], moved back to end at the backlog's end when it would pass it."""
     out: dict[str, Any] = {}
     period = min(EVAL_PERIOD, n // 2)
@@ -305,9 +307,10 @@ def bench_ingest(workload: str, n: int, rate: int, latency_n: int, sigterm_n: in
         port = free_port()
         env = {**os.environ, "MEMABRAD_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap_servers,
                "MEMABRAD_STORE__BASE_DIR": d, "MEMABRAD_HTTP__HOST": "127.0.0.1", "MEMABRAD_HTTP__PORT": str(port),
-               "MEMABRAD_LOGGING__LEVEL": "WARNING",
-               # an evaluation every 20,000 by default; BENCH_MIN_NEW_TRAJECTORIES changes it (e.g. to isolate them)
-               "MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES": os.environ.get("BENCH_MIN_NEW_TRAJECTORIES", "20000")}
+               "MEMABRAD_LOGGING__LEVEL": "WARNING"}
+        # looks as often as the default config takes them; BENCH_MIN_NEW_TRAJECTORIES changes it (e.g. to isolate them)
+        if os.environ.get("BENCH_MIN_NEW_TRAJECTORIES"):
+            env["MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES"] = os.environ["BENCH_MIN_NEW_TRAJECTORIES"]
         with open(Path(d) / "daemon.log", "wb") as daemon_log:
             proc = subprocess.Popen([sys.executable, "-m", "memabrad", "run"], env=env, stdout=subprocess.DEVNULL,
                                     stderr=daemon_log)
@@ -347,8 +350,10 @@ def bench_ingest(workload: str, n: int, rate: int, latency_n: int, sigterm_n: in
             out.update(events_per_s=n / elapsed if elapsed else float("nan"),
                        cpu_s_per_1k=(cpu1 - cpu0) / n * 1000, peak_rss_mb=peak, seconds=elapsed,
                        probes=prober.summary() if prober else {},
-                       cpu_by_history={"window": f"one evaluation period ({EVAL_PERIOD:,} learned) from "
-                                                 "max(period, mark), the last ending at the backlog's end",
+                       evaluation_every=EVAL_THRESHOLD,
+                       cpu_by_history={"window": f"{EVAL_PERIOD:,} learned ({EVAL_PERIOD // EVAL_THRESHOLD} "
+                                                 "evaluation periods) from max(window, mark), the last ending "
+                                                 "at the backlog's end",
                                        "marks": _cpu_by_history(samples, n)})
             produced = n
 
