@@ -24,6 +24,7 @@ from memabrad.config import Config
 from memabrad.daemon.metrics import GATE_NAMES, DaemonMetrics
 from memabrad.daemon.partition import PartitionState
 from memabrad.evaluation.benchmark import SuiteItem
+from memabrad.evaluation.window_arrays import WindowArrays
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.router import ModelFormatError, Router
 from memabrad.learning.snapshot import LearnerSnapshot
@@ -80,6 +81,7 @@ class EvaluationRunner:
         self._send, self._recv = anyio.create_memory_object_stream[Job](max_buffer_size=1_000)
         self._pending: list[Job] = []
         self._baselines: dict[tuple[str, str], Router] = {}
+        self._arrays: dict[str, WindowArrays] = {}  # per router: its window as arrays since the last look
         self.last_evaluation: dict[str, dict[str, Any]] = {}
 
     def store(self, router_id: str) -> RouterVersionStore:
@@ -183,6 +185,7 @@ class EvaluationRunner:
             snapshot, baseline, self.settings, suite=self.suite, estimator=self.cfg.evaluation.estimator,
             confidence=self.cfg.evaluation.confidence, dry_run=self.cfg.promotion.dry_run,
             paused=store.promotions_paused(), baseline_pinned=pinned,
+            arrays=self._arrays.setdefault(snapshot.router_id, WindowArrays()),
         )
 
     def _complete_saved(self, snapshot: LearnerSnapshot) -> TrainingReport | None:

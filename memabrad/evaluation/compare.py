@@ -21,7 +21,8 @@ import numpy as np
 
 from memabrad.evaluation.benchmark import LoggedItem, SuiteItem
 from memabrad.evaluation.estimators import Interval, effective_sample_size, influence, mean_interval
-from memabrad.learning.batch import best_columns, feature_matrix, predict_all
+from memabrad.evaluation.window_arrays import LoggedBatch, WindowArrays
+from memabrad.learning.batch import best_columns, predict_all
 from memabrad.learning.router import Router
 
 METRICS = ("reward", "error_rate", "latency_ms")
@@ -140,46 +141,7 @@ class _Influences:
     phi: dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
-class _Batch:
-    """The logged items as arrays, shared by every policy evaluated on them."""
-
-    X: Any
-    routes: list[str]
-    allowed: np.ndarray  # (n, routes): candidate mask
-    logged: np.ndarray  # (n,): column of the logged route
-    y: dict[str, np.ndarray]
-    p: np.ndarray
-    groups: list[str | None]
-
-    @classmethod
-    def of(cls, items: Sequence[LoggedItem], dim: int) -> _Batch:
-        n = len(items)
-        routes = sorted({r for i in items for r in i.candidates} | {i.route for i in items})
-        col = {r: j for j, r in enumerate(routes)}
-        allowed = np.zeros((n, len(routes)), dtype=bool)
-        for k, i in enumerate(items):
-            allowed[k, [col[r] for r in i.candidates]] = True
-        return cls(
-            X=feature_matrix([i.x for i in items], dim),
-            routes=routes,
-            allowed=allowed,
-            logged=np.fromiter((col[i.route] for i in items), dtype=np.int64, count=n),
-            y={
-                "reward": np.fromiter((i.reward for i in items), float, n),
-                "error_rate": np.fromiter((1.0 if i.error else 0.0 for i in items), float, n),
-                "latency_ms": np.fromiter((i.latency_ms for i in items), float, n),
-            },
-            p=np.fromiter((i.propensity for i in items), float, n),
-            groups=[i.task_type for i in items],
-        )
-
-    def choose(self, router: Router) -> np.ndarray:
-        """Column of each item's route under ``router`` (its greedy choice among the candidates)."""
-        return best_columns(predict_all(router, self.X, self.routes, self.groups)["score"], self.allowed)
-
-
-def _logged_influences(batch: _Batch, chosen: np.ndarray | None, model_preds: dict[str, np.ndarray],
+def _logged_influences(batch: LoggedBatch, chosen: np.ndarray | None, model_preds: dict[str, np.ndarray],
                        estimator: str) -> _Influences:
     """Influences of a policy's choices (columns), or of the logging policy when ``chosen`` is None."""
     n = len(batch.p)
@@ -230,11 +192,15 @@ def compare(
     estimator: str = "auto",
     confidence: float = 0.95,
     supported_routes: set[str] | None = None,
+    arrays: WindowArrays | None = None,
 ) -> BenchmarkResult:
-    """Estimate both policies on the same tasks; ``challenger`` doubles as the DR outcome model."""
+    """Estimate both policies on the same tasks; ``challenger`` doubles as the DR outcome model.
+
+    ``arrays``: the router's window arrays kept from its last look (the daemon's), so only the items
+    that arrived since are converted; the result is the same without it."""
     est = resolve_estimator(estimator, logged)
     dim = 1 << max(challenger.hash_bits, baseline.hash_bits if baseline is not None else 0)
-    batch = _Batch.of(logged, dim)
+    batch = arrays.batch(logged, dim) if arrays is not None else LoggedBatch.of(logged, dim)
     outcome_model = predict_all(challenger, batch.X, batch.routes, batch.groups)
     ch_cols = best_columns(outcome_model["score"], batch.allowed)
     ch_choices = [batch.routes[c] for c in ch_cols]
@@ -244,7 +210,8 @@ def compare(
         bl = _logged_influences(batch, None, outcome_model, est)
         baseline_name = LOGGING_POLICY
     else:
-        bl = _logged_influences(batch, batch.choose(baseline), outcome_model, est)
+        bl_cols = arrays.baseline_choices(batch, baseline) if arrays is not None else batch.choose(baseline)
+        bl = _logged_influences(batch, bl_cols, outcome_model, est)
         baseline_name = baseline.version_id or "baseline"
     if suite:
         ch = _cat(ch, _suite_influences(suite, challenger))
@@ -258,8 +225,8 @@ def compare(
     logged_routes = supported_routes if supported_routes is not None else {i.route for i in logged}
     unsupported = [c for c in ch_choices if c not in logged_routes]
     n_logged = len(logged)
-    p = np.fromiter((i.propensity for i in logged), float, n_logged)
-    match = np.fromiter((c == i.route for c, i in zip(ch_choices, logged, strict=True)), bool, n_logged)
+    p = batch.p
+    match = ch_cols == batch.logged
     diag = Diagnostics(
         effective_sample_size=effective_sample_size(p, match) if n_logged else 0.0,
         max_weight=float(np.max(np.where(match, 1.0 / p, 0.0))) if n_logged else 0.0,
@@ -268,7 +235,7 @@ def compare(
         unsupported_routes=sorted(set(unsupported)),
     )
 
-    types = [i.task_type or "unknown" for i in logged] + [s.task_type or "unknown" for s in suite]
+    types = [g or "unknown" for g in batch.groups] + [s.task_type or "unknown" for s in suite]
     slices: dict[str, SliceResult] = {}
     type_arr = np.array(types, dtype=object)
     for t in sorted(set(types)):
@@ -286,7 +253,7 @@ def compare(
         suite_count=len(suite),
         estimator=est,
         confidence=confidence,
-        imputed_propensities=sum(1 for i in logged if i.imputed),
+        imputed_propensities=int(batch.imputed.sum()),
         baseline=estimate(baseline_name, bl),
         challenger=estimate(challenger.version_id or "challenger", ch),
         deltas=deltas,

@@ -34,9 +34,13 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
     and the pessimistic scores of ``Router.scores`` (what the router ranks by)."""
     n, dim = X.shape
     groups = list(groups) if groups is not None else [None] * n
+    # each distinct group once: its offsets and standard errors are looked up per group, then gathered
+    distinct = list(dict.fromkeys(groups))
+    code = {g: k for k, g in enumerate(distinct)}
+    rows_group = np.fromiter((code[g] for g in groups), np.int64, n)
     out = {m: np.zeros((n, len(routes))) for m in ("reward", "error_rate", "latency_ms", "score")}
     # the shared part's (n, 3) contextual parts, added to every route's own
-    shared = (np.asarray(X @ router.shared.dense_weights(dim).T)
+    shared = (_heads(X, router.shared.dense_weights(dim))
               if router.shared is not None and len(router.shared) else None)
     for j, route in enumerate(routes):
         model = router.routes.get(route)
@@ -44,10 +48,10 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
             out["reward"][:, j] = router.prior_reward
             out["score"][:, j] = router.untrained_score()
             continue
-        f = np.asarray(X @ model.dense_weights(dim).T)  # (n, 3): each head's contextual part
+        f = _heads(X, model.dense_weights(dim))  # (n, 3): each head's contextual part
         if shared is not None:
             f = f + shared
-        dg = model.group_offsets(groups)  # (n, 3): each head's group part
+        dg = model.group_offsets(distinct)[rows_group]  # (n, 3): each head's group part
         (lgr, lfr), (lge, lfe), (lgl, lfl) = model.lambdas()
         m_err = model.error_rate
         base_err = np.clip(m_err + dg[:, 1], 1e-9, 1.0 - 1e-9)
@@ -57,12 +61,17 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
         out["error_rate"][:, j] = np.clip(m_err + lge * dg[:, 1] + lfe * (p_err - base_err), 0.0, 1.0)
         out["latency_ms"][:, j] = np.maximum(0.0, (model.latency_mean + lgl * dg[:, 2] + lfl * f[:, 2]) * 1000.0)
         if lgr > 0:
-            per_group = {g: model.reward_se(g) for g in set(groups)}
-            se = np.fromiter((per_group[g] for g in groups), float, n)
+            se = np.fromiter((model.reward_se(g) for g in distinct), float, len(distinct))[rows_group]
         else:
             se = model.reward_se()
         out["score"][:, j] = reward - router.pessimism * se
     return out
+
+
+def _heads(X: csr_matrix, weights: np.ndarray) -> np.ndarray:
+    """``X @ weights.T`` as (n, 3), one product per head: each head's row of the (3, dim) weights is
+    contiguous, while their transpose is not and the sparse product would copy it whole first."""
+    return np.stack([X @ w for w in weights], axis=1)
 
 
 def best_columns(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:

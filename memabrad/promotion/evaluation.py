@@ -18,6 +18,7 @@ from typing import Any
 from memabrad.evaluation.benchmark import SuiteItem
 from memabrad.evaluation.compare import BenchmarkResult, compare
 from memabrad.evaluation.sequential import SequentialSettings, stream_results
+from memabrad.evaluation.window_arrays import WindowArrays
 from memabrad.learning.portfolio import member_confidence
 from memabrad.learning.progressive import ProgressiveEvidence
 from memabrad.learning.router import Router
@@ -67,10 +68,12 @@ def evaluate(
     dry_run: bool = False,
     paused: bool = False,
     baseline_pinned: bool = False,
+    arrays: WindowArrays | None = None,
 ) -> Evaluation:
     """Benchmark the snapshot's challenger against ``baseline`` (None: the logging policy) and decide.
 
-    A challenger chosen among a portfolio's M members is judged at ``alpha / M``."""
+    A challenger chosen among a portfolio's M members is judged at ``alpha / M``. ``arrays``: the
+    router's window arrays from its last look (see ``evaluation/window_arrays.py``)."""
     confidence = member_confidence(confidence, snapshot.portfolio_size)
     result = compare(
         snapshot.challenger,
@@ -80,6 +83,7 @@ def evaluate(
         estimator=estimator,
         confidence=confidence,
         supported_routes=set(snapshot.supported_routes),
+        arrays=arrays,
     )
     policy = PromotionPolicy(settings)
     if settings.method == "progressive" and settings.mode == "statistical":  # point mode: the seed's judgement
