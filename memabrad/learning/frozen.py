@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memabrad.learning.features import Features
+from memabrad.learning.pick import best_route
 
 if TYPE_CHECKING:
     from memabrad.learning.router import Router
@@ -60,5 +61,4 @@ class FrozenScorer:
 
     def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:
         """Highest score; ties go to the lexicographically smallest route name (as ``Router.best``)."""
-        s = self.scores(x, candidates, group)
-        return min(s, key=lambda r: (-s[r], r))
+        return best_route(self.scores(x, candidates, group))

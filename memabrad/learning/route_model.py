@@ -165,9 +165,10 @@ class RouteModel(base.Regressor):
     def predict_parts(self, f: Sequence[float], group: str | None = None) -> tuple[float, float, float]:
         """``predict`` from the contextual parts ``f`` (per head, the weighted sum of the task's features)."""
         dg, df = self._parts(f, group)
-        lam = self.lambdas()
-        means = self._means()
-        r, e, lat = (means[h] + lam[h][0] * dg[h] + lam[h][1] * df[h] for h in range(3))
+        (g0, g1), (e0, e1), (l0, l1) = self.lambdas()
+        r = self.reward_mean + g0 * dg[0] + g1 * df[0]
+        e = self.error_rate + e0 * dg[1] + e1 * df[1]
+        lat = self.latency_mean + l0 * dg[2] + l1 * df[2]
         return r, min(1.0, max(0.0, e)), lat
 
     def reward_score(self, x: Features, pessimism: float, group: str | None = None) -> float:
