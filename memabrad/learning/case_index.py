@@ -166,7 +166,15 @@ class CaseIndex:
         row = self._cases.get(normalize_text(text) if key is None else key)
         return None if row is None else Case._make(row)
 
+    def has(self, key: str) -> bool:
+        """Whether the text of this ``normalize_text`` key was recorded (``get`` without building the case)."""
+        return key in self._cases
+
     def hint(self, text: str, hashes: list[int] | None = None, key: str | None = None) -> Hint | None:
+        key = normalize_text(text) if key is None else key
+        row = self._cases.get(key)
+        if row is not None:  # ``lookup``'s exact match, without building its Case and Match
+            return Hint(row[2], 1.0)  # the route
         m = self.lookup(text, hashes, key)
         return None if m is None else Hint(m.case.route, m.similarity)
 

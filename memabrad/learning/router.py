@@ -96,7 +96,7 @@ class Router:
     def _contextual(self, x: Features) -> list[float]:
         """``x``'s contextual parts per head and route, kept with its predictions until ``learn``."""
         if self._last is None or self._last[0] is not x:
-            self._last, self._preds = (x, self.reward_index().contextual(x).tolist()), {}
+            self._last, self._preds = (x, self.reward_index().contextual(x)), {}
         return self._last[1]
 
     def reward_index(self) -> RewardIndex:
