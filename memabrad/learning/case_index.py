@@ -146,10 +146,12 @@ class CaseIndex:
         if not self._cases:
             return None
         v, norm, buckets = self._prepared(key, hashes)
-        found = set(chain.from_iterable(filter(None, map(self._buckets.get, buckets))))
-        if not found:
+        # Every slot of the text's buckets, a slot in several of them more than once: a repeated row
+        # changes neither the best similarity nor the smallest key at it, and gathering it again costs
+        # less than building a set of them.
+        ids = np.fromiter(chain.from_iterable(filter(None, map(self._buckets.get, buckets))), dtype=np.int64)
+        if not len(ids):
             return None
-        ids = np.fromiter(found, dtype=np.int64, count=len(found))
         # Rounded, with ties to the smallest key, so the answer does not depend on slot numbers
         # (which differ after a checkpoint round trip) or on the last bits of the matrix product.
         dots = (self._vectors.take(ids, axis=0).astype(np.float32) @ v).astype(np.float64)  # exact integers
