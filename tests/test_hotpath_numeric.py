@@ -9,8 +9,11 @@ import pytest
 
 from memabrad.learning.case_index import COUNT_CLIP, CaseIndex, text_counts
 from memabrad.learning.features import text_hashes
+from memabrad.learning.frozen import FrozenScorer
+from memabrad.learning.pick import best_route
 from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_parts import TINY, adagrad_step, add_columns
+from memabrad.learning.router import Router
 
 
 @pytest.mark.parametrize("l2", [0.0, 0.01])
@@ -60,7 +63,7 @@ def test_reward_index_row_reuse_between_ranking_and_learning() -> None:
         x = {rng.randrange(60): rng.random() for _ in range(rng.randint(0, 8))}
         route = rng.choice(["a", "b", "c", "d"])
         if rng.random() < 0.8:  # ranked first (rows kept with x), as the record path does
-            assert ix.contextual(x).tolist() == _plain_contextual(ix, x)
+            assert ix.contextual(x) == _plain_contextual(ix, x)
         if rng.random() < 0.2:
             ix.contextual({1000 + rng.randrange(5): 1.0})  # another task ranked in between
         w = np.array([[rng.random(), rng.random(), rng.random()] for _ in x]).reshape(len(x), 3)
@@ -73,7 +76,7 @@ def test_reward_index_row_reuse_between_ranking_and_learning() -> None:
         assert ix._w[ix._rows[k], [j, n + j, 2 * n + j]].tolist() == w.tolist()
     twin = ix.copy()
     x = {k: 1.0 for k in range(0, 60, 7)}
-    assert twin.contextual(x).tolist() == ix.contextual(x).tolist() == _plain_contextual(ix, x)
+    assert twin.contextual(x) == ix.contextual(x) == _plain_contextual(ix, x)
 
 
 def test_case_vectors_are_stored_exactly() -> None:
@@ -102,3 +105,32 @@ def test_a_stacked_adagrad_step_is_two_steps_bit_for_bit(l2: float) -> None:
         adagrad_step(shared, vals, resid, 0.5, l2)
         adagrad_step(both, vals, resid, 0.5, l2)
         assert both[0].tobytes() == own.tobytes() and both[1].tobytes() == shared.tobytes()
+
+
+def test_best_route_picks_as_min_with_a_key() -> None:
+    rng = random.Random(4)
+    values = [0.0, -0.0, 0.5, 1.0, 1.0, 2.0, float("nan"), float("inf"), -float("inf")]
+    for _ in range(20_000):
+        scores = {r: rng.choice(values) for r in rng.sample("abcdefg", rng.randint(1, 6))}
+        assert best_route(scores) == min(scores, key=lambda r: (-scores[r], r))
+
+
+def test_frozen_scores_equal_the_array_formula() -> None:
+    """``FrozenScorer.scores`` in plain floats: the same numbers as the numpy expression it replaced."""
+    rng = random.Random(5)
+    r = Router()
+    routes = ["direct", "tool.a", "tool.b", "tool.c"]
+    for i in range(300):
+        x = r.featurizer.featurize({"input": f"task {rng.randrange(40)} word{rng.randrange(9)}", "task_type": "q"})
+        r.learn(x, rng.choice(routes[:3]), propensity=0.5, reward=rng.random(), error=rng.random() < 0.1,
+                latency_ms=rng.random() * 900, group=rng.choice(["q", "z"]))
+        if i % 50 == 49:
+            fs = FrozenScorer(r)
+            models = [r.routes[n] for n in fs._index.routes]
+            for g in ("q", "z", None):
+                y = r.featurizer.featurize({"input": f"task {rng.randrange(60)} word{rng.randrange(9)}"})
+                consts = np.array([m.reward_constant(r.pessimism, g) for m in models])
+                lam = np.array([m.lambdas()[0][1] for m in models])
+                s = consts + lam * np.array(fs._index.contextual(y)[: len(models)])
+                want = {n: float(s[fs._col[n]]) if n in fs._col else r.untrained_score() for n in routes}
+                assert fs.scores(y, routes, g) == want

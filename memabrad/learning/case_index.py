@@ -146,10 +146,12 @@ class CaseIndex:
         if not self._cases:
             return None
         v, norm, buckets = self._prepared(key, hashes)
-        found = set(chain.from_iterable(filter(None, map(self._buckets.get, buckets))))
-        if not found:
+        # Every slot of the text's buckets, a slot in several of them more than once: a repeated row
+        # changes neither the best similarity nor the smallest key at it, and gathering it again costs
+        # less than building a set of them.
+        ids = np.fromiter(chain.from_iterable(filter(None, map(self._buckets.get, buckets))), dtype=np.int64)
+        if not len(ids):
             return None
-        ids = np.fromiter(found, dtype=np.int64, count=len(found))
         # Rounded, with ties to the smallest key, so the answer does not depend on slot numbers
         # (which differ after a checkpoint round trip) or on the last bits of the matrix product.
         dots = (self._vectors.take(ids, axis=0).astype(np.float32) @ v).astype(np.float64)  # exact integers
@@ -166,7 +168,15 @@ class CaseIndex:
         row = self._cases.get(normalize_text(text) if key is None else key)
         return None if row is None else Case._make(row)
 
+    def has(self, key: str) -> bool:
+        """Whether the text of this ``normalize_text`` key was recorded (``get`` without building the case)."""
+        return key in self._cases
+
     def hint(self, text: str, hashes: list[int] | None = None, key: str | None = None) -> Hint | None:
+        key = normalize_text(text) if key is None else key
+        row = self._cases.get(key)
+        if row is not None:  # ``lookup``'s exact match, without building its Case and Match
+            return Hint(row[2], 1.0)  # the route
         m = self.lookup(text, hashes, key)
         return None if m is None else Hint(m.case.route, m.similarity)
 

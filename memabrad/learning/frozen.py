@@ -3,8 +3,8 @@
 Every trajectory asks the active version which route it would have taken. A router that no
 longer learns can keep its per-route constants (mean, group offset, pessimism term) per
 group once computed, and its reward weights in a ``RewardIndex`` copied from the router
-(or built from its tables), so a choice is one gather, one small matrix product and one
-vector sum. The contextual parts are the router's own, computed the same way, so the
+(or built from its tables), so a choice is one gather, one small matrix product and a
+sum per candidate. The contextual parts are the router's own, computed the same way, so the
 choices equal ``Router.best`` on the same model exactly.
 """
 
@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from memabrad.learning.features import Features
+from memabrad.learning.pick import best_route
 
 if TYPE_CHECKING:
     from memabrad.learning.router import Router
@@ -40,25 +39,30 @@ class FrozenScorer:
         self._index = router.reward_index().copy()
         self._col = self._index.col
         self._models = [router.routes[name] for name in self._index.routes]
-        self._lam_f = np.array([m.lambdas()[0][1] for m in self._models])
+        self._lam_f = [m.lambdas()[0][1] for m in self._models]
         self._untrained = router.untrained_score()
-        self._per_group: dict[str | None, np.ndarray] = {}
+        self._per_group: dict[str | None, list[float]] = {}
 
-    def _constants(self, group: str | None) -> np.ndarray:
+    def _constants(self, group: str | None) -> list[float]:
         """Per trained route: mean + lambda_g * group offset - pessimism * standard error."""
         c = self._per_group.get(group)
         if c is None:
-            c = np.array([m.reward_constant(self._router.pessimism, group) for m in self._models])
+            c = [m.reward_constant(self._router.pessimism, group) for m in self._models]
             if len(self._per_group) < 4096:
                 self._per_group[group] = c
         return c
 
     def scores(self, x: Features, candidates: Sequence[str], group: str | None = None) -> dict[str, float]:
-        s = self._constants(group) + self._lam_f * self._index.contextual(x)[: len(self._models)]
-        col = self._col
-        return {r: float(s[col[r]]) if r in col else self._untrained for r in candidates}
+        """Each candidate's score, ``constant + lambda_f * contextual part``, in plain floats (the same two
+        roundings numpy's element-wise multiply and add make, on the few candidates only)."""
+        c, lam, f = self._constants(group), self._lam_f, self._index.contextual(x)
+        col, untrained = self._col, self._untrained
+        out: dict[str, float] = {}
+        for r in candidates:
+            j = col.get(r)
+            out[r] = untrained if j is None else c[j] + lam[j] * f[j]
+        return out
 
     def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:
         """Highest score; ties go to the lexicographically smallest route name (as ``Router.best``)."""
-        s = self.scores(x, candidates, group)
-        return min(s, key=lambda r: (-s[r], r))
+        return best_route(self.scores(x, candidates, group))

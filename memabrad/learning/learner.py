@@ -171,7 +171,7 @@ class RouterLearner:
         hashes = text_hashes(task.input)
         key = normalize_text(task.input) if self.use_case_index else ""
         hint = self.case_index.hint(task.input, hashes, key) if self.use_case_index else None
-        novel = not self.use_case_index or self.case_index.get(task.input, key) is None
+        novel = not self.use_case_index or not self.case_index.has(key)
         x = self.challenger.featurizer.featurize(task, hint, hashes)
         d, o = t.decision, t.outcome
         imputed = d.propensity is None

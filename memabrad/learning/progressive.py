@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from memabrad.learning.features import Features
+from memabrad.learning.pick import best_route
 from memabrad.stats.moments import Moments
 
 if TYPE_CHECKING:
@@ -196,10 +197,11 @@ class ProgressiveEvidence:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Scored:
     """One trajectory's progressive score: both policies' influence values and the challenger's pick;
-    ``shadow``: the same against a second baseline (phi, error parts), when one was asked for."""
+    ``shadow``: the same against a second baseline (phi, error parts), when one was asked for.
+    (Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, twice per trajectory.)"""
 
     phi_challenger: tuple[float, float, float]
     phi_baseline: tuple[float, float, float]
@@ -208,7 +210,6 @@ class Scored:
     unsupported: bool
     error_parts: tuple[float, float]
     shadow: tuple[tuple[float, float, float], tuple[float, float]] | None = None
-
 
 
 def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None, x: Features, x_baseline: Features,
@@ -222,44 +223,44 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
     second baseline scored the same way (the challenger of a look whose verdict is pending).
     ``pessimism``: rank the challenger's candidates with this instead of its own (a portfolio member
     sharing the model); ``picks``: the baseline's and the shadow's choices when the caller has them
-    already (the same for every member of a portfolio)."""
-    scores = challenger.scores(x, candidates, group, pessimism)
-    choice = min(scores, key=lambda r: (-scores[r], r))
+    already (the same for every member of a portfolio).
+
+    Straight-line code, no closures: it runs once per member per trajectory."""
+    choice = best_route(challenger.scores(x, candidates, group, pessimism))
     w = 1.0 / propensity
-    preds: dict[str, tuple[float, float, float]] = {}
-
-    def q(pick: str) -> tuple[float, float, float]:
-        got = preds.get(pick)
-        if got is None:
-            o = challenger.predict_outcome(x, pick, group)
-            got = preds[pick] = (o.reward, o.error_rate, o.latency_ms)
-        return got
-
-    ql = q(route)
-
-    def phi(pick: str) -> tuple[float, float, float]:
-        if pick == route:
-            return tuple(v + (y - v) * w for v, y in zip(ql, outcome, strict=True))  # type: ignore[return-value]
-        return q(pick)
-
-    phi_ch = phi(choice)
-    s_ch = w if choice == route else 0.0
+    predict = challenger.predict_outcome
+    o = predict(x, route, group)
+    ql = (o.reward, o.error_rate, o.latency_ms)
+    # phi(route): the logged outcome's correction of the prediction
+    phi_route = (ql[0] + (outcome[0] - ql[0]) * w, ql[1] + (outcome[1] - ql[1]) * w,
+                 ql[2] + (outcome[2] - ql[2]) * w)
+    if choice == route:
+        phi_ch, q_choice_err, s_ch = phi_route, ql[1], w
+    else:
+        o = predict(x, choice, group)
+        phi_ch, q_choice_err, s_ch = (o.reward, o.error_rate, o.latency_ms), o.error_rate, 0.0
+    q_err_l = ql[1]
+    bpick, spick = picks if picks is not None else (None, None)
 
     def against(b: Router | FrozenScorer | None, xb: Features, known: str | None
                 ) -> tuple[tuple[float, float, float], tuple[float, float]]:
         """The baseline's influence values and the error-variance parts of the paired difference."""
         if b is None:
-            c_err, s_coef = q(choice)[1] - ql[1], s_ch - 1.0
-            phi_bl = outcome
+            s_coef = s_ch - 1.0
+            return outcome, (q_choice_err - q_err_l, s_coef * s_coef * q_err_l * (1.0 - q_err_l))
+        pick = known if known is not None else b.best(xb, candidates, group)
+        if pick == choice:
+            phi_bl, q_err, s_pick = phi_ch, q_choice_err, s_ch
+        elif pick == route:
+            phi_bl, q_err, s_pick = phi_route, ql[1], w
         else:
-            pick = known if known is not None else b.best(xb, candidates, group)
-            phi_bl = phi_ch if pick == choice else phi(pick)
-            c_err, s_coef = q(choice)[1] - q(pick)[1], s_ch - (w if pick == route else 0.0)
-        return phi_bl, (c_err, s_coef * s_coef * ql[1] * (1.0 - ql[1]))
+            p = predict(x, pick, group)
+            phi_bl, q_err, s_pick = (p.reward, p.error_rate, p.latency_ms), p.error_rate, 0.0
+        s_coef = s_ch - s_pick
+        return phi_bl, (q_choice_err - q_err, s_coef * s_coef * q_err_l * (1.0 - q_err_l))
 
-    bpick, spick = picks if picks is not None else (None, None)
     phi_bl, parts = against(baseline, x_baseline, bpick)
     model = challenger.routes.get(choice)
     unsupported = choice != route and (model is None or not model.n)
-    return Scored(phi_ch, phi_bl, choice, w if choice == route else 0.0, unsupported, parts,
+    return Scored(phi_ch, phi_bl, choice, s_ch, unsupported, parts,
                   against(shadow, x_shadow if x_shadow is not None else x, spick) if shadow is not None else None)

@@ -18,10 +18,10 @@ restore) gathers the same rows and computes the same numbers.
 >>> ix = RewardIndex()
 >>> ix.set("b", {1: 1.0, 2: 0.5}, np.array([[0.2, 0.0, 0.0], [0.4, 0.0, 1.0]]))
 >>> ix.set("a", {2: 1.0}, np.array([[1.0, 0.5, 0.0]]))
->>> ix.routes, ix.contextual({1: 1.0, 2: 2.0, 9: 5.0}).tolist()
+>>> ix.routes, ix.contextual({1: 1.0, 2: 2.0, 9: 5.0})
 (['a', 'b'], [2.0, 1.0, 1.0, 0.0, 0.0, 2.0])
 >>> ix.set("a", {1: 1.0}, np.array([[0.0, 0.0, 0.0]]), shared=np.array([[0.5, 0.0, 0.0]]))
->>> ix.contextual({1: 1.0, 2: 2.0}).tolist()  # the shared 0.5 on feature 1 added to both routes' reward
+>>> ix.contextual({1: 1.0, 2: 2.0})  # the shared 0.5 on feature 1 added to both routes' reward
 [2.5, 1.5, 1.0, 0.0, 0.0, 2.0]
 """
 
@@ -105,9 +105,10 @@ class RewardIndex:
         if shared is not None:
             self._w[:, 3 * k :][idx] = shared
 
-    def contextual(self, x: Features) -> np.ndarray:
+    def contextual(self, x: Features) -> list[float]:
         """Per head and route (the column order), the weighted sum of ``x``'s known features, the shared
-        part's included.
+        part's included. A list: its few numbers are read one by one, and adding the shared part in
+        Python costs less than the numpy reshapes it replaces (the same additions, the same floats).
 
         When all of them are known, their rows are kept with ``x`` for a ``set`` on the same features
         (rows are only ever added, so they stay valid until then)."""
@@ -122,9 +123,10 @@ class RewardIndex:
             self._last = None
         else:
             self._last = (x, idx)
-        p = vals @ self._w.take(idx, axis=0)
+        p = (vals @ self._w.take(idx, axis=0)).tolist()
         k = len(self.routes)
-        return (p[: 3 * k].reshape(3, k) + p[3 * k :, None]).reshape(-1)
+        sr, se, sl = p[3 * k :]
+        return [v + sr for v in p[:k]] + [v + se for v in p[k : 2 * k]] + [v + sl for v in p[2 * k : 3 * k]]
 
     def copy(self) -> RewardIndex:
         """An independent copy (no shared arrays)."""

@@ -102,7 +102,7 @@ class RouteModel(base.Regressor):
         # per head, prequential sums for the stacking weights: [g*g, g*f, f*f, g*t, f*t] (t = y - mean)
         self.s_stack = [[0.0] * 5 for _ in range(3)]
         self._lambdas: list[tuple[float, float]] | None = None
-        self._consts: dict[tuple[float, str | None], float] | None = None
+        self._consts: dict[Any, Any] | None = None  # reward_constant's: by (pessimism, group); by group, parts
         self.s_res = [0.0, 0.0, 0.0]  # per head, prequential squared error of the blended prediction
         self.groups: dict[str, list[float]] = {}  # [events, reward weight, weighted reward, errors, latency]
         self._col: dict[int, int] = {}
@@ -165,9 +165,10 @@ class RouteModel(base.Regressor):
     def predict_parts(self, f: Sequence[float], group: str | None = None) -> tuple[float, float, float]:
         """``predict`` from the contextual parts ``f`` (per head, the weighted sum of the task's features)."""
         dg, df = self._parts(f, group)
-        lam = self.lambdas()
-        means = self._means()
-        r, e, lat = (means[h] + lam[h][0] * dg[h] + lam[h][1] * df[h] for h in range(3))
+        (g0, g1), (e0, e1), (l0, l1) = self.lambdas()
+        r = self.reward_mean + g0 * dg[0] + g1 * df[0]
+        e = self.error_rate + e0 * dg[1] + e1 * df[1]
+        lat = self.latency_mean + l0 * dg[2] + l1 * df[2]
         return r, min(1.0, max(0.0, e)), lat
 
     def reward_score(self, x: Features, pessimism: float, group: str | None = None) -> float:
@@ -188,12 +189,15 @@ class RouteModel(base.Regressor):
         if cache is None:
             cache = self._consts = {}
         c = cache.get((pessimism, group))
-        if c is None:
-            m = self.reward_mean
-            offset = group_reward_offset(self.groups.get(group or ""), m)
-            c = m + self.lambdas()[0][0] * offset - pessimism * self.reward_se(group)
+        if c is None:  # the group's (mean + lambda_g * offset, standard error), shared by every pessimism
+            parts = cache.get(group)
+            if parts is None:
+                m = self.reward_mean
+                parts = (m + self.lambdas()[0][0] * group_reward_offset(self.groups.get(group or ""), m),
+                         self.reward_se(group))
+            c = parts[0] - pessimism * parts[1]
             if len(cache) < 1024:
-                cache[(pessimism, group)] = c
+                cache[group], cache[(pessimism, group)] = parts, c
         return c
 
     # -- river's regressor protocol ---------------------------------------------------

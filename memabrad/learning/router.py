@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from memabrad.learning.features import FEATURES_VERSION, Features, Featurizer, Hint, TaskView, as_candidates
+from memabrad.learning.pick import best_route
 from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_model import ETA, RouteModel
 from memabrad.learning.shared_part import SharedPart
@@ -95,7 +96,7 @@ class Router:
     def _contextual(self, x: Features) -> list[float]:
         """``x``'s contextual parts per head and route, kept with its predictions until ``learn``."""
         if self._last is None or self._last[0] is not x:
-            self._last, self._preds = (x, self.reward_index().contextual(x).tolist()), {}
+            self._last, self._preds = (x, self.reward_index().contextual(x)), {}
         return self._last[1]
 
     def reward_index(self) -> RewardIndex:
@@ -176,21 +177,31 @@ class Router:
         minus ``pessimism`` (the router's own unless given) standard errors."""
         f = self._contextual(x)
         col = self.reward_index().col
+        routes = self.routes
         out: dict[str, float] = {}
         k = self.pessimism if pessimism is None else pessimism
+        untrained = None
         for route in candidates:
             j = col.get(route)
             if j is None:
-                out[route] = self.prior_reward - k * self.prior_se
-            else:
-                model = self.routes[route]
-                out[route] = model.reward_constant(k, group) + model.lambdas()[0][1] * f[j]
+                if untrained is None:
+                    untrained = self.prior_reward - k * self.prior_se
+                out[route] = untrained
+            else:  # ``reward_constant`` and ``lambdas``, their cached values read here when present
+                model = routes[route]
+                consts = model._consts
+                c = consts.get((k, group)) if consts is not None else None
+                if c is None:
+                    c = model.reward_constant(k, group)
+                lam = model._lambdas
+                if lam is None:
+                    lam = model.lambdas()
+                out[route] = c + lam[0][1] * f[j]
         return out
 
     def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:
         """Highest score; ties go to the lexicographically smallest route name."""
-        s = self.scores(x, candidates, group)
-        return min(s, key=lambda r: (-s[r], r))
+        return best_route(self.scores(x, candidates, group))
 
     def predict_outcome(self, x: Features, route: str, group: str | None = None) -> OutcomePrediction:
         model = self.routes.get(route)
@@ -227,7 +238,7 @@ class Router:
         view = TaskView.of(task)
         x = self.featurizer.featurize(view, hint)
         scores = self.scores(x, cands, view.task_type)
-        greedy = min(scores, key=lambda r: (-scores[r], r))
+        greedy = best_route(scores)
         k = len(cands)
         route = greedy
         if epsilon > 0.0:
