@@ -81,7 +81,7 @@ class EvaluationRunner:
         self._recv: MemoryObjectReceiveStream[Job]
         self._send, self._recv = anyio.create_memory_object_stream[Job](max_buffer_size=1_000)
         self._pending: list[Job] = []
-        self._baselines: dict[tuple[str, str], Router] = {}
+        self._baselines: dict[str, tuple[str, Router]] = {}  # per router: (version id, its loaded model)
         self._arrays: dict[str, WindowArrays] = {}  # per router: its window as arrays since the last look
         self.last_evaluation: dict[str, dict[str, Any]] = {}
 
@@ -170,11 +170,12 @@ class EvaluationRunner:
         baseline_id = store.baseline_version_id()
         if baseline_id is None:
             return None, False
-        key = (store.router_id, baseline_id)
-        router = self._baselines.get(key)
-        if router is None:
+        kept = self._baselines.get(store.router_id)
+        if kept is not None and kept[0] == baseline_id:
+            router = kept[1]
+        else:  # one loaded baseline per router: a promotion replaces it (each is megabytes of weights)
             router = Router.load(store.version_dir(baseline_id))
-            self._baselines[key] = router
+            self._baselines[store.router_id] = (baseline_id, router)
         return router, baseline_id != active
 
     def _evaluate(self, snapshot: LearnerSnapshot) -> Evaluation:

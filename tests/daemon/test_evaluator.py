@@ -87,3 +87,21 @@ def test_an_evaluation_is_saved_before_its_event_is_published(tmp_path: Path) ->
     anyio.run(go)
     assert len(published) == 1 and seen_at_publish == [True]
     assert published[0].report_id == snap.report_id
+
+
+def test_one_loaded_baseline_per_router_a_promotion_replaces_it(tmp_path: Path) -> None:
+    """The runner keeps the baseline it loaded for the next look, and only the current one: a long run's
+    promotions do not pile up models in memory."""
+    runner, _, cfg = _runner(tmp_path, timeout_s=60)
+    store = RouterVersionStore(tmp_path, "default")
+    assert runner._baseline(store) == (None, False)  # nothing active: the logging agent
+    router = _snapshot(cfg).challenger
+    ids = []
+    for k in range(2):
+        meta = store.save_version(router.version_files(), report_id=f"rep-{k}")
+        store.activate(meta.version_id, source="test")
+        ids.append(meta.version_id)
+        first, pinned = runner._baseline(store)
+        again, _ = runner._baseline(store)
+        assert first is again and first.version_id == meta.version_id and not pinned
+    assert list(runner._baselines) == ["default"] and runner._baselines["default"][0] == ids[1]
