@@ -232,14 +232,14 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
     o = predict(x, route, group)
     ql = (o.reward, o.error_rate, o.latency_ms)
     # phi(route): the logged outcome's correction of the prediction
-    phi_route = (ql[0] + (outcome[0] - ql[0]) * w, ql[1] + (outcome[1] - ql[1]) * w,
+    q_err_l = ql[1]
+    phi_route = (ql[0] + (outcome[0] - ql[0]) * w, q_err_l + (outcome[1] - q_err_l) * w,
                  ql[2] + (outcome[2] - ql[2]) * w)
     if choice == route:
-        phi_ch, q_choice_err, s_ch = phi_route, ql[1], w
+        phi_ch, q_choice_err, s_ch = phi_route, q_err_l, w
     else:
         o = predict(x, choice, group)
         phi_ch, q_choice_err, s_ch = (o.reward, o.error_rate, o.latency_ms), o.error_rate, 0.0
-    q_err_l = ql[1]
     bpick, spick = picks if picks is not None else (None, None)
 
     def against(b: Router | FrozenScorer | None, xb: Features, known: str | None
@@ -252,7 +252,7 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
         if pick == choice:
             phi_bl, q_err, s_pick = phi_ch, q_choice_err, s_ch
         elif pick == route:
-            phi_bl, q_err, s_pick = phi_route, ql[1], w
+            phi_bl, q_err, s_pick = phi_route, q_err_l, w
         else:
             p = predict(x, pick, group)
             phi_bl, q_err, s_pick = (p.reward, p.error_rate, p.latency_ms), p.error_rate, 0.0

@@ -276,15 +276,8 @@ class RouteModel(base.Regressor):
         return dense_weights(self._col, self._a, dim)
 
     def group_offsets(self, groups: list[str | None]) -> np.ndarray:
-        """(n, 3) group offsets for many tasks at once."""
-        cache: dict[str | None, Triple] = {}
-        out = np.empty((len(groups), 3))
-        for i, g in enumerate(groups):
-            v = cache.get(g)
-            if v is None:
-                v = cache[g] = self._group_offsets(g)
-            out[i] = v
-        return out
+        """(len(groups), 3) group offsets; batch prediction passes each distinct group once and gathers."""
+        return np.array([self._group_offsets(g) for g in groups], dtype=float).reshape(len(groups), 3)
 
     # -- state --------------------------------------------------------------------------
 
