@@ -602,3 +602,31 @@ def test_seen_trajectory_store(tmp_path: Path) -> None:
     path.write_text('{"ids": "oops"}')
     with pytest.raises(CorruptFileError, match="seen-trajectories.json"):
         SeenTrajectoryStore(path).load()
+
+
+def test_listing_parses_only_new_or_changed_metas(store: RouterVersionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every promotion lists the versions (its idempotency check): a listing reads a meta.json once,
+    then again only when the file changed, so its cost does not grow with every version ever saved."""
+    import shutil
+
+    a = _save(store, b"a", at=T0)
+    b = _save(store, b"b", at=T0 + timedelta(seconds=1))
+    store.list_versions()
+    archive = store._versions
+    reads: list[str] = []
+    real = archive.get_version
+    monkeypatch.setattr(archive, "get_version", lambda vid: reads.append(vid) or real(vid))
+
+    assert [m.version_id for m in store.list_versions()] == [b.version_id, a.version_id]
+    assert reads == []
+
+    c = _save(store, b"c", at=T0 + timedelta(seconds=2))
+    assert [m.version_id for m in store.list_versions()] == [c.version_id, b.version_id, a.version_id]
+    assert reads == [c.version_id]
+
+    meta_path = store.version_dir(a.version_id) / "meta.json"
+    meta_path.write_bytes(meta_path.read_bytes()[:20])  # damaged after it was listed: seen at once
+    shutil.rmtree(store.version_dir(b.version_id))  # and one removed by hand
+    listed = store.list_versions()
+    assert [m.version_id for m in listed] == [c.version_id, a.version_id]
+    assert listed[0].corrupt is None and listed[1].corrupt and "meta.json" in listed[1].corrupt

@@ -14,7 +14,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,11 @@ class VersionArchive:
     layout: StoreLayout
     write_lock: StoreLock
     clock: Callable[[], datetime]
+    # Readable metas by directory name, with the (dir inode, meta.json mtime and size) they were read
+    # at: versions are immutable, so a listing stats each version and parses only new or changed ones.
+    # Every promotion lists the versions (idempotency), and parsing all of them grew with history.
+    _metas: dict[str, tuple[tuple[int, int, int], VersionMeta]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def version_dir(self, version_id: str) -> Path:
         """Where a version lives (it may not exist); malformed ids raise :class:`UnknownVersionError`."""
@@ -155,12 +160,28 @@ class VersionArchive:
         except FileNotFoundError:
             return []
         out: list[VersionMeta] = []
+        known = self._metas
+        seen: set[str] = set()
         for entry in entries:
             if not VERSION_ID_RE.match(entry.name) or not entry.is_dir(follow_symlinks=False):
                 continue  # temp dirs (.tmp-*) and strays
+            seen.add(entry.name)
             try:
-                out.append(self.get_version(entry.name))
+                st = os.stat(os.path.join(entry.path, META_FILE))
+                stamp = (entry.inode(), st.st_mtime_ns, st.st_size)
+            except OSError:
+                stamp = None  # missing or unreadable meta.json: get_version says why
+            cached = known.get(entry.name)
+            if stamp is not None and cached is not None and cached[0] == stamp:
+                out.append(cached[1])
+                continue
+            try:
+                meta = self.get_version(entry.name)
+                if stamp is not None:
+                    known[entry.name] = (stamp, meta)
+                out.append(meta)
             except CorruptVersionError as exc:
+                known.pop(entry.name, None)
                 out.append(
                     VersionMeta(
                         version_id=entry.name,
@@ -170,6 +191,8 @@ class VersionArchive:
                         corrupt=str(exc),
                     )
                 )
+        for gone in known.keys() - seen:
+            del known[gone]
         out.sort(key=lambda m: version_sort_key(m.version_id), reverse=True)
         return out
 
