@@ -41,3 +41,28 @@ def test_checkpoint_round_trip_keeps_membership() -> None:
     assert "x700" not in back
     back.add("x700")
     assert "x700" in back
+
+
+def test_merged_generations_answer_as_each_generation_would() -> None:
+    """The sealed generations are searched as one merged array: membership is exactly "in the recent
+    set or in a kept generation", re-added ids and expired generations included, before and after a
+    checkpoint round trip."""
+    rng = np.random.default_rng(7)
+    m = DedupeMemory(capacity=300, generation_size=50)
+    recent: set[str] = set()
+    generations: list[set[str]] = []
+    for step in range(2_000):
+        tid = f"t{int(rng.integers(0, 1_500))}"  # many re-adds of ids the memory may still hold
+        m.add(tid)
+        recent.add(tid)
+        if len(recent) >= 50:
+            generations.append(recent)
+            recent = set()
+            while sum(map(len, generations)) > 300:
+                generations.pop(0)
+        if step % 97 == 0:
+            probe = [f"t{i}" for i in range(1_500)]
+            expected = [t in recent or any(t in g for g in generations) for t in probe]
+            assert [t in m for t in probe] == expected
+            back = DedupeMemory.from_arrays({k: np.array(v) for k, v in m.to_arrays().items()}, 300, 50)
+            assert [t in back for t in probe] == expected
