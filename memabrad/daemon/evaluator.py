@@ -39,6 +39,10 @@ from memabrad.wire.events import RouterEventBase
 
 log = logging.getLogger("memabrad.evaluator")
 PartitionKey = tuple[str, int]
+MAX_PENDING = 4
+"""Looks queued or running at most before ingest waits (``wait_for_room``): each holds a frozen copy
+of its challenger and window, and a daemon whose looks arrive faster than they are evaluated would
+otherwise queue them without bound, scoring every trajectory against a pending look meanwhile."""
 
 
 def _warm_frozen(snapshot: LearnerSnapshot) -> None:
@@ -124,6 +128,15 @@ class EvaluationRunner:
 
     def pending_count(self) -> int:
         return len(self._pending)
+
+    async def wait_for_room(self, stop: threading.Event) -> None:
+        """Backpressure: return once fewer than ``MAX_PENDING`` looks are queued or running (or on stop).
+
+        Ingest calls it between slices, without the state lock. Looks are still taken at the same
+        record positions, so what is learned and decided does not depend on when ingest waited."""
+        while len(self._pending) >= MAX_PENDING and not stop.is_set():
+            with anyio.move_on_after(0.2):  # re-check the stop flag: SIGTERM must not wait on a slow look
+                await self._pending[0].done.wait()
 
     def busy_partitions(self) -> set[PartitionKey]:
         """Partitions with an evaluation queued or running."""

@@ -2,9 +2,12 @@
 
 A slice holds the state lock for at most ``SLICE_S`` of processing, then releases it and
 yields, so the HTTP probes, admin commands, heartbeats and the evaluator get their turn
-however large the backlog. What a record asks for — a dead letter, the guard's rollback,
-an evaluation — is done right after its step, before the next record, so a replay after a
-crash repeats it at the same position.
+however large the backlog. Between slices ingest also waits while the evaluator has
+``MAX_PENDING`` looks queued or running (backpressure; see ``daemon/evaluator.py``).
+
+What a record asks for — a dead letter, the guard's rollback, an evaluation — is done right
+after its step, before the next record, so a replay after a crash repeats it at the same
+position.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class RecordRouters(Protocol):
 
 class EvaluationQueue(Protocol):
     def evaluate(self, partition: tuple[str, int], learner: RouterLearner) -> None: ...
+
+    async def wait_for_room(self, stop: threading.Event) -> None: ...
 
 
 class DeadLetters(Protocol):
@@ -99,6 +104,7 @@ class Ingest:
                             break
                     self.positions.record_lag(tp, state)
                 await anyio.sleep(0)
+                await self.evaluations.wait_for_room(self.stop_requested)  # looks must not queue up unbounded
         return n
 
     async def _record(self, state: PartitionState, msg: Any) -> None:

@@ -105,3 +105,40 @@ def test_one_loaded_baseline_per_router_a_promotion_replaces_it(tmp_path: Path) 
         again, _ = runner._baseline(store)
         assert first is again and first.version_id == meta.version_id and not pinned
     assert list(runner._baselines) == ["default"] and runner._baselines["default"][0] == ids[1]
+
+
+def test_ingest_waits_while_too_many_looks_are_pending(tmp_path: Path) -> None:
+    """Backpressure: ``wait_for_room`` holds ingest while MAX_PENDING looks are queued or running,
+    lets it go as soon as one finishes, and never holds it past a stop request."""
+    from memabrad.daemon.evaluator import MAX_PENDING, Job
+
+    runner, _, cfg = _runner(tmp_path, timeout_s=5)
+    snap = _snapshot(cfg)
+    jobs = [Job(("t", 0), snap) for _ in range(MAX_PENDING)]
+    runner._pending.extend(jobs)
+    stop = threading.Event()
+    passed: list[int] = []
+
+    async def go() -> None:
+        async def ingest() -> None:
+            await runner.wait_for_room(stop)
+            passed.append(len(runner._pending))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ingest)
+            await anyio.wait_all_tasks_blocked()
+            assert passed == []  # full: ingest waits
+            runner._pending.remove(jobs[0])
+            jobs[0].done.set()
+            with anyio.fail_after(5):
+                while not passed:
+                    await anyio.wait_all_tasks_blocked()
+                    await anyio.sleep(0)
+        assert passed == [MAX_PENDING - 1]
+
+        runner._pending.append(Job(("t", 0), snap))  # full again; a stop request lets ingest go
+        stop.set()
+        with anyio.fail_after(5):
+            await runner.wait_for_room(stop)
+
+    anyio.run(go)
