@@ -88,9 +88,15 @@ class EvaluationRunner:
         self._baselines: dict[str, tuple[str, Router]] = {}  # per router: (version id, its loaded model)
         self._arrays: dict[str, WindowArrays] = {}  # per router: its window as arrays since the last look
         self.last_evaluation: dict[str, dict[str, Any]] = {}
+        self._stores: dict[str, RouterVersionStore] = {}
 
     def store(self, router_id: str) -> RouterVersionStore:
-        return RouterVersionStore(self.cfg.store.base_dir, router_id)
+        """One store per router for the daemon's life: its version listing keeps the metas it parsed, so a
+        promotion's idempotency check reads only versions it has not seen (a fresh store re-read them all)."""
+        store = self._stores.get(router_id)
+        if store is None:
+            store = self._stores[router_id] = RouterVersionStore(self.cfg.store.base_dir, router_id)
+        return store
 
     def evaluate(self, partition: PartitionKey, learner: RouterLearner) -> None:
         """Freeze the learner's next evaluation and queue it: the one way evaluations are started
