@@ -108,8 +108,8 @@ def test_hint_feature_is_present_and_weighted_by_similarity() -> None:
     assert _key("h:direct") in f.featurize(task, Hint("direct", 1.0))
 
 
-def test_numeric_features_are_log_scaled_and_signed() -> None:
-    f = Featurizer()
+def test_numeric_features_are_log_scaled_and_signed_in_version_2() -> None:
+    f = Featurizer(version=2)  # models saved before version 3 keep their features
     x = f.featurize({"input": "q", "task_type": "qa",
                      "features": {"tokens": 99, "delta": -9, "zero": 0, "has_code": 1}})
     t = x[_key("t:qa")]  # raw 1.0
@@ -117,6 +117,64 @@ def test_numeric_features_are_log_scaled_and_signed() -> None:
     assert x[_key("f:delta")] / t == pytest.approx(-math.log(10.0))  # -log1p(9)
     assert x[_key("f:has_code")] / t == pytest.approx(math.log(2.0))
     assert _key("f:zero") not in x
+
+
+def _knots(x: dict[int, float], name: str, sign: str = "f:") -> dict[int, float]:
+    """The knot weights of numeric feature ``name`` in ``x``, by knot number, over the task type's scale."""
+    t = x[_key("t:qa")]
+    return {k: x[_key(f"{sign}{name}#{k}")] / t for k in range(-45, 46) if _key(f"{sign}{name}#{k}") in x}
+
+
+def test_numeric_features_spread_over_the_two_nearest_knots_of_their_logarithm() -> None:
+    from memabrad.learning.features import KNOT_STEP
+
+    f = Featurizer()
+    x = f.featurize({"input": "q", "task_type": "qa",
+                     "features": {"tokens": 99, "cost": 0.003, "delta": -9, "zero": 0, "one": 1}})
+    pos = math.log(99) / KNOT_STEP  # 9.19: knots 9 and 10
+    assert _knots(x, "tokens") == {9: pytest.approx(10 - pos), 10: pytest.approx(pos - 9)}
+    pos = math.log(0.003) / KNOT_STEP  # -11.6: a value below 1 has knots of its own, not a sliver of one
+    assert _knots(x, "cost") == {-12: pytest.approx(-11 - pos), -11: pytest.approx(pos + 12)}
+    assert set(_knots(x, "delta", "f-:")) == {4, 5}  # negative values: their own knots
+    assert _knots(x, "one") == {0: pytest.approx(1.0)}  # on a knot: one feature
+    assert not _knots(x, "zero") and _key("f:zero") not in x
+    # the old single log1p term is gone
+    assert _key("f:tokens") not in x
+
+
+def test_a_numeric_feature_keeps_its_information_beside_a_long_text() -> None:
+    """Version 2 let a large log term take over the vector's norm: a 20- and a 5,000-token task came
+    out nearly alike. With knots, the number's block has norm in [0.71, 1] whatever its size, so the
+    text and task type keep their weight and different sizes light different knots."""
+    f = Featurizer()
+    text = "please help me with this report " * 5
+    small = f.featurize({"input": text, "task_type": "qa", "features": {"tokens": 20}})
+    large = f.featurize({"input": text, "task_type": "qa", "features": {"tokens": 5000}})
+    assert small[_key("t:qa")] == pytest.approx(large[_key("t:qa")], rel=0.05)
+    v2 = Featurizer(version=2)
+    old_small = v2.featurize({"input": text, "task_type": "qa", "features": {"tokens": 20}})
+    old_large = v2.featurize({"input": text, "task_type": "qa", "features": {"tokens": 5000}})
+    assert old_large[_key("t:qa")] < 0.45 * old_small[_key("t:qa")]  # what version 2 did to the rest
+    assert not set(_knots(small, "tokens")) & set(_knots(large, "tokens"))
+    huge = f.featurize({"input": text, "task_type": "qa", "features": {"tokens": 1e300}})
+    assert set(_knots(huge, "tokens")) == {40}  # clamped: the knots are bounded in number
+
+
+def test_a_route_model_learns_a_step_in_a_numeric_feature() -> None:
+    """A cheap model good below 300 tokens and poor above: learnable from the knots by one linear model."""
+    import random
+
+    from memabrad.learning.route_model import RouteModel
+
+    f, m, rng = Featurizer(), RouteModel(), random.Random(3)
+    for _ in range(3000):
+        tok = math.exp(rng.uniform(math.log(20), math.log(5000)))
+        x = f.featurize({"input": "q", "features": {"tokens": tok}})
+        m.learn(x, reward=(0.85 if tok < 300 else 0.40) + rng.uniform(-0.1, 0.1), error=False, latency_s=0.1)
+    short = m.predict(f.featurize({"input": "q", "features": {"tokens": 60}}))[0]
+    long = m.predict(f.featurize({"input": "q", "features": {"tokens": 2000}}))[0]
+    assert short == pytest.approx(0.85, abs=0.05)
+    assert long == pytest.approx(0.40, abs=0.05)
 
 
 def test_task_view_accepts_dicts_and_models() -> None:

@@ -15,8 +15,8 @@ from memabrad.learning.features import TAIL_WORDS, Featurizer, Hint, text_hashes
 WORDS = ["alpha", "beta", "gamma", "delta", "sql", "price", "gold", "fix", "the", "a", "42", "bash"]
 
 
-def _reference(task: dict[str, Any], hint: Hint | None, bits: int) -> dict[int, float]:
-    """The featurizer (version 2) written out plainly, from scratch."""
+def _reference(task: dict[str, Any], hint: Hint | None, bits: int, version: int = 3) -> dict[int, float]:
+    """The featurizer (version 3, or 2) written out plainly, from scratch."""
     mask = (1 << bits) - 1
 
     def key(name: str) -> int:
@@ -49,8 +49,17 @@ def _reference(task: dict[str, Any], hint: Hint | None, bits: int) -> dict[int, 
     for tag in task.get("tags", ()):
         x[key("g:" + tag)] = 1.0
     for name, value in task.get("features", {}).items():
-        if value:
+        if not value:
+            continue
+        if version == 2:
             x[key("f:" + name)] = math.copysign(math.log1p(abs(value)), value)
+            continue
+        pos = min(40.0, max(-40.0, 2.0 * math.log(abs(value))))  # knots every 0.5 of ln|v|
+        below = math.floor(pos)
+        stem = ("f:" if value > 0 else "f-:") + name + "#"
+        x[key(stem + str(below))] = 1.0 - (pos - below)
+        if pos > below:
+            x[key(stem + str(below + 1))] = pos - below
     if hint is not None:
         x[key("h:" + hint.route)] = hint.similarity
     if n_words:
@@ -67,18 +76,20 @@ def _task(rng: random.Random) -> dict[str, Any]:
     if rng.random() < 0.3:
         task["tags"] = rng.sample(WORDS, 2)
     if rng.random() < 0.3:
-        task["features"] = {"tokens": rng.randint(-5, 50), "has_code": rng.randint(0, 1)}
+        task["features"] = {"tokens": rng.randint(-5, 50), "has_code": rng.randint(0, 1),
+                            "cost": rng.choice([0.0, 1e-12, 0.003, 2.5, 1e30])}
     return task
 
 
+@pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("bits", [4, 18])  # 4 bits: many collisions between text, tail and field keys
-def test_vectors_equal_the_reference(bits: int) -> None:
+def test_vectors_equal_the_reference(bits: int, version: int) -> None:
     rng = random.Random(bits)
-    f = Featurizer(hash_bits=bits)
+    f = Featurizer(hash_bits=bits, version=version)
     tasks = [_task(rng) for _ in range(60)]
     for _ in range(2):
         for task in tasks:
             hint = Hint("tool.web_search", 0.5) if len(task["input"]) % 3 == 0 else None
-            want = _reference(task, hint, bits)
+            want = _reference(task, hint, bits, version)
             for got in (f.featurize(task, hint), f.featurize(task, hint, text_hashes(task["input"]))):
                 assert list(got.items()) == list(want.items())

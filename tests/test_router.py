@@ -153,6 +153,24 @@ def test_export_import_round_trip_gives_identical_scores(sim_router: Router) -> 
     assert Router.from_bytes(sim_router.to_bytes()).to_bytes() == sim_router.to_bytes()
 
 
+def test_a_model_saved_with_older_features_is_read_and_keeps_learning_with_them() -> None:
+    """Version 3 changed how numbers in ``task.features`` are featurized; a version 2 model (an active
+    version, a checkpointed challenger) must go on scoring as it was judged."""
+    from memabrad.learning.features import FEATURES_VERSION
+
+    old = Router(features_version=2)
+    for t in Simulator(seed=5).generate(300):  # the simulator's tasks carry numeric features
+        d, o = t["decision"], t["outcome"]
+        old.learn(old.featurizer.featurize(t["task"]), d["route"], propensity=d["propensity"],
+                  reward=o["reward"], error=o["error"], latency_ms=o["latency_ms"])
+    twin = Router.from_bytes(old.to_bytes())
+    assert twin.features_version == twin.featurizer.version == 2
+    task = Simulator(seed=6).generate(1)[0]
+    assert twin.featurizer.featurize(task["task"]) == old.featurizer.featurize(task["task"])
+    assert twin.choose(task["task"], task["candidates"]).scores == old.choose(task["task"], task["candidates"]).scores
+    assert Router().features_version == FEATURES_VERSION == 3
+
+
 def test_from_state_refuses_foreign_or_malformed_models() -> None:
     with pytest.raises(ModelFormatError):
         Router.from_state({"format": "something-else"})

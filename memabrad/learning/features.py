@@ -20,7 +20,9 @@ _SPACE = re.compile(r"\s+")
 
 Features = dict[int, float]
 TAIL_WORDS = 16  # the end of a long input gets a block of its own
-FEATURES_VERSION = 2  # saved with every model: a model is always read with the features it learned on
+FEATURES_VERSION = 3  # saved with every model: a model is always read with the features it learned on
+KNOT_STEP = 0.5  # numeric features (version 3): knots every 0.5 of ln|v|, i.e. a factor of 1.65 apart
+KNOT_LIMIT = 40  # knots run from -KNOT_LIMIT to KNOT_LIMIT steps: |v| from 2e-9 to 5e8, clamped beyond
 
 
 def normalize_text(text: str) -> str:
@@ -120,7 +122,7 @@ class Featurizer:
     """
 
     def __init__(self, hash_bits: int = 18, version: int = FEATURES_VERSION) -> None:
-        if version not in (1, 2):
+        if version not in (1, 2, 3):
             raise ValueError(f"unknown feature version {version}")
         self.hash_bits = hash_bits
         self.version = version
@@ -156,13 +158,27 @@ class Featurizer:
                 tail[k] = tail.get(k, 0.0) + 1.0
             for k, v in _unit(tail).items():
                 x[k] = x.get(k, 0.0) + v
-        self._add_fields(x, view, hint, weight=1.0)
+        self._add_fields(x, view, hint, weight=1.0, knots=self.version >= 3)
         if n_words:  # a length feature on a small scale: 0.06 at 3 words, 0.16 at 300, 0.25 at 10,000
             x[self._key("s:words")] = 0.25 * math.log1p(n_words) / math.log(10_000)
         return _unit(x)
 
-    def _add_fields(self, x: Features, view: TaskView, hint: Hint | None, weight: float) -> None:
-        """Task type and hint (scaled by ``weight``), tags and log-scaled numeric features."""
+    def _add_fields(self, x: Features, view: TaskView, hint: Hint | None, weight: float,
+                    knots: bool = False) -> None:
+        """Task type and hint (scaled by ``weight``), tags and numeric features.
+
+        Numeric features before version 3: one term, ``log1p(|v|)`` with the sign of ``v``. Up to
+        ~20 in size against a text block of norm 1, that term took over the vector's norm, and the
+        normalisation then turned it into a near-constant ratio (a 20-token and a 5,000-token task
+        came out 0.75 and 0.96) while shrinking every other feature of the task by the same factor;
+        values below 1 (a cost in USD, a probability) all fell on nearly the same point. From
+        version 3 (``knots``), a number is spread over the two nearest knots of a grid on ``ln|v|``
+        (step ``KNOT_STEP``, linear interpolation, weights summing to 1), so each route's linear
+        model can learn any piecewise-linear function of the number's logarithm — a cheap model
+        good up to 300 tokens and poor above, a tool worth it only above $0.01 — whatever its
+        scale, with a block whose norm stays in [0.71, 1]. Negative values have knots of their
+        own; zero adds nothing (the route's mean stands for it).
+        """
         key = self._key
         if view.task_type:
             x[key("t:" + view.task_type)] = weight
@@ -170,8 +186,18 @@ class Featurizer:
             x[key("g:" + str(tag))] = 1.0
         for name, value in view.features.items():
             v = float(value)
-            if math.isfinite(v) and v != 0.0:
+            if not (math.isfinite(v) and v != 0.0):
+                continue
+            if not knots:
                 x[key("f:" + name)] = math.copysign(math.log1p(abs(v)), v)
+                continue
+            pos = min(KNOT_LIMIT, max(-KNOT_LIMIT, math.log(abs(v)) / KNOT_STEP))
+            k = math.floor(pos)
+            frac = pos - k
+            stem = ("f:" if v > 0.0 else "f-:") + name + "#"
+            x[key(stem + str(k))] = 1.0 - frac
+            if frac > 0.0:
+                x[key(stem + str(k + 1))] = frac
         if hint is not None:
             x[key("h:" + hint.route)] = weight * hint.similarity
 
