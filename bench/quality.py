@@ -31,6 +31,11 @@ Workloads and their ground truth:
 - ``hard``: ``memabrad.sim.hard.HardWorkload``: 12 priced LLMs, reward = correct - 5 * USD,
   long shared few-shot prompts, two near-chance families, 70% ``llm/mid`` + 30% uniform logging;
   truth exact over 5,000 fixed contexts; oracle = per-(family, level) best.
+- ``tokens``, ``priced``: ``memabrad.sim.numeric``: the best route depends only on numbers in
+  ``task.features`` (token count, code, turns; cost in USD, latency budget, tier, documents), the
+  texts are random words; truth exact over 5,000 fixed contexts; oracle = per-context best; best
+  single = one route wherever offered. ``priced`` was written after the numeric features changed
+  and is held out of every tuning loop.
 - ``pareto``: real data, ``pareto_bandit/data/examples/{val,test_holdout}.jsonl`` of the PyPI
   package ``paretobandit==0.1.1`` (Apache-2.0; fetched with ``pip download --no-deps`` into the
   cache dir): 3,609 prompts x 3 LLMs, each with a reward in [0, 1] and a USD cost. Reward =
@@ -294,6 +299,36 @@ def hard_workload(seed: int, n_contexts: int) -> Workload:
     )
 
 
+def numeric_workload(name: str, seed: int, n_contexts: int) -> Workload:
+    """``memabrad.sim.numeric``: the best route depends on numbers in ``task.features`` only."""
+    from memabrad.sim.numeric import WORLDS, NumericWorkload
+
+    world = WORLDS[name]
+    fixed = NumericWorkload(world).contexts(n_contexts)
+
+    def value(policy: Policy) -> Value:
+        return Value(sum(world.expected(t, policy(t, cs)) for t, cs in fixed) / len(fixed))
+
+    def logging_value() -> Value:
+        return Value(sum(sum(p * world.expected(t, r) for r, p in world.logging_probs(cs).items())
+                         for t, cs in fixed) / len(fixed))
+
+    def single(route: str) -> Policy:  # the route where offered, else the logging agent's route
+        return lambda _t, cs: route if route in cs else world.logging_route
+
+    singles = {r: value(single(r)).value for r in world.routes}
+    best = max(singles, key=singles.get)
+    return Workload(
+        name=name, router_id=name, exact=True,
+        stream=lambda n: NumericWorkload(world, seed=seed).iter_generate(n),
+        value=value, logging=logging_value(), best_single=(best, value(single(best))),
+        oracle=value(lambda t, cs: max(cs, key=lambda r: world.expected(t, r))),
+        meta={"truth": f"exact expected reward over {n_contexts} fixed contexts (seed 12345)",
+              "logging_policy": f"{world.logging_share:.0%} {world.logging_route} + uniform over the offered routes",
+              "oracle_is": "per-context best", "single_route_values": {r: round(v, 6) for r, v in singles.items()}},
+    )
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -471,7 +506,8 @@ def _vw_action(route: str) -> str:
 
 
 class VW:
-    """Vowpal Wabbit ``--cb_adf -q UA``: words of the input (and the task type) in U, the route in A."""
+    """Vowpal Wabbit ``--cb_adf -q UA``: words of the input, the task type and the numeric features (raw
+    values; VW's default normalised updates handle their scale) in U, the route in A."""
 
     def __init__(self) -> None:
         import vowpalwabbit
@@ -481,7 +517,8 @@ class VW:
     @staticmethod
     def _shared(task: Mapping[str, Any]) -> str:
         words = " ".join(_vw_word(w) for w in str(task["input"]).split())
-        return f"shared |U {words} t_{_vw_word(str(task.get('task_type') or 'none'))}"
+        nums = "".join(f" n_{_vw_word(k)}:{float(v)!r}" for k, v in (task.get("features") or {}).items())
+        return f"shared |U {words} t_{_vw_word(str(task.get('task_type') or 'none'))}{nums}"
 
     def learn(self, row: Mapping[str, Any]) -> None:
         d, o = row["decision"], row["outcome"]
@@ -682,7 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (300 / 1,000 / 2,000) and eval samples")
     ap.add_argument("--sizes", default=None, help="comma-separated looks, default 1000,5000,20000")
-    ap.add_argument("--workloads", default="sim,helpdesk,hard,pareto,obd")
+    ap.add_argument("--workloads", default="sim,helpdesk,hard,tokens,priced,pareto,obd")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", default=None, help="a config file for memabrad (default: built-in defaults)")
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
@@ -710,6 +747,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sim": lambda: sim_workload(args.seed, n_sim),
         "helpdesk": lambda: helpdesk_workload(args.seed, n_small),
         "hard": lambda: hard_workload(args.seed, n_small),
+        "tokens": lambda: numeric_workload("tokens", args.seed, n_small),
+        "priced": lambda: numeric_workload("priced", args.seed, n_small),
         "pareto": lambda: pareto_workload(args.seed, cache, lam=args.pareto_lambda,
                                           logging_model=args.pareto_logging, share=args.pareto_share),
         "obd": lambda: obd_workload(args.seed, cache),
