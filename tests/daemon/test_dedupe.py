@@ -66,3 +66,41 @@ def test_merged_generations_answer_as_each_generation_would() -> None:
             assert [t in m for t in probe] == expected
             back = DedupeMemory.from_arrays({k: np.array(v) for k, v in m.to_arrays().items()}, 300, 50)
             assert [t in back for t in probe] == expected
+
+
+def test_lookups_keep_the_interpreter_lock() -> None:
+    """In the daemon, other threads wait for the interpreter lock; a lookup that let go of it (numpy's
+    ``searchsorted`` does, whatever the array's size) could hand it over for a whole switch interval per
+    record. With a long switch interval the lock changes hands only when its holder lets go, so a thread
+    counting meanwhile shows whether a thousand lookups did."""
+    import random
+    import sys
+    import threading
+
+    m = DedupeMemory(capacity=400_000, generation_size=100_000)
+    rng = random.Random(1)
+    for _ in range(300_000):
+        m.add_hash(rng.getrandbits(64))
+    probes = [rng.getrandbits(64) for _ in range(1000)]
+    counter, stop = [0], threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            counter[0] += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.5)
+    t = threading.Thread(target=count, daemon=True)
+    try:
+        t.start()
+        while counter[0] == 0:  # the counter runs; from here on this thread holds the lock again
+            pass
+        before = counter[0]
+        hits = sum(m.contains_hash(h) for h in probes)
+        after = counter[0]
+    finally:
+        stop.set()
+        t.join()
+        sys.setswitchinterval(interval)
+    assert hits == 0
+    assert after == before
