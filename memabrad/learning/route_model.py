@@ -176,6 +176,19 @@ class RouteModel(base.Regressor):
         idx, vals = known_rows(self._col, x)
         return self.reward_constant(pessimism, group) + self.lambdas()[0][1] * float(vals @ self._a[idx, 0])
 
+    def score_terms(self, pessimism: float, group: str | None = None) -> tuple[float, float]:
+        """(``reward_constant``, the reward head's ``lambda_f``): the route's pessimistic score for a task is
+        ``constant + lambda_f * f``, ``f`` the task's contextual reward part. Read from the caches when they
+        are current (routing asks for every candidate of every task)."""
+        consts = self._consts
+        c = consts.get((pessimism, group)) if consts is not None else None
+        if c is None:
+            c = self.reward_constant(pessimism, group)
+        lam = self._lambdas
+        if lam is None:
+            lam = self.lambdas()
+        return c, lam[0][1]
+
     def head_table(self) -> tuple[list[int], np.ndarray]:
         """The features this route has learned and their contextual (reward, error, latency) weights, one
         row per feature (``RewardIndex`` merges the tables of a router's routes)."""

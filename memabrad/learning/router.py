@@ -187,16 +187,9 @@ class Router:
                 if untrained is None:
                     untrained = self.prior_reward - k * self.prior_se
                 out[route] = untrained
-            else:  # ``reward_constant`` and ``lambdas``, their cached values read here when present
-                model = routes[route]
-                consts = model._consts
-                c = consts.get((k, group)) if consts is not None else None
-                if c is None:
-                    c = model.reward_constant(k, group)
-                lam = model._lambdas
-                if lam is None:
-                    lam = model.lambdas()
-                out[route] = c + lam[0][1] * f[j]
+            else:
+                c, lam_f = routes[route].score_terms(k, group)
+                out[route] = c + lam_f * f[j]
         return out
 
     def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:
