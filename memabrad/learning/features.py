@@ -138,7 +138,8 @@ class Featurizer:
         input; for inputs longer than ``TAIL_WORDS`` words, the last ``TAIL_WORDS`` words again in a
         namespace of their own (long prompts often share their opening — instructions, few-shot
         examples — and differ only at the end, which would otherwise be a sliver of the norm); the
-        task type, tags, log-scaled numeric features, the input's length, and the case-index hint.
+        task type, tags, numeric features (on knots of their logarithm, see ``_add_fields``), the input's length,
+        and the case-index hint.
         """
         view = TaskView.of(task)
         if self.version == 1:
