@@ -42,6 +42,11 @@ class KafkaConfig(_Section):
     sasl_password_env: str | None = None
     max_message_bytes: int = Field(default=1_048_576, gt=0)
     fetch_max_records: int = Field(default=2000, gt=0)
+    fetch_max_wait_ms: int = Field(default=50, gt=0, le=30_000)
+    """How long the broker may hold a fetch that finds no new records. It bounds how late a trajectory is
+    learned when traffic is light: with aiokafka's default (500 ms) the embedded broker held fetches that
+    long with records arriving (produce-to-learned p50 / p99 at 1,000/s offered: 181 / 484 ms, against
+    27 / 94 ms at 50 ms); an idle daemon then fetches 20 times a second."""
     session_timeout_ms: int = Field(default=10_000, gt=0)
     heartbeat_interval_ms: int = Field(default=3_000, gt=0)
 

@@ -75,6 +75,7 @@ def test_unknown_environment_key_names_the_key(environ: dict[str, str], key: str
     ({"evaluation": {"holdout_fraction": 1.5}}, "evaluation.holdout_fraction"),
     ({"router": {"hash_bits": "many"}}, "router.hash_bits"),
     ({"promotion": {"slice_gate": {"min_tasks": 0}}}, "promotion.slice_gate.min_tasks"),
+    ({"kafka": {"fetch_max_wait_ms": 0}}, "kafka.fetch_max_wait_ms"),
 ])
 def test_bad_value_names_the_key(data: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"bad value for configuration key '{key}'"):

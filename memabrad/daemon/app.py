@@ -226,6 +226,7 @@ class Daemon:
             max_poll_interval_ms=max(300_000, int(cfg.evaluation.timeout_s * 2000)),
             fetch_max_bytes=max(52_428_800, cfg.kafka.max_message_bytes * 4),
             max_partition_fetch_bytes=max(1_048_576, cfg.kafka.max_message_bytes * 2),
+            fetch_max_wait_ms=cfg.kafka.fetch_max_wait_ms,
         )
         self.positions.attach(self.consumer)
         await self.admin.start(kw)
