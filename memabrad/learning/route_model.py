@@ -177,17 +177,11 @@ class RouteModel(base.Regressor):
         return self.reward_constant(pessimism, group) + self.lambdas()[0][1] * float(vals @ self._a[idx, 0])
 
     def score_terms(self, pessimism: float, group: str | None = None) -> tuple[float, float]:
-        """(``reward_constant``, the reward head's ``lambda_f``): the route's pessimistic score for a task is
-        ``constant + lambda_f * f``, ``f`` the task's contextual reward part. Read from the caches when they
-        are current (routing asks for every candidate of every task)."""
-        consts = self._consts
+        """(``reward_constant``, the reward head's ``lambda_f``): the pessimistic score of a task is ``constant +
+        lambda_f * f``, ``f`` its contextual reward part; cached values while current (routing asks per candidate)."""
+        consts, lam = self._consts, self._lambdas
         c = consts.get((pessimism, group)) if consts is not None else None
-        if c is None:
-            c = self.reward_constant(pessimism, group)
-        lam = self._lambdas
-        if lam is None:
-            lam = self.lambdas()
-        return c, lam[0][1]
+        return (self.reward_constant(pessimism, group) if c is None else c), (lam or self.lambdas())[0][1]
 
     def head_table(self) -> tuple[list[int], np.ndarray]:
         """The features this route has learned and their contextual (reward, error, latency) weights, one
