@@ -82,7 +82,7 @@ import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,7 @@ from memabrad.learning.snapshot import LearnerSnapshot  # noqa: E402
 from memabrad.promotion.evaluation import evaluate  # noqa: E402
 from memabrad.promotion.policy import PolicySettings  # noqa: E402
 from memabrad.promotion.portfolio import selector  # noqa: E402
+from memabrad.sim.rows import Clock  # noqa: E402
 from memabrad.wire.parse import parse_trajectory  # noqa: E402
 
 Policy = Callable[[Mapping[str, Any], Sequence[str]], str]
@@ -112,8 +113,7 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _at(i: int) -> str:
-    t = START + timedelta(milliseconds=500 * i)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return Clock(START).format(500 * i)
 
 
 def _row(router_id: str, i: int, task: dict[str, Any], candidates: list[str], route: str, propensity: float,

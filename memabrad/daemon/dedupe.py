@@ -52,8 +52,7 @@ class DedupeMemory:
         self.generation_size = generation_size or max(1, capacity // 8)
         self._recent: set[int] = set()
         self._generations: list[np.ndarray] = []  # oldest first, each sorted
-        self._old = np.zeros(0, np.uint64)  # every generation's ids in one sorted array
-        self._view = memoryview(self._old)  # the same memory as Python ints, for bisect
+        self._view = memoryview(np.zeros(0, np.uint64))  # every generation's ids, one sorted array, for bisect
 
     def __len__(self) -> int:
         return len(self._recent) + sum(len(g) for g in self._generations)
@@ -91,7 +90,6 @@ class DedupeMemory:
         ids on the benchmark machine, on the record path: once per 250,000 records by default)."""
         merged = np.concatenate(self._generations) if self._generations else np.zeros(0, np.uint64)
         merged.sort(kind="stable")
-        self._old = merged
         self._view = memoryview(merged)
 
     # -- checkpoint -------------------------------------------------------------------

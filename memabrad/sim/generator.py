@@ -11,19 +11,17 @@ import gc
 import json
 import os
 import random
-import time
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from memabrad.sim.policies import EpsilonGreedyLogger, fixed_policy
-from memabrad.sim.rows import trajectory_row
+from memabrad.sim.rows import Clock, trajectory_row
 from memabrad.sim.world import DEFAULT_ROUTES, Context, World, default_world
 
 SUBSET_PROBABILITY = 0.2  # share of tasks offered only 3-5 of the routes
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 MEAN_GAP_MS = 500.0
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _context_rng(seed: int) -> random.Random:
@@ -57,22 +55,6 @@ class ContextStream:
         else:
             candidates = list(routes)
         return task, candidates, ctx
-
-
-class _Clock:
-    """RFC 3339 UTC timestamps with millisecond resolution, formatting each second once."""
-
-    def __init__(self, start: datetime) -> None:
-        self.start_ms = (start - _EPOCH) // timedelta(milliseconds=1)
-        self._sec = -1
-        self._prefix = ""
-
-    def format(self, offset_ms: int) -> str:
-        sec, ms = divmod(self.start_ms + offset_ms, 1000)
-        if sec != self._sec:
-            self._sec = sec
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-        return f"{self._prefix}.{ms:03d}Z"
 
 
 class Simulator:
@@ -113,7 +95,7 @@ class Simulator:
         self._time_rng = random.Random(f"memabrad-sim:{self.seed}:time")
         self._index = 0
         self._clock_ms = 0
-        self._clock = _Clock(self.start_time)
+        self._clock = Clock(self.start_time)
 
     def make_logger(self) -> EpsilonGreedyLogger:
         """The logging policy: epsilon-greedy over ``fixed_policy`` with its own rng."""

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from memabrad.sim.hard_tasks import (
@@ -58,7 +58,7 @@ from memabrad.sim.hard_tasks import (
     opening,
     sample_task,
 )
-from memabrad.sim.rows import trajectory_row
+from memabrad.sim.rows import Clock, trajectory_row
 
 __all__ = [
     "ACCURACY",
@@ -167,6 +167,7 @@ class HardWorkload:
         self._dec_rng = random.Random(f"memabrad-hard:{self.seed}:decisions")
         self._out_rng = random.Random(f"memabrad-hard:{self.seed}:outcomes")
         self._index = 0
+        self._clock = Clock(_START)
 
     # -- truth ---------------------------------------------------------------------------
     def expected_reward(self, ctx: HardContext, route: str) -> float:
@@ -257,10 +258,8 @@ class HardWorkload:
         latency = LATENCY_MS[route] * (0.6 + 0.8 * rng.random())
         i = self._index
         self._index += 1
-        at = _START + timedelta(milliseconds=250 * i)
-        return trajectory_row(f"{self.router_id}-k{self.seed}-{i:08d}", self.router_id,
-                              at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z", task, candidates,
-                              route, propensity, reward, error, latency)
+        return trajectory_row(f"{self.router_id}-k{self.seed}-{i:08d}", self.router_id, self._clock.format(250 * i),
+                              task, candidates, route, propensity, reward, error, latency)
 
     def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
         for _ in range(n):

@@ -31,10 +31,10 @@ import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from memabrad.sim.rows import trajectory_row
+from memabrad.sim.rows import Clock, trajectory_row
 
 Task = dict[str, Any]
 
@@ -152,6 +152,7 @@ class NumericWorkload:
         self.router_id = router_id or world.name
         self.seed = seed
         self._rng = random.Random(seed)
+        self._clock = Clock(_START)
         self._i = 0
 
     def contexts(self, n: int, seed: int = 12345) -> list[tuple[Task, list[str]]]:
@@ -165,10 +166,9 @@ class NumericWorkload:
         probs = w.logging_probs(candidates)
         route = rng.choices(candidates, weights=[probs[c] for c in candidates])[0]
         reward = w.draw_reward(rng, w.expected(task, route))
-        at = _START + timedelta(milliseconds=500 * self._i)
         row = trajectory_row(f"{self.router_id}-n{self.seed}-{self._i:08d}", self.router_id,
-                             at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z",
-                             task, candidates, route, probs[route], reward, False, 500.0)
+                             self._clock.format(500 * self._i), task, candidates, route, probs[route], reward,
+                             False, 500.0)
         self._i += 1
         return row
 

@@ -1,8 +1,32 @@
-"""The trajectory v1 dict every workload generator emits (one shape, one place)."""
+"""The trajectory v1 dict every workload generator emits, and its timestamps (one shape, one place)."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Clock:
+    """RFC 3339 UTC timestamps with millisecond resolution from a start time, formatting each second once.
+
+    >>> Clock(datetime(2026, 1, 1, tzinfo=UTC)).format(1_500)
+    '2026-01-01T00:00:01.500Z'
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self.start_ms = (start - _EPOCH) // timedelta(milliseconds=1)
+        self._sec = -1
+        self._prefix = ""
+
+    def format(self, offset_ms: int) -> str:
+        sec, ms = divmod(self.start_ms + offset_ms, 1000)
+        if sec != self._sec:
+            self._sec = sec
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        return f"{self._prefix}.{ms:03d}Z"
 
 
 def trajectory_row(trajectory_id: str, router_id: str, occurred_at: str, task: dict[str, Any],
