@@ -14,9 +14,9 @@ from memabrad.evaluation.sequential import SequentialSettings, sequential_result
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.progressive import ProgressiveEvidence
 from memabrad.promotion.evaluation import evaluate
-from memabrad.promotion.policy import PolicySettings
+from memabrad.promotion.policy import PolicySettings, PromotionPolicy
 from memabrad.sim import Simulator
-from memabrad.stats.confidence_sequence import asymptotic_cs, cs_half_width
+from memabrad.stats.confidence_sequence import asymptotic_cs, cs_half_width, cs_one_sided_width
 from memabrad.stats.moments import Moments
 from memabrad.wire.parse import parse_trajectory
 
@@ -72,6 +72,54 @@ def test_time_uniform_coverage_on_heavy_tailed_importance_weighted_values() -> N
         fixed_ok += ok_fixed
     assert cs_ok >= 0.93 * 200
     assert fixed_ok < cs_ok
+
+
+def test_one_sided_bound_holds_at_every_look_and_is_tighter_than_the_two_sided_sequence() -> None:
+    """400 seeded streams of the same heavy-tailed values: the one-sided lower bound at alpha 0.05 may
+    lie above the true mean at some look in at most 5% of them (plus Monte-Carlo slack), and it sits
+    closer to the mean than the two-sided sequence's lower end, which is what buys the power."""
+    rng = np.random.default_rng(7)
+    p, mu, looks, step, reps = 0.05, 0.3, 50, 400, 400
+    wrong_one = wrong_two = 0
+    for _ in range(reps):
+        x = np.where(rng.random(looks * step) < p, rng.random(looks * step) < mu, 0.0) / p
+        c, c2 = np.cumsum(x), np.cumsum(x * x)
+        bad_one = bad_two = False
+        for k in range(1, looks + 1):
+            n = k * step
+            mean = c[n - 1] / n
+            sd = math.sqrt(max(c2[n - 1] / n - mean * mean, 0.0) * n / (n - 1))
+            bad_one |= mean - cs_one_sided_width(sd, n, 0.05, 5000) > mu
+            bad_two |= asymptotic_cs(mean, sd, n, 0.05, 5000)[0] > mu
+        wrong_one += bad_one
+        wrong_two += bad_two
+    assert wrong_one <= 0.05 * reps + 3 * math.sqrt(0.05 * 0.95 * reps)
+    assert wrong_two <= wrong_one
+    for n in (200, 1000, 5000, 50000):
+        assert cs_one_sided_width(1.0, n, 0.05, 5000) < 0.97 * cs_half_width(1.0, n, 0.05, 5000)
+
+
+def test_gates_compare_the_one_sided_bounds_and_report_the_interval() -> None:
+    """An error-rate delta whose two-sided sequence straddles the margin but whose one-sided upper bound
+    does not passes its gate; the benchmark still reports the two-sided interval."""
+    ev = ProgressiveEvidence()
+    rng = random.Random(3)
+    for i in range(1500):
+        err = 1.0 if rng.random() < 0.1 else 0.0
+        ev.add((0.9, err, 500.0), (0.5, 1.0 if rng.random() < 0.1 else 0.0, 500.0), weight=1.0, unsupported=False,
+               at=str(i))
+    r = sequential_result(ev, SequentialSettings())
+    d = r.deltas["error_rate"]
+    assert d.bound_high is not None and d.bound_low is not None
+    assert d.ci_low < d.bound_low < d.value < d.bound_high < d.ci_high
+    margin = (d.bound_high + d.ci_high) / 2  # between the one-sided bound and the two-sided end
+    decision = PromotionPolicy(PolicySettings(max_error_rate_increase=margin, min_reward_delta=0.01)).decide(r)
+    gate = decision.gates["error_rate_delta"]
+    assert gate.status == "pass" and gate.one_sided and gate.ci_high == d.bound_high
+    assert gate.to_dict()["one_sided"] is True and gate.to_dict()["alpha"] == pytest.approx(0.05)
+    assert "one-sided 95% bounds" in gate.reason
+    assert r.to_dict()["deltas"]["error_rate"]["ci_high"] == pytest.approx(d.ci_high, abs=1e-6)
+    assert r.sequential is not None and r.sequential["gate_bounds"].startswith("one-sided")
 
 
 def test_learner_scores_every_trajectory_before_learning_it() -> None:

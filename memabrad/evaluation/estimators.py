@@ -33,12 +33,18 @@ def z_value(confidence: float) -> float:
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate with its confidence interval."""
+    """A point estimate with its confidence interval.
+
+    ``bound_low`` / ``bound_high``: one-sided bounds, each wrong with at most the interval's whole
+    alpha, where the method gives them (the progressive evidence); a gate asks a one-sided question
+    and compares these, while ``ci_low`` / ``ci_high`` stay the reported two-sided interval."""
 
     value: float
     ci_low: float
     ci_high: float
     n: int
+    bound_low: float | None = None
+    bound_high: float | None = None
 
     @property
     def half_width(self) -> float:

@@ -26,6 +26,13 @@ Errors are coin flips that importance weights can multiply twentyfold, so the er
 difference's sample variance is unreliable until a few rare weighted flips have landed; its
 interval uses the larger of the sample variance and a model-based one
 (``ProgressiveEvidence.error_variance``).
+
+Each gate asks a one-sided question — reward at least this much better, error rate and latency
+at most this much worse — so each delta also carries one-sided bounds (``bound_low`` /
+``bound_high``, a half-normal mixture), each side wrong at any look with probability at most the
+stream's alpha. A promotion needs every gate to pass; a wrong one needs at least one gate whose
+claim is false to pass anyway, which happens with probability at most alpha (an
+intersection-union test), so no alpha is split between the gates or the sides.
 """
 
 from __future__ import annotations
@@ -36,11 +43,12 @@ from dataclasses import dataclass
 from memabrad.evaluation.compare import METRICS, BenchmarkResult, Diagnostics, PolicyEstimate
 from memabrad.evaluation.estimators import Interval
 from memabrad.learning.progressive import ProgressiveEvidence
-from memabrad.stats.confidence_sequence import asymptotic_cs
+from memabrad.stats.confidence_sequence import asymptotic_cs, cs_one_sided_width
 from memabrad.stats.moments import Moments
 
 METHOD = "progressive"
 INTERVAL = "asymptotic confidence sequence (Waudby-Smith et al. 2021)"
+GATE_BOUNDS = "one-sided, each at alpha (half-normal mixture; every gate must pass)"
 DEFAULT_TARGET_N = 5000
 
 
@@ -57,17 +65,22 @@ class SequentialSettings:
         return 1.0 - self.confidence
 
 
-def _interval(m: Moments, s: SequentialSettings, floor: float = math.nan) -> Interval:
-    """``floor``: a model-based variance the sample variance may not go below (NaN: none)."""
+def _interval(m: Moments, s: SequentialSettings, floor: float = math.nan, *, bounds: bool = False) -> Interval:
+    """``floor``: a model-based variance the sample variance may not go below (NaN: none); ``bounds``:
+    also the one-sided bounds a gate compares (each side at the whole alpha)."""
     if m.n == 0:
         return Interval(math.nan, math.nan, math.nan, 0)
     if m.n == 1:
-        return Interval(m.mean, -math.inf, math.inf, 1)
+        return Interval(m.mean, -math.inf, math.inf, 1, *((-math.inf, math.inf) if bounds else ()))
     var = max(m.variance, 0.0)
     if floor > var:
         var = floor
-    lo, hi = asymptotic_cs(m.mean, math.sqrt(var), m.n, s.alpha, s.target_n)
-    return Interval(m.mean, lo, hi, m.n)
+    sd = math.sqrt(var)
+    lo, hi = asymptotic_cs(m.mean, sd, m.n, s.alpha, s.target_n)
+    if not bounds:
+        return Interval(m.mean, lo, hi, m.n)
+    w = cs_one_sided_width(sd, m.n, s.alpha, s.target_n)
+    return Interval(m.mean, lo, hi, m.n, m.mean - w, m.mean + w)
 
 
 def stream_share(i: int) -> float:
@@ -126,6 +139,7 @@ def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSetting
     )
     info = {
         "interval": INTERVAL,
+        "gate_bounds": GATE_BOUNDS,
         "alpha": round(settings.alpha, 6),
         "alpha_spent": round(alpha_total if alpha_total is not None else settings.alpha, 6),
         "looks": evidence.looks,
@@ -151,7 +165,8 @@ def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSetting
         imputed_propensities=holdout.imputed_propensities if holdout is not None else 0,
         baseline=estimate(baseline_name, evidence.baseline),
         challenger=estimate(challenger_name, evidence.challenger),
-        deltas={m: _interval(evidence.delta[i], settings, evidence.error_variance() if m == "error_rate" else math.nan)
+        deltas={m: _interval(evidence.delta[i], settings, evidence.error_variance() if m == "error_rate" else math.nan,
+                             bounds=True)
                 for i, m in enumerate(METRICS)},
         challenger_diagnostics=diag,
         slices=dict(holdout.slices) if holdout is not None else {},

@@ -32,6 +32,9 @@ class GateResult:
     ci_low: float | None = None
     ci_high: float | None = None
     compared: Literal["estimate", "ci_low", "ci_high"] = "estimate"
+    one_sided: bool = False
+    """``ci_low`` / ``ci_high`` are two one-sided bounds, each wrong with at most ``alpha``."""
+    alpha: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -49,6 +52,9 @@ class GateResult:
         if self.ci_low is not None:
             out["ci_low"] = _r(self.ci_low)
             out["ci_high"] = _r(self.ci_high)
+        if self.alpha is not None:
+            out["alpha"] = _r(self.alpha)
+            out["one_sided"] = self.one_sided
         return out
 
 
@@ -93,8 +99,13 @@ def interval_gate(
     threshold: float,
     direction: Direction,
     confidence: float = 0.95,
+    *,
+    one_sided: bool = False,
 ) -> GateResult:
     """Gate on the confidence bound; straddling the threshold is inconclusive.
+
+    ``one_sided``: ``ci_low`` and ``ci_high`` are one-sided bounds, each at ``confidence``, so that
+    ``pass`` and ``fail`` are each wrong with probability at most ``1 - confidence``.
 
     >>> g = interval_gate("reward_delta", 0.03, 0.01, 0.05, 0.02, ">=")
     >>> (g.status, g.reason)
@@ -103,6 +114,8 @@ def interval_gate(
     'pass'
     >>> interval_gate("error_rate_delta", 0.05, 0.03, 0.07, 0.02, "<=").status
     'fail'
+    >>> interval_gate("error_rate_delta", 0.0, -0.01, 0.015, 0.02, "<=", 0.97, one_sided=True).reason
+    'error_rate_delta 0.000, one-sided 97% bounds [-0.010, 0.015] <= max 0.020'
     """
     word, bad = _WORDS[direction]
     if any(v is None or math.isnan(v) for v in (value, ci_low, ci_high)):
@@ -110,7 +123,8 @@ def interval_gate(
                           f"{name} could not be estimated", ci_low, ci_high)
     safe, risky = (ci_low, ci_high) if direction == ">=" else (ci_high, ci_low)
     compared: Literal["ci_low", "ci_high"] = "ci_low" if direction == ">=" else "ci_high"
-    span = f"{_fmt(value)}, {confidence:.0%} interval [{_fmt(ci_low)}, {_fmt(ci_high)}]"
+    kind = "one-sided {:.0%} bounds" if one_sided else "{:.0%} interval"
+    span = f"{_fmt(value)}, {kind.format(confidence)} [{_fmt(ci_low)}, {_fmt(ci_high)}]"
     if _ok(safe, threshold, direction):
         status: Status = "pass"
         reason = f"{name} {span} {direction} {word} {_fmt(threshold)}"
@@ -120,4 +134,5 @@ def interval_gate(
     else:
         status = "inconclusive"
         reason = f"{name} {span} straddles {word} {_fmt(threshold)}"
-    return GateResult(name, value, threshold, direction, status, reason, ci_low, ci_high, compared)
+    return GateResult(name, value, threshold, direction, status, reason, ci_low, ci_high, compared,
+                      one_sided, 1.0 - confidence)

@@ -117,8 +117,12 @@ class PromotionPolicy:
         gates: dict[str, GateResult] = {}
         for name, iv, threshold, direction in self._delta_specs(result):
             if s.mode == "statistical":
-                gates[name] = interval_gate(name, iv.value, iv.ci_low, iv.ci_high, threshold, direction,
-                                            result.confidence)
+                if iv.bound_low is not None and iv.bound_high is not None:  # progressive: one-sided bounds
+                    gates[name] = interval_gate(name, iv.value, iv.bound_low, iv.bound_high, threshold, direction,
+                                                result.confidence, one_sided=True)
+                else:
+                    gates[name] = interval_gate(name, iv.value, iv.ci_low, iv.ci_high, threshold, direction,
+                                                result.confidence)
             else:
                 g = point_gate(name, iv.value, threshold, direction)
                 gates[name] = GateResult(g.name, g.value, g.threshold, g.direction, g.status, g.reason,

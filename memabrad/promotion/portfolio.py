@@ -3,9 +3,10 @@
 Every member's progressive evidence is judged by the gates exactly as the evaluation will
 judge the one chosen, at ``alpha / M`` for M members (``learning/portfolio.py`` says why
 that keeps the false-promotion rate at alpha). The member put forward is, among those whose
-gates all pass, the one with the highest lower bound on its reward advantage (ties: the
-earlier member); when none passes, the main challenger — a look that promotes nothing keeps
-the main line (on thin evidence the member with the tightest interval is not the best one).
+gates all pass, the one with the highest lower bound on its reward advantage (the one-sided
+bound its reward gate compared; ties: the earlier member); when none passes, the main
+challenger — a look that promotes nothing keeps the main line (on thin evidence the member
+with the tightest interval is not the best one).
 The choice reads only the checkpointed evidence, so a replay after a crash makes it again.
 """
 
@@ -34,7 +35,8 @@ def selector(settings: PolicySettings, confidence: float) -> Selector:
                                      members=len(members))
             result, decision = decide_streams(policy, results)
             reward = result.deltas["reward"]
-            low = reward.ci_low if not math.isnan(reward.ci_low) else -math.inf
+            bound = decision.gates["reward_delta"].ci_low  # the bound the reward gate compared
+            low = bound if bound is not None and not math.isnan(bound) else -math.inf
             passes = decision.verdict == "promote"
             keys.append((not passes, -low if passes else 0.0, i))
             rows.append(MemberEstimate(m.name, m.learning_rate, m.pessimism, result.task_count, reward.value,

@@ -17,6 +17,13 @@ holds for martingale differences whose conditional means drift — the case of a
 challenger that changes while it is being judged, where it covers the running average
 of the conditional means. ``rho`` only decides where the sequence is tightest
 (``target_n``); every choice is valid.
+
+A gate asks a one-sided question ("is the error rate at most 0.02 worse?"), and a two-sided
+sequence spends its alpha on both sides. Mixing over positive slopes only (a half-normal
+mixture, Howard, Ramdas, McAuliffe and Sekhon 2021, section 3.5) gives a one-sided bound that
+is wrong at any look with probability at most alpha: the running sum S_n of standardised
+values stays below ``x * sqrt(V + r)`` where ``exp(x^2 / 2) * Phi(x) = sqrt((V + r) / r) / (2 alpha)``
+(V = n, r = 1 / rho^2). It is about the two-sided bound at 2 alpha.
 """
 
 from __future__ import annotations
@@ -62,3 +69,39 @@ def asymptotic_cs(mean: float, sd: float, n: int, alpha: float, target_n: float)
     """
     h = cs_half_width(sd, n, alpha, target_n)
     return mean - h, mean + h
+
+
+def _half_normal_root(c: float) -> float:
+    """The x >= 0 with ``exp(x^2 / 2) * Phi(x) = c`` (c > 1/2), by bisection: the left side increases.
+
+    >>> x = _half_normal_root(30.0)
+    >>> round(math.exp(x * x / 2) * 0.5 * math.erfc(-x / math.sqrt(2)), 6)
+    30.0
+    """
+    lo, hi = 0.0, math.sqrt(2.0 * math.log(2.0 * c))  # Phi <= 1 below, Phi >= 1/2 above
+    for _ in range(64):
+        mid = 0.5 * (lo + hi)
+        if mid * mid / 2.0 + math.log(0.5 * math.erfc(-mid / math.sqrt(2.0))) < math.log(c):
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def cs_one_sided_width(sd: float, n: int, alpha: float, target_n: float) -> float:
+    """Distance from the running mean of a one-sided bound that holds at every n with probability 1 - ``alpha``.
+
+    Each side at ``alpha`` sits about where the two-sided sequence at ``2 alpha`` does, well inside the
+    two-sided sequence at ``alpha``:
+
+    >>> one = cs_one_sided_width(1.0, 2000, 0.05, 5000)
+    >>> cs_half_width(1.0, 2000, 0.10, 5000) * 0.98 < one < cs_half_width(1.0, 2000, 0.05, 5000) * 0.95
+    True
+    >>> cs_one_sided_width(1.0, 0, 0.05, 5000)
+    inf
+    """
+    if n <= 0 or not math.isfinite(sd):
+        return math.inf
+    r2 = cs_rho(min(2.0 * alpha, 0.5), target_n) ** 2
+    t = n * r2 + 1.0
+    return sd * _half_normal_root(math.sqrt(t) / (2.0 * alpha)) * math.sqrt(t / r2) / n
