@@ -607,9 +607,13 @@ def run_workload(w: Workload, sizes: Sequence[int], with_vw: bool, config: str |
     t0 = time.perf_counter()
     learn_s = vw_s = 0.0
     targets = set(sizes)
+    pick = selector(PolicySettings.from_config(cfg.promotion, cfg.evaluation), cfg.evaluation.confidence)
     for i, row in enumerate(w.stream(max(sizes)), 1):
         t = time.perf_counter()
         learner.observe(parse_trajectory(json.dumps(row).encode()))
+        if i not in targets and learner.counters.since_evaluation >= cfg.evaluation.min_new_trajectories:
+            # the daemon's look between the reported ones (its gates judged, nothing promoted here)
+            learner.drop_shadow(learner.snapshot(pick).sequence)
         learn_s += time.perf_counter() - t
         if vw is not None:
             t = time.perf_counter()

@@ -62,6 +62,7 @@ class PortfolioMemberConfig(_Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,31}$")
     learning_rate: float | None = Field(default=None, gt=0, le=1)
     pessimism: float | None = Field(default=None, ge=0)
+    guardrail_prices: bool = False  # rank with learned prices on predicted latency and errors (guardrail_prices.py)
 
 
 class RouterConfig(_Section):
@@ -73,7 +74,8 @@ class RouterConfig(_Section):
     shared_context: bool = True  # routes share a contextual part learned from every trajectory
     serving_epsilon: float = Field(default=0.2, ge=0, le=1)
     portfolio: list[PortfolioMemberConfig] = Field(
-        default_factory=lambda: [PortfolioMemberConfig(name="careful", pessimism=2.0)], max_length=4)
+        default_factory=lambda: [PortfolioMemberConfig(name="careful", pessimism=2.0, guardrail_prices=True)],
+        max_length=4)
 
     @field_validator("portfolio")
     @classmethod

@@ -65,6 +65,8 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
         else:
             se = model.reward_se()
         out["score"][:, j] = reward - router.pessimism * se
+        if router.prices.active:
+            out["score"][:, j] -= router.prices.penalty(out["error_rate"][:, j], out["latency_ms"][:, j])
     return out
 
 

@@ -42,6 +42,7 @@ class FrozenScorer:
         self._lam_f = [m.lambdas()[0][1] for m in self._models]
         self._untrained = router.untrained_score()
         self._per_group: dict[str | None, list[float]] = {}
+        self._prices = router.prices.copy()
 
     def _constants(self, group: str | None) -> list[float]:
         """Per trained route: mean + lambda_g * group offset - pessimism * standard error."""
@@ -61,6 +62,13 @@ class FrozenScorer:
         for r in candidates:
             j = col.get(r)
             out[r] = untrained if j is None else c[j] + lam[j] * f[j]
+        if self._prices.active:  # as ``Router.scores``: the same predictions, in the same order of operations
+            k = len(self._models)
+            for r in candidates:
+                j = col.get(r)
+                if j is not None:
+                    _, err, lat_s = self._models[j].predict_parts((f[j], f[k + j], f[2 * k + j]), group)
+                    out[r] -= self._prices.penalty(float(err), max(0.0, lat_s * 1000.0))
         return out
 
     def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import Features, Hint, normalize_text, text_hashes
 from memabrad.learning.frozen import FrozenScorer
+from memabrad.learning.guardrail_prices import Repricer
 from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_from_state, members_of, reconcile
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.router import Router
@@ -92,6 +93,8 @@ class RouterLearner:
     progressive: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
     portfolio: list[Member] = field(default_factory=list)
     """Members besides the main challenger (``challenger``/``progressive``); see ``learning/portfolio.py``."""
+    repricer: Repricer | None = None
+    """Moves the priced members' guardrail prices at every look (None: none is priced, or no config)."""
     baseline: Router | None = field(default=None, repr=False)
     _baseline_scorer: FrozenScorer | None = field(default=None, repr=False)
     _shadow: Shadow | None = field(default=None, repr=False)
@@ -161,6 +164,7 @@ class RouterLearner:
             holdout_fraction=cfg.evaluation.holdout_fraction,
             use_case_index=cfg.case_index.enabled,
             portfolio=members_of(main, list(cfg.router.portfolio)),
+            repricer=Repricer.of(cfg),
         )
 
     def observe(self, t: Trajectory, digest: bytes | None = None) -> bool:
@@ -220,7 +224,7 @@ class RouterLearner:
                  chooser.best(x, cands, group) if chooser is not None else None)
         for m in self.members():
             s = score_trajectory(m.router, scorer, x, xb, cands, route, p, outcome, group,
-                                 shadow=chooser, pessimism=m.pessimism, picks=picks)
+                                 shadow=chooser, pessimism=m.pessimism, picks=picks, prices=m.prices)
             m.evidence.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
                            at=t.trajectory_id, route=s.choice, error_parts=s.error_parts)
             if shadow is not None and s.shadow is not None:
@@ -257,6 +261,9 @@ class RouterLearner:
         )
         self.counters.since_evaluation = 0
         self.span = Span()
+        if self.repricer is not None:  # after freezing: the judged model keeps the prices it was judged with
+            self.repricer.look([(m.name, m.prices, m.router.prior_se, m.evidence)
+                                for m in members if m.prices is not None])
         pending = self._pending
         if pending is not None and pending[0] <= snap.sequence:  # a replay reached the promoted look
             self._install(pending[1], pending[2])
@@ -281,6 +288,8 @@ class RouterLearner:
             "window": self.window.to_state(),
             "progressive": self.progressive.to_state(),
         }
+        if self.repricer is not None:
+            state["price_marks"] = self.repricer.to_state()
         if self.portfolio:
             models = [self.challenger, *(m.router for m in self.portfolio if m.own_model)]
             state["portfolio"] = {"models": [r.export_state() for r in models[1:]],
@@ -315,4 +324,5 @@ class RouterLearner:
             progressive=(ProgressiveEvidence.from_state(state["progressive"]) if "progressive" in state
                          else ProgressiveEvidence()),
             portfolio=members,
+            repricer=Repricer.of(cfg, state.get("price_marks")) if cfg is not None else None,
         )

@@ -13,6 +13,12 @@ Sharing what can be shared: a member that learns at the main learning rate *is* 
 model, ranked with its own pessimism (pessimism changes the choice, never what is
 learned), so it costs one ranking per trajectory and no learning; a member with its own
 learning rate has a model of its own.
+
+A member may also rank with guardrail prices (``guardrail_prices``, see
+``learning/guardrail_prices.py``): learned prices on predicted latency and errors that keep its
+deltas inside the promotion allowances. They change its choices only where a guardrail presses;
+there it gives the portfolio a challenger the gates can pass when the main one, ranking by reward
+alone, never could.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from memabrad.learning.guardrail_prices import Prices
 from memabrad.learning.progressive import ProgressiveEvidence
 from memabrad.learning.router import Router
 
@@ -30,13 +37,15 @@ MAIN = "main"
 @dataclass
 class Member:
     """One portfolio member: its name, its router (the main challenger itself when ``own_model`` is
-    False), the pessimism it ranks with, and its evidence against the current baseline."""
+    False), the pessimism and guardrail prices it ranks with (None: none), and its evidence against
+    the current baseline."""
 
     name: str
     router: Router
     pessimism: float
     own_model: bool
     evidence: ProgressiveEvidence = field(default_factory=ProgressiveEvidence)
+    prices: Prices | None = None
 
     @property
     def learning_rate(self) -> float:
@@ -47,13 +56,16 @@ class Member:
         would be saved as a version)."""
         twin = self.router.clone()
         twin.pessimism = self.pessimism
+        if self.prices is not None:
+            twin.prices = self.prices.copy()
         return twin
 
     def to_state(self, models: list[Router]) -> dict[str, Any]:
         """Its settings and evidence; its model by position in ``models`` (the main challenger is 0)."""
         return {"name": self.name, "pessimism": self.pessimism,
                 "model": next(i for i, m in enumerate(models) if m is self.router),
-                "evidence": self.evidence.to_state()}
+                "evidence": self.evidence.to_state(),
+                **({} if self.prices is None else {"prices": [self.prices.latency_per_s, self.prices.error]})}
 
 
 @dataclass(frozen=True)
@@ -98,18 +110,20 @@ def members_of(main: Router, specs: list[Any]) -> list[Member]:
     for spec in specs:
         rate = spec.learning_rate if spec.learning_rate is not None else main.learning_rate
         pess = spec.pessimism if spec.pessimism is not None else main.pessimism
+        prices = Prices() if spec.guardrail_prices else None
         if rate == main.learning_rate:
-            out.append(Member(spec.name, main, pess, own_model=False))
+            out.append(Member(spec.name, main, pess, own_model=False, prices=prices))
         else:
             own = Router(main.hash_bits, rate, main.l2, main.max_importance_weight, pess,
                          features_version=main.features_version)
-            out.append(Member(spec.name, own, pess, own_model=True))
+            out.append(Member(spec.name, own, pess, own_model=True, prices=prices))
     return out
 
 
 def members_from_state(states: list[dict[str, Any]], models: list[Router]) -> list[Member]:
     return [Member(str(s["name"]), models[int(s["model"])], float(s["pessimism"]), int(s["model"]) != 0,
-                   ProgressiveEvidence.from_state(s["evidence"])) for s in states]
+                   ProgressiveEvidence.from_state(s["evidence"]),
+                   Prices(float(s["prices"][0]), float(s["prices"][1])) if "prices" in s else None) for s in states]
 
 
 def reconcile(saved: list[Member], wanted: list[Member]) -> list[Member]:
@@ -120,6 +134,6 @@ def reconcile(saved: list[Member], wanted: list[Member]) -> list[Member]:
     for w in wanted:
         s = by_name.get(w.name)
         same = (s is not None and s.pessimism == w.pessimism and s.own_model == w.own_model
-                and s.learning_rate == w.learning_rate)
+                and s.learning_rate == w.learning_rate and (s.prices is None) == (w.prices is None))
         out.append(s if same and s is not None else w)
     return out

@@ -32,6 +32,7 @@ from memabrad.stats.moments import Moments
 
 if TYPE_CHECKING:
     from memabrad.learning.frozen import FrozenScorer
+    from memabrad.learning.guardrail_prices import Prices
     from memabrad.learning.router import Router
 
 METRICS = ("reward", "error_rate", "latency_ms")
@@ -216,17 +217,17 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
                      candidates: Sequence[str], route: str, propensity: float, outcome: tuple[float, float, float],
                      group: str | None, shadow: Router | FrozenScorer | None = None,
                      x_shadow: Features | None = None, *, pessimism: float | None = None,
-                     picks: tuple[str | None, str | None] | None = None) -> Scored:
+                     picks: tuple[str | None, str | None] | None = None, prices: Prices | None = None) -> Scored:
     """Doubly robust influence values of ``challenger`` and ``baseline`` (None: the logging agent) on one
     logged trajectory, with the challenger's heads as the outcome model. Call it *before* the challenger
     learns the trajectory; ``x_baseline`` is the task featurised as the baseline featurises. ``shadow``: a
     second baseline scored the same way (the challenger of a look whose verdict is pending).
     ``pessimism``: rank the challenger's candidates with this instead of its own (a portfolio member
     sharing the model); ``picks``: the baseline's and the shadow's choices when the caller has them
-    already (the same for every member of a portfolio).
+    already (the same for every member of a portfolio); ``prices``: the member's guardrail prices.
 
     Straight-line code, no closures: it runs once per member per trajectory."""
-    choice = best_route(challenger.scores(x, candidates, group, pessimism))
+    choice = best_route(challenger.scores(x, candidates, group, pessimism, prices))
     w = 1.0 / propensity
     predict = challenger.predict_outcome
     o = predict(x, route, group)

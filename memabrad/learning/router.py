@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from memabrad.learning.features import FEATURES_VERSION, Features, Featurizer, Hint, TaskView, as_candidates
+from memabrad.learning.guardrail_prices import Prices
 from memabrad.learning.pick import best_route
 from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_model import ETA, RouteModel
@@ -86,6 +87,7 @@ class Router:
     case_index: Any = None  # optional CaseIndex, for hints when serving
     features_version: int = FEATURES_VERSION
     shared: SharedPart | None = field(default_factory=SharedPart)  # the routes' shared part, None: off
+    prices: Prices = field(default_factory=Prices)  # on predicted latency and errors (learning/guardrail_prices.py)
 
     def __post_init__(self) -> None:
         self.featurizer = Featurizer(self.hash_bits, self.features_version)
@@ -172,14 +174,15 @@ class Router:
         return self.prior_reward - self.pessimism * self.prior_se
 
     def scores(self, x: Features, candidates: Sequence[str], group: str | None = None,
-               pessimism: float | None = None) -> dict[str, float]:
+               pessimism: float | None = None, prices: Prices | None = None) -> dict[str, float]:
         """Each candidate's pessimistic score for a task of ``group`` (its task_type): expected reward
-        minus ``pessimism`` (the router's own unless given) standard errors."""
+        minus ``pessimism`` standard errors, minus its guardrail ``prices`` (both the router's unless given)."""
         f = self._contextual(x)
         col = self.reward_index().col
         routes = self.routes
         out: dict[str, float] = {}
         k = self.pessimism if pessimism is None else pessimism
+        pr = self.prices if prices is None else prices
         untrained = None
         for route in candidates:
             j = col.get(route)
@@ -190,6 +193,9 @@ class Router:
             else:
                 c, lam_f = routes[route].score_terms(k, group)
                 out[route] = c + lam_f * f[j]
+                if pr.active:
+                    o = self.predict_outcome(x, route, group)
+                    out[route] -= pr.penalty(o.error_rate, o.latency_ms)
         return out
 
     def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:
@@ -258,6 +264,7 @@ class Router:
             "reward_n": self.reward_n,
             "routes": {name: m.to_state() for name, m in sorted(self.routes.items())},
             **({} if self.shared is None else {"shared": self.shared.to_state()}),
+            **self.prices.to_state(),
         }
 
     @classmethod
@@ -269,7 +276,7 @@ class Router:
         twin = Router(self.hash_bits, self.learning_rate, self.l2, self.max_importance_weight, self.pessimism,
                       self.version_id, {name: m.copy() for name, m in self.routes.items()}, self.reward_sum,
                       self.reward_sq, self.reward_n, self.case_index, self.features_version,
-                      None if self.shared is None else self.shared.copy())
+                      None if self.shared is None else self.shared.copy(), self.prices.copy())
         twin._index = self._index.copy() if self._index is not None else None
         return twin
 
@@ -339,6 +346,7 @@ def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -
             reward_n=int(state["reward_n"]),
             features_version=int(state.get("features_version", 1)),
             shared=SharedPart.from_state(state["shared"]) if "shared" in state else None,
+            prices=Prices.from_state(state),
         )
         load = RouteModel.from_state if fmt == MODEL_FORMAT else RouteModel.from_v1
         for name, data in state["routes"].items():

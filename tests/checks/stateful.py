@@ -27,6 +27,7 @@ from memabrad.daemon.dedupe import DedupeMemory
 from memabrad.daemon.partition import PartitionState
 from memabrad.evaluation.benchmark import BenchmarkWindow, LoggedItem
 from memabrad.learning.case_index import CaseIndex
+from memabrad.learning.guardrail_prices import Mark, Prices, Repricer
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.portfolio import Member, members_from_state, members_of
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
@@ -282,7 +283,8 @@ _run_learner = feeder(_step_learner)
 
 
 PORTFOLIO_CFG = Config.model_validate({"router": {"portfolio": [{"name": "slow", "learning_rate": 0.1},
-                                                                {"name": "bold", "pessimism": 0.0}]}})
+                                                                {"name": "bold", "pessimism": 0.0,
+                                                                 "guardrail_prices": True}]}})
 
 
 def _portfolio_learner() -> RouterLearner:
@@ -325,6 +327,29 @@ def _step_member(m: Member, r: Row) -> Any:
 
 
 _run_member = feeder(_step_member)
+
+
+def _repricer() -> Repricer:
+    rep = Repricer.of(CFG)
+    assert rep is not None  # the default portfolio has a priced member
+    _run_repricer(rep, build_rows())
+    return rep
+
+
+def _run_repricer(rep: Repricer, rows: list[Row]) -> list[Any]:
+    """Evidence of the scorer against the logging agent, a look every 10 rows; the prices after each look
+    (fresh prices each run: the repricer's own state is its marks)."""
+    ev, prices, out = ProgressiveEvidence(), Prices(), []
+    for i, r in enumerate(rows, 1):
+        _step_evidence(ev, r)
+        if i % 10 == 0:
+            rep.look([("m", prices, 0.3, ev)])
+            out.append(prices.copy())
+    return out
+
+
+def _mark() -> Mark:
+    return Mark(_moments(), _moments(), "v1")
 
 
 def _dedupe() -> DedupeMemory:
@@ -403,6 +428,10 @@ SPECS: list[Spec] = [
          via_json(RouterLearner.to_state, lambda s: RouterLearner.from_state(s, PORTFOLIO_CFG)),
          _run_portfolio_learner),
     Spec("Member", _member, _member_state, via_json(_member_state, _member_from_state), _run_member),
+    Spec("Prices", lambda: Prices(0.125, 2.5), Prices.to_state, via_json(Prices.to_state, Prices.from_state)),
+    Spec("Mark", _mark, Mark.to_state, via_json(Mark.to_state, Mark.from_state)),
+    Spec("Repricer", _repricer, Repricer.to_state, via_json(Repricer.to_state, lambda s: Repricer.of(CFG, s)),
+         _run_repricer),
     Spec("DedupeMemory", _dedupe, DedupeMemory.to_arrays,
          lambda m: DedupeMemory.from_arrays(_npz(m.to_arrays()), m.capacity, m.generation_size), _run_dedupe),
     Spec("PartitionState", _partition, PartitionState.to_payload, _via_checkpoint, _run_partition),

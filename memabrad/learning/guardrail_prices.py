@@ -1,0 +1,145 @@
+"""Prices on predicted latency and errors, so a challenger stays inside the guardrails it is judged by.
+
+The gates promote a challenger only if its error rate and latency are at most
+``promotion.max_error_rate_increase`` / ``max_latency_increase_ms`` worse than the baseline's. A
+router that ranks routes by reward alone can win on reward by sending tasks to slower or less
+reliable routes, and then is never promoted however much better it is: its gain never reaches
+anyone. So each route's score also pays for its predicted outcome — ``latency_per_s`` per
+predicted second and ``error`` per unit of predicted error probability (``Prices``) — and the
+prices are learned: the Lagrange multipliers of "keep each guardrail delta under ``AIM`` of its
+allowance", moved by dual ascent at every look (``Repricer``).
+
+At a look the challenger's own progressive evidence says how far its error rate and latency were
+from the baseline's since the previous look (doubly robust, every trajectory). A price rises when
+that delta is above ``AIM`` of its allowance and falls (never below zero) when it is under, by
+``STEP`` x the spread of the rewards seen x the excess in allowances — less one standard error of
+it, so a look's noise alone moves nothing. With no guardrail pressure the prices stay at zero and
+the router ranks exactly as without them. Prices are part of the model (a saved version chooses
+as it was judged) and the marks are in the learner's checkpoint, so a replay reprices identically.
+Aiming at half the allowance leaves the confidence bounds room to prove the gate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from memabrad.stats.moments import Moments
+
+AIM = 0.5  # the share of each allowance a challenger aims to stay under
+STEP = 0.05  # dual-ascent step, in reward spreads per allowance of excess
+
+
+@dataclass
+class Prices:
+    """What a route's score gives up per predicted second of latency and per unit of predicted error
+    probability (reward units).
+
+    >>> round(Prices(0.2, 1.0).penalty(0.05, 500.0), 6)
+    0.15
+    >>> Prices().active, Prices.from_state(Prices(0.2, 0.0).to_state())
+    (False, Prices(latency_per_s=0.2, error=0.0))
+    """
+
+    latency_per_s: float = 0.0
+    error: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.latency_per_s > 0.0 or self.error > 0.0
+
+    def penalty(self, error_rate: float, latency_ms: float) -> float:
+        return self.latency_per_s * latency_ms / 1000.0 + self.error * error_rate
+
+    def to_state(self) -> dict[str, Any]:
+        """Nothing while both are zero, so a model that never priced exports as before."""
+        return {"guardrail_prices": [self.latency_per_s, self.error]} if self.active else {}
+
+    @classmethod
+    def from_state(cls, state: Any) -> Prices:
+        v = state.get("guardrail_prices")
+        return cls(float(v[0]), float(v[1])) if v else cls()
+
+    def copy(self) -> Prices:
+        return Prices(self.latency_per_s, self.error)
+
+
+class _Evidence(Protocol):
+    baseline_version_id: str | None
+    delta: list[Moments]
+
+
+@dataclass
+class Mark:
+    """A member's error-rate and latency deltas at its last look, against which baseline."""
+
+    error: Moments
+    latency: Moments
+    baseline: str | None
+
+    def to_state(self) -> dict[str, Any]:
+        return {"error": [self.error.n, self.error.mean, self.error.m2],
+                "latency": [self.latency.n, self.latency.mean, self.latency.m2], "baseline": self.baseline}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> Mark:
+        e, lat = s["error"], s["latency"]
+        return cls(Moments(int(e[0]), float(e[1]), float(e[2])), Moments(int(lat[0]), float(lat[1]), float(lat[2])),
+                   s["baseline"])
+
+
+def _move(price: float, since: Moments, allowance: float, spread: float) -> float:
+    """One dual-ascent step of a price in reward per allowance: up by the excess over ``AIM`` of the
+    allowance, down by the room under it, each less one standard error.
+
+    >>> m = Moments(1000, 200.0, 999 * 100.0 ** 2)  # latency delta 200 ms, sd 100 ms, allowance 250 ms
+    >>> round(_move(0.0, m, 250.0, 0.3), 4)
+    0.0043
+    >>> _move(0.005, Moments(1000, 0.0, 999 * 100.0 ** 2), 250.0, 0.3)  # well under: down, not below zero
+    0.0
+    """
+    if since.n < 2 or allowance <= 0.0 or not math.isfinite(allowance):
+        return price
+    excess = since.mean / allowance - AIM
+    se = math.sqrt(max(since.variance, 0.0) / since.n) / allowance
+    shrunk = math.copysign(max(0.0, abs(excess) - se), excess)
+    return max(0.0, price + STEP * spread * shrunk)
+
+
+@dataclass
+class Repricer:
+    """The guardrail allowances and each member's mark; ``look`` moves the members' prices."""
+
+    error_allowance: float
+    latency_allowance_ms: float
+    marks: dict[str, Mark] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, cfg: Any, state: dict[str, Any] | None = None) -> Repricer | None:
+        """From a ``Config`` (None when no portfolio member is priced), with saved marks."""
+        if not any(m.guardrail_prices for m in cfg.router.portfolio):
+            return None
+        marks = {k: Mark.from_state(v) for k, v in (state or {}).items()}
+        return cls(cfg.promotion.max_error_rate_increase, cfg.promotion.max_latency_increase_ms, marks)
+
+    def look(self, members: list[tuple[str, Prices, float, _Evidence]]) -> None:
+        """At a look: move each (name, prices, reward spread, evidence)'s prices by its deltas since its
+        last look."""
+        for name, p, spread, ev in members:
+            err, lat = ev.delta[1], ev.delta[2]
+            mark = self.marks.get(name)
+            if mark is None or mark.baseline != ev.baseline_version_id or mark.latency.n > lat.n:
+                since_e, since_l = err, lat  # the evidence restarted: all of it is new
+            else:
+                since_e, since_l = err.minus(mark.error), lat.minus(mark.latency)
+            a_ms = self.latency_allowance_ms
+            if a_ms > 0:
+                p.latency_per_s = _move(p.latency_per_s * a_ms / 1000.0, since_l, a_ms, spread) * 1000.0 / a_ms
+            if self.error_allowance > 0:
+                p.error = _move(p.error * self.error_allowance, since_e, self.error_allowance,
+                                spread) / self.error_allowance
+            self.marks[name] = Mark(err.copy(), lat.copy(), ev.baseline_version_id)
+
+    def to_state(self) -> dict[str, Any]:
+        return {k: m.to_state() for k, m in sorted(self.marks.items())}
