@@ -82,12 +82,18 @@ class MemberEstimate:
     reward_high: float
     verdict: str
     chosen: bool = False
+    prices: Prices | None = None
+    """The member's guardrail prices at the look (None: it ranks without)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "learning_rate": self.learning_rate, "pessimism": self.pessimism,
-                "trajectories": self.trajectories, "reward_delta": _num(self.reward_delta),
-                "reward_low": _num(self.reward_low), "reward_high": _num(self.reward_high),
-                "verdict": self.verdict, "chosen": self.chosen}
+        out = {"name": self.name, "learning_rate": self.learning_rate, "pessimism": self.pessimism,
+               "trajectories": self.trajectories, "reward_delta": _num(self.reward_delta),
+               "reward_low": _num(self.reward_low), "reward_high": _num(self.reward_high),
+               "verdict": self.verdict, "chosen": self.chosen}
+        if self.prices is not None:
+            out["guardrail_prices"] = {"latency_per_s": round(self.prices.latency_per_s, 6),
+                                       "error": round(self.prices.error, 6)}
+        return out
 
 
 def _num(v: float) -> float | None:

@@ -40,7 +40,8 @@ def selector(settings: PolicySettings, confidence: float) -> Selector:
             passes = decision.verdict == "promote"
             keys.append((not passes, -low if passes else 0.0, i))
             rows.append(MemberEstimate(m.name, m.learning_rate, m.pessimism, result.task_count, reward.value,
-                                       reward.ci_low, reward.ci_high, decision.verdict))
+                                       reward.ci_low, reward.ci_high, decision.verdict,
+                                       prices=None if m.prices is None else m.prices.copy()))
         chosen = min(keys)[2]
         rows[chosen] = replace(rows[chosen], chosen=True)
         return chosen, tuple(rows)

@@ -70,14 +70,15 @@ PORTFOLIO_YAML = """router:
   portfolio:
     - {name: slow, learning_rate: 0.1}
     - {name: bold, pessimism: 0.0}
-    - {name: careful, pessimism: 2.0}
+    - {name: careful, pessimism: 2.0, guardrail_prices: true}
 """
 
 
 def test_kill9_with_a_portfolio_same_choices_as_uninterrupted_run(kafka: KafkaIO, daemons: DaemonFactory,
                                                                   producer: Producer) -> None:
-    """The same with a challenger portfolio (three members, one with a model of its own): the member put
-    forward at each look, and so every version and report, equal the uninterrupted run's."""
+    """The same with a challenger portfolio (three members, one with a model of its own, one with guardrail
+    prices): the member put forward at each look, and so every version and report, equal the uninterrupted
+    run's; the reports show the priced member's prices."""
     (daemons.tmp_path / "config.yaml").write_text(PORTFOLIO_YAML)  # the daemons' working directory
     n, dups, threshold = 20_000, 300, 4_000  # a look every ~2 s at full speed: promotions applied before the next
     rng = random.Random(99)
@@ -87,6 +88,9 @@ def test_kill9_with_a_portfolio_same_choices_as_uninterrupted_run(kafka: KafkaIO
                              {"MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES": str(threshold)})
     chosen = [r["evidence"]["portfolio"]["chosen"] for r in reports]
     assert len(chosen) == n // threshold and set(chosen) <= {"main", "slow", "bold", "careful"}
+    for r in reports:
+        priced = {m["name"]: m.get("guardrail_prices") for m in r["evidence"]["portfolio"]["members"]}
+        assert priced["careful"] is not None and priced["main"] is None and priced["slow"] is None
 
 
 def run_with_kills(kafka: KafkaIO, daemons: DaemonFactory, producer: Producer, stream: list[dict[str, Any]],
