@@ -219,6 +219,10 @@ def test_the_report_page_names_the_member_put_forward() -> None:
     assert rec.evidence_note == "progressive · α 0.025 over 3 looks · member careful of 2"
     report.pop("evidence")
     assert EvaluationRecord.from_report(report).evidence_note == "progressive · α 0.025 over 3 looks"
+    report["gates"] = {"reward_delta": {"value": 0.1, "threshold": 0.01, "passed": True, "ci_low": 0.05,
+                                        "ci_high": 0.15, "one_sided": True, "alpha": 0.025}}
+    assert EvaluationRecord.from_report(report).evidence_note == ("progressive · α 0.025 over 3 looks · "
+                                                                  "one-sided gate bounds")
 
 
 def test_when_no_member_passes_the_main_challenger_goes_forward() -> None:

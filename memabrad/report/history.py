@@ -97,6 +97,8 @@ class GateRecord:
     compared: str | None = None
     """Which number was held against the threshold: ``estimate``, ``ci_low`` or ``ci_high``."""
     reason: str | None = None
+    one_sided: bool = False
+    """``ci_low`` / ``ci_high`` are one-sided bounds (progressive evidence), not a two-sided interval."""
 
     @classmethod
     def from_report(cls, name: str, data: Any) -> GateRecord | None:
@@ -106,7 +108,8 @@ class GateRecord:
         status = _str(data.get("status")) or ("pass" if passed else "fail")
         return cls(name=name, value=_num(data.get("value")), threshold=_num(data.get("threshold")), passed=passed,
                    status=status, ci_low=_num(data.get("ci_low")), ci_high=_num(data.get("ci_high")),
-                   compared=_str(data.get("compared")), reason=_str(data.get("reason")))
+                   compared=_str(data.get("compared")), reason=_str(data.get("reason")),
+                   one_sided=data.get("one_sided") is True)
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ class EvaluationRecord:
             if self.alpha is not None:
                 parts.append(f"α {self.alpha:g} over {self.looks if self.looks is not None else '?'} "
                              f"look{'s' if self.looks != 1 else ''}")
+        if any(g.one_sided for g in self.gates):
+            parts.append("one-sided gate bounds")
         if self.member is not None:
             parts.append(f"member {self.member} of {self.members if self.members is not None else '?'}")
         return " · ".join(parts)
