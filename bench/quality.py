@@ -112,8 +112,11 @@ OBD_MAX_CANDIDATES = 64
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+_CLOCK = Clock(START)
+
+
 def _at(i: int) -> str:
-    return Clock(START).format(500 * i)
+    return _CLOCK.format(500 * i)
 
 
 def _row(router_id: str, i: int, task: dict[str, Any], candidates: list[str], route: str, propensity: float,

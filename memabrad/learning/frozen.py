@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from memabrad.learning.features import Features
 from memabrad.learning.pick import best_route
+from memabrad.learning.router import predict_route
 
 if TYPE_CHECKING:
     from memabrad.learning.router import Router
@@ -62,13 +63,13 @@ class FrozenScorer:
         for r in candidates:
             j = col.get(r)
             out[r] = untrained if j is None else c[j] + lam[j] * f[j]
-        if self._prices.active:  # as ``Router.scores``: the same predictions, in the same order of operations
+        if self._prices.active:  # as ``Router.scores``: the same predictions (``predict_route``)
             k = len(self._models)
             for r in candidates:
                 j = col.get(r)
                 if j is not None:
-                    _, err, lat_s = self._models[j].predict_parts((f[j], f[k + j], f[2 * k + j]), group)
-                    out[r] -= self._prices.penalty(float(err), max(0.0, lat_s * 1000.0))
+                    o = predict_route(self._models[j], f, j, k, group)
+                    out[r] -= self._prices.penalty(o.error_rate, o.latency_ms)
         return out
 
     def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:

@@ -79,14 +79,11 @@ class Mark:
     baseline: str | None
 
     def to_state(self) -> dict[str, Any]:
-        return {"error": [self.error.n, self.error.mean, self.error.m2],
-                "latency": [self.latency.n, self.latency.mean, self.latency.m2], "baseline": self.baseline}
+        return {"error": self.error.to_state(), "latency": self.latency.to_state(), "baseline": self.baseline}
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> Mark:
-        e, lat = s["error"], s["latency"]
-        return cls(Moments(int(e[0]), float(e[1]), float(e[2])), Moments(int(lat[0]), float(lat[1]), float(lat[2])),
-                   s["baseline"])
+        return cls(Moments.from_state(s["error"]), Moments.from_state(s["latency"]), s["baseline"])
 
 
 def _move(price: float, since: Moments, allowance: float, spread: float) -> float:

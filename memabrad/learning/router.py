@@ -59,6 +59,13 @@ class OutcomePrediction:
     latency_ms: float
 
 
+def predict_route(model: RouteModel, f: Sequence[float], j: int, k: int, group: str | None) -> OutcomePrediction:
+    """Route ``j``'s outcome from the contextual parts ``f`` of all ``k`` routes (reward, error and latency
+    heads, in that order), as ``Router.predict_outcome`` and ``FrozenScorer`` both predict it."""
+    reward, err, latency_s = model.predict_parts((f[j], f[k + j], f[2 * k + j]), group)
+    return OutcomePrediction(reward, float(err), max(0.0, latency_s * 1000.0))
+
+
 @dataclass
 class Router:
     """Per-route outcome models over hashed task features.
@@ -183,6 +190,7 @@ class Router:
         out: dict[str, float] = {}
         k = self.pessimism if pessimism is None else pessimism
         pr = self.prices if prices is None else prices
+        priced = pr.active
         untrained = None
         for route in candidates:
             j = col.get(route)
@@ -193,7 +201,7 @@ class Router:
             else:
                 c, lam_f = routes[route].score_terms(k, group)
                 out[route] = c + lam_f * f[j]
-                if pr.active:
+                if priced:
                     o = self.predict_outcome(x, route, group)
                     out[route] -= pr.penalty(o.error_rate, o.latency_ms)
         return out
@@ -210,9 +218,7 @@ class Router:
         got = self._preds.get((route, group))  # portfolio members sharing this model ask again
         if got is None:
             ix = self.reward_index()
-            j, k = ix.col[route], len(ix.routes)
-            reward, err, latency_s = model.predict_parts((f[j], f[k + j], f[2 * k + j]), group)
-            got = self._preds[(route, group)] = OutcomePrediction(reward, float(err), max(0.0, latency_s * 1000.0))
+            got = self._preds[(route, group)] = predict_route(model, f, ix.col[route], len(ix.routes), group)
         return got
 
     def hint_for(self, task: Any) -> Hint | None:
