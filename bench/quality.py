@@ -36,6 +36,9 @@ Workloads and their ground truth:
   texts are random words; truth exact over 5,000 fixed contexts; oracle = per-context best; best
   single = one route wherever offered. ``priced`` was written after the numeric features changed
   and is held out of every tuning loop.
+- ``guarded`` (same module): the most rewarding routes are slow and fail more often, so the
+  latency and error-rate guardrails press; truth (reward, error rate, latency) exact over 5,000
+  fixed contexts. Written to judge guardrail prices, held out of their tuning.
 - ``pareto``: real data, ``pareto_bandit/data/examples/{val,test_holdout}.jsonl`` of the PyPI
   package ``paretobandit==0.1.1`` (Apache-2.0; fetched with ``pip download --no-deps`` into the
   cache dir): 3,609 prompts x 3 LLMs, each with a reward in [0, 1] and a USD cost. Reward =
@@ -304,17 +307,28 @@ def hard_workload(seed: int, n_contexts: int) -> Workload:
 
 def numeric_workload(name: str, seed: int, n_contexts: int) -> Workload:
     """``memabrad.sim.numeric``: the best route depends on numbers in ``task.features`` only."""
-    from memabrad.sim.numeric import WORLDS, NumericWorkload
+    from memabrad.sim.numeric import WORLDS, NumericWorkload, Task
 
     world = WORLDS[name]
     fixed = NumericWorkload(world).contexts(n_contexts)
 
+    def mixed(dist: Callable[[Task, list[str]], Mapping[str, float]]) -> Value:
+        rew = err = lat = 0.0
+        for t, cs in fixed:
+            for r, p in dist(t, cs).items():
+                rew += p * world.expected(t, r)
+                if world.outcome is not None:
+                    ms, e = world.outcome(t, r)
+                    lat, err = lat + p * ms, err + p * e
+        n = len(fixed)
+        extra = {"error_rate": round(err / n, 6), "latency_ms": round(lat / n, 3)} if world.outcome else {}
+        return Value(rew / n, None, extra)
+
     def value(policy: Policy) -> Value:
-        return Value(sum(world.expected(t, policy(t, cs)) for t, cs in fixed) / len(fixed))
+        return mixed(lambda t, cs: {policy(t, cs): 1.0})
 
     def logging_value() -> Value:
-        return Value(sum(sum(p * world.expected(t, r) for r, p in world.logging_probs(cs).items())
-                         for t, cs in fixed) / len(fixed))
+        return mixed(lambda _t, cs: world.logging_probs(cs))
 
     def single(route: str) -> Policy:  # the route where offered, else the logging agent's route
         return lambda _t, cs: route if route in cs else world.logging_route
@@ -726,7 +740,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (300 / 1,000 / 2,000) and eval samples")
     ap.add_argument("--sizes", default=None, help="comma-separated looks, default 1000,5000,20000")
-    ap.add_argument("--workloads", default="sim,helpdesk,hard,tokens,priced,pareto,obd")
+    ap.add_argument("--workloads", default="sim,helpdesk,hard,tokens,priced,guarded,pareto,obd")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", default=None, help="a config file for memabrad (default: built-in defaults)")
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
@@ -756,6 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hard": lambda: hard_workload(args.seed, n_small),
         "tokens": lambda: numeric_workload("tokens", args.seed, n_small),
         "priced": lambda: numeric_workload("priced", args.seed, n_small),
+        "guarded": lambda: numeric_workload("guarded", args.seed, n_small),
         "pareto": lambda: pareto_workload(args.seed, cache, lam=args.pareto_lambda,
                                           logging_model=args.pareto_logging, share=args.pareto_share),
         "obd": lambda: obd_workload(args.seed, cache),

@@ -10,7 +10,7 @@ import pytest
 
 from memabrad.config import Config
 from memabrad.learning.learner import RouterLearner
-from memabrad.sim.numeric import PRICED, TOKENS, WORLDS, NumericWorkload
+from memabrad.sim.numeric import GUARDED, PRICED, TOKENS, WORLDS, NumericWorkload
 from memabrad.wire.parse import parse_trajectory
 
 
@@ -40,6 +40,23 @@ def test_the_truth_is_the_shape_the_docs_describe() -> None:
     assert TOKENS.expected(small, "code-tool") > TOKENS.expected(big, "code-tool")
     assert PRICED.expected({"features": {"est_cost_usd": 0.02, "user_tier": 1, "latency_budget_ms": 500,
                                          "n_docs": 0}}, "cheap") == pytest.approx(0.40)
+
+
+def test_the_guarded_world_logs_failures_and_latencies_whose_means_are_its_truth() -> None:
+    """A failed task earns 0 and ``expected`` is the mean reward failures included; the most rewarding route
+    for hard tasks is the slowest and least reliable, so a reward-only router breaks the guardrails."""
+    rows = NumericWorkload(GUARDED, seed=2).generate(20_000)
+    failed = [r for r in rows if r["outcome"]["error"]]
+    assert failed and all(r["outcome"]["reward"] == 0.0 for r in failed)
+    agentic = [r for r in rows if r["decision"]["route"] == "agentic"]
+    mean_ms = sum(r["outcome"]["latency_ms"] for r in agentic) / len(agentic)
+    assert mean_ms == pytest.approx(3500.0, rel=0.03)
+    expected = sum(GUARDED.expected(r["task"], "agentic") for r in agentic) / len(agentic)
+    assert sum(r["outcome"]["reward"] for r in agentic) / len(agentic) == pytest.approx(expected, abs=0.02)
+    hard = {"features": {"difficulty": 0.9, "n_docs": 0, "interactive": 0}}
+    best = max(GUARDED.routes, key=lambda r: GUARDED.expected(hard, r))
+    assert best == "agentic" and GUARDED.outcome(hard, best)[0] == max(
+        GUARDED.outcome(hard, r)[0] for r in GUARDED.routes)
 
 
 def test_the_default_learner_routes_on_numeric_features() -> None:

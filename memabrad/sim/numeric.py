@@ -6,7 +6,7 @@ user's tier. Routing on them means learning a *shape* — a cheap model is good 
 and poor above; a tool pays off only above some cost — on whatever scale the agent reports.
 The texts here are a few random words with no signal, so only the numbers can be learned.
 
-Two worlds, each with an exact expected reward per (context, route), so a policy's true value
+Three worlds, each with an exact expected reward per (context, route), so a policy's true value
 is exact over a fixed set of contexts:
 
 - ``TOKENS``: 8 routes, a random 4-8 of them offered per task (``large`` always), Bernoulli
@@ -16,6 +16,12 @@ is exact over a fixed set of contexts:
   +-0.3, never clipped); features on small and large scales: ``est_cost_usd`` (1e-4 to 0.05),
   ``user_tier``, ``latency_budget_ms`` (100-10,000), ``n_docs``; logging 60 % ``standard`` +
   40 % uniform. It was written after the featurizer's numeric knots and never tuned on.
+- ``GUARDED``: 5 routes whose best reward costs latency and errors, so a router that ranks by
+  reward alone breaks the promotion guardrails: ``agentic`` is the most rewarding for hard tasks
+  and takes 3.5 s with 6 % errors (10 % in interactive sessions), ``fast`` takes 0.25 s. Features
+  ``difficulty`` (0-1), ``n_docs``, ``interactive``; a failed task earns 0, otherwise the
+  quality +- 0.3; observed latency is the route's mean x U(0.5, 1.5); logging 60 % ``standard`` +
+  40 % uniform. Written to judge guardrail prices and never tuned on.
 
 >>> w = NumericWorkload(TOKENS, seed=1)
 >>> row = w.generate(1)[0]
@@ -51,6 +57,8 @@ class NumericWorld:
     offer: Callable[[random.Random], list[str]]
     expected: Callable[[Mapping[str, Any], str], float]
     draw_reward: Callable[[random.Random, float], float]
+    # (mean latency in ms, error probability) of a route for a task; None: 500 ms, never an error
+    outcome: Callable[[Mapping[str, Any], str], tuple[float, float]] | None = None
 
     def logging_probs(self, candidates: Sequence[str]) -> dict[str, float]:
         explore = (1.0 - self.logging_share) / len(candidates)
@@ -140,7 +148,43 @@ PRICED = NumericWorld(
     draw_reward=lambda rng, mean: mean + rng.uniform(-0.3, 0.3),  # in [-0.5, 1.0]: never clipped
 )
 
-WORLDS = {w.name: w for w in (TOKENS, PRICED)}
+# -- GUARDED -------------------------------------------------------------------------------------
+
+_GUARDED_ROUTES = ("standard", "fast", "deep", "agentic", "retrieval")
+_GUARDED_OUTCOME = {"standard": (700.0, 0.02), "fast": (250.0, 0.01), "deep": (1800.0, 0.03),
+                    "agentic": (3500.0, 0.06), "retrieval": (1100.0, 0.02)}
+
+
+def _guarded_task(rng: random.Random) -> Task:
+    return {"input": _words(rng, _PRICED_VOCAB, 2, 8),
+            "features": {"difficulty": round(rng.random(), 2), "n_docs": rng.choice((0, 0, 0, 1, 3, 6)),
+                         "interactive": int(rng.random() < 0.3)}}
+
+
+def _guarded_outcome(task: Mapping[str, Any], route: str) -> tuple[float, float]:
+    latency, error = _GUARDED_OUTCOME[route]
+    if route == "agentic" and task["features"]["interactive"]:
+        error = 0.10
+    return latency, error
+
+
+def _guarded_quality(task: Mapping[str, Any], route: str) -> float:
+    """The expected reward of a task that did not fail."""
+    f = task["features"]
+    d = f["difficulty"]
+    return {"standard": 0.45 - 0.10 * d, "fast": 0.55 - 0.50 * d, "deep": 0.35 + 0.35 * d,
+            "agentic": 0.30 + 0.55 * d, "retrieval": 0.25 + 0.08 * min(f["n_docs"], 5)}[route]
+
+
+GUARDED = NumericWorld(
+    name="guarded", routes=_GUARDED_ROUTES, logging_route="standard", logging_share=0.6,
+    sample_task=_guarded_task, offer=lambda _rng: list(_GUARDED_ROUTES),
+    expected=lambda task, route: (1.0 - _guarded_outcome(task, route)[1]) * _guarded_quality(task, route),
+    draw_reward=lambda rng, mean: mean + rng.uniform(-0.3, 0.3),
+    outcome=_guarded_outcome,
+)
+
+WORLDS = {w.name: w for w in (TOKENS, PRICED, GUARDED)}
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -165,10 +209,16 @@ class NumericWorkload:
         task, candidates = w.sample_task(rng), w.offer(rng)
         probs = w.logging_probs(candidates)
         route = rng.choices(candidates, weights=[probs[c] for c in candidates])[0]
-        reward = w.draw_reward(rng, w.expected(task, route))
+        mean = w.expected(task, route)
+        latency, error = 500.0, False
+        if w.outcome is not None:  # a failed task earns 0; ``expected`` is (1 - error) x the quality
+            mean_ms, p_error = w.outcome(task, route)
+            latency, error = mean_ms * rng.uniform(0.5, 1.5), rng.random() < p_error
+            mean /= 1.0 - p_error
+        reward = 0.0 if error else w.draw_reward(rng, mean)
         row = trajectory_row(f"{self.router_id}-n{self.seed}-{self._i:08d}", self.router_id,
                              self._clock.format(500 * self._i), task, candidates, route, probs[route], reward,
-                             False, 500.0)
+                             error, latency)
         self._i += 1
         return row
 
