@@ -51,13 +51,17 @@ def test_prices_travel_with_the_model_and_an_unpriced_model_exports_as_before() 
 
 
 def _evidence(latency_delta_ms: float, error_delta: float, n: int = 1000,
-              ev: ProgressiveEvidence | None = None) -> ProgressiveEvidence:
-    """``n`` more trajectories whose error-rate and latency deltas average as given (to ``ev`` if given)."""
+              ev: ProgressiveEvidence | None = None, *, predicted_error_delta: float | None = None,
+              error_noise: float = 0.01) -> ProgressiveEvidence:
+    """``n`` more trajectories whose error-rate and latency deltas average as given (to ``ev`` if given);
+    the outcome model predicts ``predicted_error_delta`` (default: the observed one); ``error_noise``: the
+    spread of the observed error delta per trajectory."""
     ev = ev if ev is not None else ProgressiveEvidence()
+    pred = error_delta if predicted_error_delta is None else predicted_error_delta
     for i in range(n):
         wiggle = 1.0 if i % 2 else -1.0
-        ev.add((0.7, error_delta + 0.01 * wiggle, 800.0 + latency_delta_ms + 50 * wiggle), (0.5, 0.0, 800.0),
-               weight=1.0, unsupported=False, at=str(i))
+        ev.add((0.7, error_delta + error_noise * wiggle, 800.0 + latency_delta_ms + 50 * wiggle), (0.5, 0.0, 800.0),
+               weight=1.0, unsupported=False, at=str(i), error_parts=(pred, error_noise ** 2))
     return ev
 
 
@@ -74,6 +78,22 @@ def test_prices_rise_over_the_aim_fall_under_it_and_stay_zero_without_pressure()
     for _ in range(5):
         rep.look([("calm", calm, spread, _evidence(50.0, 0.002))])
     assert calm == Prices()  # the member ranks exactly as without prices
+
+
+def test_the_error_price_steers_by_predicted_errors_and_aims_where_the_gate_can_prove_it() -> None:
+    """A coin-flip error delta of +0.2 +- 1 per trajectory that the outcome model predicts as zero moves
+    nothing; a predicted +0.006 (under half the 0.02 allowance) raises the price while the gate's bound is
+    too wide to prove it (the aim is then zero), and not once the evidence is precise."""
+    rep, spread = Repricer(error_allowance=0.02, latency_allowance_ms=250.0), 0.3
+    noisy = Prices()
+    rep.look([("noisy", noisy, spread, _evidence(0.0, 0.2, predicted_error_delta=0.0, error_noise=1.0))])
+    assert noisy == Prices()
+    wide = Prices()
+    rep.look([("wide", wide, spread, _evidence(0.0, 0.006, error_noise=1.0))])
+    assert wide.error > 0
+    precise = Prices()
+    rep.look([("precise", precise, spread, _evidence(0.0, 0.006, error_noise=0.01))])
+    assert precise == Prices()
 
 
 def _cfg(**env: str) -> Config:

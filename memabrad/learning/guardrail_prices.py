@@ -9,14 +9,22 @@ predicted second and ``error`` per unit of predicted error probability (``Prices
 prices are learned: the Lagrange multipliers of "keep each guardrail delta under ``AIM`` of its
 allowance", moved by dual ascent at every look (``Repricer``).
 
-At a look the challenger's own progressive evidence says how far its error rate and latency were
-from the baseline's since the previous look (doubly robust, every trajectory). A price rises when
-that delta is above ``AIM`` of its allowance and falls (never below zero) when it is under, by
-``STEP`` x the spread of the rewards seen x the excess in allowances — less one standard error of
-it, so a look's noise alone moves nothing. With no guardrail pressure the prices stay at zero and
-the router ranks exactly as without them. Prices are part of the model (a saved version chooses
-as it was judged) and the marks are in the learner's checkpoint, so a replay reprices identically.
-Aiming at half the allowance leaves the confidence bounds room to prove the gate.
+At a look, each price moves on what the member did since its previous look: the latency delta
+against the baseline from its own progressive evidence (doubly robust, every trajectory), the
+error-rate delta as its outcome model predicts it (the error head's predicted error probability of
+the member's choice minus the baseline's: a coin flip times an importance weight of twenty makes the
+doubly robust error delta of a thousand trajectories too noisy to steer by, while the predictions
+are smooth). A price rises when its delta is above the aim and falls (never below zero) when it is
+under, by ``STEP`` x the spread of the rewards seen x the excess in allowances, less one standard
+error of it, so a look's noise alone moves nothing.
+
+The aim is where the gate can prove the guardrail: ``AIM`` of the allowance, or less when the
+gate's one-sided bound is still wide — the allowance minus the bound's distance from the estimate,
+never below zero (no worse than the baseline). Error rates are coin flips whose bounds stay wide
+for tens of thousands of trajectories, and a member that used all of the allowance would wait that
+long to be promoted. With no guardrail pressure the prices stay at zero and the router ranks
+exactly as without them. Prices are part of the model (a saved version chooses as it was judged)
+and the marks are in the learner's checkpoint, so a replay reprices identically.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from memabrad.stats.confidence_sequence import cs_one_sided_width
 from memabrad.stats.moments import Moments
 
 AIM = 0.5  # the share of each allowance a challenger aims to stay under
@@ -68,27 +77,44 @@ class Prices:
 class _Evidence(Protocol):
     baseline_version_id: str | None
     delta: list[Moments]
+    error_smooth: Moments  # the predicted error-rate delta per trajectory
+
+    def error_variance(self) -> float: ...
 
 
 @dataclass
 class Mark:
-    """A member's error-rate and latency deltas at its last look, against which baseline."""
+    """A member's predicted error-rate and latency deltas at its last look, against which baseline."""
 
-    error: Moments
+    error: Moments  # the predicted error-rate deltas (``error_smooth``)
     latency: Moments
     baseline: str | None
 
     def to_state(self) -> dict[str, Any]:
-        return {"error": self.error.to_state(), "latency": self.latency.to_state(), "baseline": self.baseline}
+        return {"error_model": self.error.to_state(), "latency": self.latency.to_state(), "baseline": self.baseline}
 
     @classmethod
-    def from_state(cls, s: dict[str, Any]) -> Mark:
-        return cls(Moments.from_state(s["error"]), Moments.from_state(s["latency"]), s["baseline"])
+    def from_state(cls, s: dict[str, Any]) -> Mark | None:
+        """None for a mark of the first version (it held the doubly robust error delta): the next look
+        takes the whole evidence as new, as after a restart."""
+        if "error_model" not in s:
+            return None
+        return cls(Moments.from_state(s["error_model"]), Moments.from_state(s["latency"]), s["baseline"])
 
 
-def _move(price: float, since: Moments, allowance: float, spread: float) -> float:
-    """One dual-ascent step of a price in reward per allowance: up by the excess over ``AIM`` of the
-    allowance, down by the room under it, each less one standard error.
+def aim(allowance: float, width: float) -> float:
+    """The share of the allowance to aim at: ``AIM``, or what the gate's bound leaves of the allowance.
+
+    >>> aim(250.0, 40.0), aim(0.02, 0.015), aim(0.02, 0.03)
+    (0.5, 0.25, 0.0)
+    """
+    room = 1.0 - width / allowance if math.isfinite(width) else 0.0
+    return min(AIM, max(0.0, room))
+
+
+def _move(price: float, since: Moments, allowance: float, spread: float, target: float = AIM) -> float:
+    """One dual-ascent step of a price in reward per allowance: up by the excess over ``target`` (a share
+    of the allowance), down by the room under it, each less one standard error.
 
     >>> m = Moments(1000, 200.0, 999 * 100.0 ** 2)  # latency delta 200 ms, sd 100 ms, allowance 250 ms
     >>> round(_move(0.0, m, 250.0, 0.3), 4)
@@ -98,7 +124,7 @@ def _move(price: float, since: Moments, allowance: float, spread: float) -> floa
     """
     if since.n < 2 or allowance <= 0.0 or not math.isfinite(allowance):
         return price
-    excess = since.mean / allowance - AIM
+    excess = since.mean / allowance - target
     se = math.sqrt(max(since.variance, 0.0) / since.n) / allowance
     shrunk = math.copysign(max(0.0, abs(excess) - se), excess)
     return max(0.0, price + STEP * spread * shrunk)
@@ -106,10 +132,13 @@ def _move(price: float, since: Moments, allowance: float, spread: float) -> floa
 
 @dataclass
 class Repricer:
-    """The guardrail allowances and each member's mark; ``look`` moves the members' prices."""
+    """The guardrail allowances, the gates' alpha and ``target_n``, and each member's mark; ``look`` moves
+    the members' prices."""
 
     error_allowance: float
     latency_allowance_ms: float
+    alpha: float = 0.025  # a member's gate alpha: the stream's, shared among the portfolio
+    target_n: int = 5000
     marks: dict[str, Mark] = field(default_factory=dict)
 
     @classmethod
@@ -117,25 +146,35 @@ class Repricer:
         """From a ``Config`` (None when no portfolio member is priced), with saved marks."""
         if not any(m.guardrail_prices for m in cfg.router.portfolio):
             return None
-        marks = {k: Mark.from_state(v) for k, v in (state or {}).items()}
-        return cls(cfg.promotion.max_error_rate_increase, cfg.promotion.max_latency_increase_ms, marks)
+        marks = {k: m for k, v in (state or {}).items() if (m := Mark.from_state(v)) is not None}
+        alpha = (1.0 - cfg.evaluation.confidence) / (len(cfg.router.portfolio) + 1)
+        return cls(cfg.promotion.max_error_rate_increase, cfg.promotion.max_latency_increase_ms, alpha,
+                   cfg.evaluation.target_n, marks)
+
+    def _width(self, m: Moments, floor: float = math.nan) -> float:
+        """About the distance of the gate's one-sided bound from the estimate (inf before two trajectories)."""
+        if m.n < 2:
+            return math.inf
+        var = max(m.variance, floor) if floor == floor else max(m.variance, 0.0)
+        return cs_one_sided_width(math.sqrt(var), m.n, self.alpha, self.target_n)
 
     def look(self, members: list[tuple[str, Prices, float, _Evidence]]) -> None:
         """At a look: move each (name, prices, reward spread, evidence)'s prices by its deltas since its
         last look."""
         for name, p, spread, ev in members:
-            err, lat = ev.delta[1], ev.delta[2]
+            err, lat = ev.error_smooth, ev.delta[2]
             mark = self.marks.get(name)
             if mark is None or mark.baseline != ev.baseline_version_id or mark.latency.n > lat.n:
                 since_e, since_l = err, lat  # the evidence restarted: all of it is new
             else:
                 since_e, since_l = err.minus(mark.error), lat.minus(mark.latency)
-            a_ms = self.latency_allowance_ms
+            a_ms, a_err = self.latency_allowance_ms, self.error_allowance
             if a_ms > 0:
-                p.latency_per_s = _move(p.latency_per_s * a_ms / 1000.0, since_l, a_ms, spread) * 1000.0 / a_ms
-            if self.error_allowance > 0:
-                p.error = _move(p.error * self.error_allowance, since_e, self.error_allowance,
-                                spread) / self.error_allowance
+                to = aim(a_ms, self._width(lat))
+                p.latency_per_s = _move(p.latency_per_s * a_ms / 1000.0, since_l, a_ms, spread, to) * 1000.0 / a_ms
+            if a_err > 0:
+                to = aim(a_err, self._width(ev.delta[1], ev.error_variance()))
+                p.error = _move(p.error * a_err, since_e, a_err, spread, to) / a_err
             self.marks[name] = Mark(err.copy(), lat.copy(), ev.baseline_version_id)
 
     def to_state(self) -> dict[str, Any]:
