@@ -80,20 +80,21 @@ def test_prices_rise_over_the_aim_fall_under_it_and_stay_zero_without_pressure()
     assert calm == Prices()  # the member ranks exactly as without prices
 
 
-def test_the_error_price_steers_by_predicted_errors_and_aims_where_the_gate_can_prove_it() -> None:
-    """A coin-flip error delta of +0.2 +- 1 per trajectory that the outcome model predicts as zero moves
-    nothing; a predicted +0.006 (under half the 0.02 allowance) raises the price while the gate's bound is
-    too wide to prove it (the aim is then zero), and not once the evidence is precise."""
+def test_the_error_price_steers_by_predicted_errors_anchored_to_the_doubly_robust_level() -> None:
+    """Errors the outcome model predicts lower than they are (a member ranking by predicted errors picks
+    where they are predicted low) still raise the price; coin-flip noise alone moves nothing; precise
+    evidence under half the allowance moves nothing, over it raises the price."""
     rep, spread = Repricer(error_allowance=0.02, latency_allowance_ms=250.0), 0.3
+    flattered = Prices()
+    rep.look([("flattered", flattered, spread,
+               _evidence(0.0, 0.03, 5000, predicted_error_delta=0.0, error_noise=0.3))])
+    assert flattered.error > 0
     noisy = Prices()
-    rep.look([("noisy", noisy, spread, _evidence(0.0, 0.2, predicted_error_delta=0.0, error_noise=1.0))])
+    rep.look([("noisy", noisy, spread, _evidence(0.0, 0.02, predicted_error_delta=0.0, error_noise=1.0))])
     assert noisy == Prices()
-    wide = Prices()
-    rep.look([("wide", wide, spread, _evidence(0.0, 0.006, error_noise=1.0))])
-    assert wide.error > 0
-    precise = Prices()
-    rep.look([("precise", precise, spread, _evidence(0.0, 0.006, error_noise=0.01))])
-    assert precise == Prices()
+    under, over = Prices(), Prices()
+    rep.look([("under", under, spread, _evidence(0.0, 0.006)), ("over", over, spread, _evidence(0.0, 0.016))])
+    assert under == Prices() and over.error > 0
 
 
 def _cfg(**env: str) -> Config:

@@ -10,21 +10,24 @@ prices are learned: the Lagrange multipliers of "keep each guardrail delta under
 allowance", moved by dual ascent at every look (``Repricer``).
 
 At a look, each price moves on what the member did since its previous look: the latency delta
-against the baseline from its own progressive evidence (doubly robust, every trajectory), the
+against the baseline from its own progressive evidence (doubly robust, every trajectory); the
 error-rate delta as its outcome model predicts it (the error head's predicted error probability of
-the member's choice minus the baseline's: a coin flip times an importance weight of twenty makes the
-doubly robust error delta of a thousand trajectories too noisy to steer by, while the predictions
-are smooth). A price rises when its delta is above the aim and falls (never below zero) when it is
-under, by ``STEP`` x the spread of the rewards seen x the excess in allowances, less one standard
-error of it, so a look's noise alone moves nothing.
+the member's choice minus the baseline's), shifted by how far all the evidence's doubly robust
+error deltas sit from its predicted ones. A coin flip times an importance weight of twenty makes
+the doubly robust error delta of a thousand trajectories too noisy to steer by (it moved a price
+from 0 to 0.84 in one look), while the predictions are smooth; but a member that ranks by predicted
+errors picks where they are predicted low, so its predictions alone flatter it, and the shift,
+averaged over all the evidence, removes that. A price rises when its delta is above the aim and
+falls (never below zero) when it is under, by ``STEP`` x the spread of the rewards seen x the
+excess in allowances, less one standard error of it (the shift's included), so noise alone moves
+nothing.
 
 The aim is where the gate can prove the guardrail: ``AIM`` of the allowance, or less when the
 gate's one-sided bound is still wide — the allowance minus the bound's distance from the estimate,
-never below zero (no worse than the baseline). Error rates are coin flips whose bounds stay wide
-for tens of thousands of trajectories, and a member that used all of the allowance would wait that
-long to be promoted. With no guardrail pressure the prices stay at zero and the router ranks
-exactly as without them. Prices are part of the model (a saved version chooses as it was judged)
-and the marks are in the learner's checkpoint, so a replay reprices identically.
+never below zero (no worse than the baseline), so a member does not spend an allowance the gate
+cannot yet grant. With no guardrail pressure the prices stay at zero and the router ranks exactly
+as without them. Prices are part of the model (a saved version chooses as it was judged) and the
+marks are in the learner's checkpoint, so a replay reprices identically.
 """
 
 from __future__ import annotations
@@ -130,6 +133,24 @@ def _move(price: float, since: Moments, allowance: float, spread: float, target:
     return max(0.0, price + STEP * spread * shrunk)
 
 
+def _corrected(since: Moments, predicted: Moments, observed: Moments, floor: float) -> Moments:
+    """The predicted error-rate deltas since the last look, shifted by how far all the evidence's doubly
+    robust deltas (``observed``) sit from its predicted ones: a member that ranks by predicted errors picks
+    where they are predicted low, so its predictions flatter it; the shift is unbiased, and its standard
+    error (that of the doubly robust mean, ``floor``: its model-based variance) is added to the signal's.
+
+    >>> since = Moments(1000, 0.0, 999 * 0.01 ** 2)  # predicted: no worse than the baseline
+    >>> c = _corrected(since, Moments(5000, 0.0, 0.0), Moments(5000, 0.012, 4999 * 0.5 ** 2), 0.25)
+    >>> round(c.mean, 4), round(math.sqrt(c.variance / c.n), 4)  # observed: 0.012 worse, +- 0.0071
+    (0.012, 0.0071)
+    """
+    if since.n < 2 or observed.n < 2 or predicted.n < 2:
+        return since
+    var_obs = max(observed.variance, floor) if floor == floor else max(observed.variance, 0.0)
+    se2 = max(since.variance, 0.0) / since.n + var_obs / observed.n
+    return Moments(since.n, since.mean + observed.mean - predicted.mean, se2 * since.n * (since.n - 1))
+
+
 @dataclass
 class Repricer:
     """The guardrail allowances, the gates' alpha and ``target_n``, and each member's mark; ``look`` moves
@@ -173,8 +194,10 @@ class Repricer:
                 to = aim(a_ms, self._width(lat))
                 p.latency_per_s = _move(p.latency_per_s * a_ms / 1000.0, since_l, a_ms, spread, to) * 1000.0 / a_ms
             if a_err > 0:
-                to = aim(a_err, self._width(ev.delta[1], ev.error_variance()))
-                p.error = _move(p.error * a_err, since_e, a_err, spread, to) / a_err
+                floor = ev.error_variance()
+                to = aim(a_err, self._width(ev.delta[1], floor))
+                p.error = _move(p.error * a_err, _corrected(since_e, err, ev.delta[1], floor), a_err, spread,
+                                to) / a_err
             self.marks[name] = Mark(err.copy(), lat.copy(), ev.baseline_version_id)
 
     def to_state(self) -> dict[str, Any]:
