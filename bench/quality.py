@@ -60,7 +60,9 @@ Workloads and their ground truth:
   1/64 (exact once restricted). The random log is split 50/50 by a seeded hash; the training pool
   = BTS rows + the random train half (the log cycles through seeded permutations of it to reach
   20k), the other half is held out. No exact truth: a policy's value is its IPS estimate on the
-  held-out random half (propensity 1/64) with a 95% CI; logging = the pool's click rate; best
+  held-out random half (propensity 1/64) with the exact (Clopper-Pearson) 95% interval of the
+  click rate on the held-out rows where the policy's item was shown; logging = the pool's click
+  rate (± a normal 95% half-width); best
   single = the item with the best click rate on the random train half, valued on the held-out
   half. With ~0.4% CTR, nothing is expected to separate from the logging policy at these sizes.
 
@@ -93,6 +95,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from scipy.stats import beta  # noqa: E402
 
 from memabrad.config import Config, load_config  # noqa: E402
 from memabrad.evaluation.estimators import mean_interval  # noqa: E402
@@ -468,9 +471,14 @@ def obd_workload(seed: int, cache: Path) -> Workload:
     def ips(choices: Sequence[str]) -> Value:
         phi = np.fromiter((c / p_random if ch == item else 0.0 for (_, item, c), ch in zip(held, choices,
                                                                                       strict=True)), float)
-        iv = mean_interval(phi)
         matched = [c for (_, item, c), ch in zip(held, choices, strict=True) if ch == item]
-        return Value(iv.value, iv.half_width, {"matched_rows": len(matched), "matched_clicks": int(sum(matched))})
+        k, m = int(sum(matched)), len(matched)
+        # exact (Clopper-Pearson) 95% interval of the click rate on the matched rows: a normal interval
+        # around an IPS estimate with no click in it has width zero, which claims a certainty there is not
+        lo = float(beta.ppf(0.025, k, m - k + 1)) if k > 0 else 0.0
+        hi = float(beta.ppf(0.975, k + 1, m - k)) if k < m else 1.0
+        return Value(float(phi.mean()), None, {"ci95": [round(lo, 6), round(hi, 6)], "matched_rows": m,
+                                                "matched_clicks": k})
 
     def value(policy: Policy) -> Value:
         return ips([policy(t, candidates) for t, _, _ in held])
@@ -503,7 +511,8 @@ def obd_workload(seed: int, cache: Path) -> Workload:
               "pool": {"bts_rows": len(pool) - len(rnd_train), "random_train_rows": len(rnd_train)},
               "held_out_random_rows": len(held),
               "propensity": "BTS: logged (not renormalised to the 64 items); random: 1/64",
-              "truth": "IPS estimate on the held-out random half (propensity 1/64), 95% CI; not exact",
+              "truth": "IPS estimate on the held-out random half (propensity 1/64), exact 95% CI of the matched "
+                       "rows' click rate; not exact",
               "logging_is": "click rate of the training pool (BTS + random train half)",
               "ctr": {"bts": bts_iv.value, "random_heldout": held_iv.value, "pool": log_iv.value},
               "best_single_is": "best click rate on the random train half, IPS on the held-out half",
@@ -686,6 +695,8 @@ def _fmt(v: Mapping[str, Any] | None, digits: int) -> str:
     s = f"{v['value']:.{digits}f}"
     if "ci95_half_width" in v:
         s += f" ± {v['ci95_half_width']:.{digits}f}"
+    elif "ci95" in v:
+        s += f" [{v['ci95'][0]:.{digits}f}, {v['ci95'][1]:.{digits}f}]"
     return s
 
 
