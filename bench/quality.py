@@ -39,6 +39,8 @@ Workloads and their ground truth:
 - ``guarded`` (same module): the most rewarding routes are slow and fail more often, so the
   latency and error-rate guardrails press; truth (reward, error rate, latency) exact over 5,000
   fixed contexts. Written to judge guardrail prices, held out of their tuning.
+- ``drift``: ``tokens`` until 5,000 trajectories, then its code tool breaks (the agent's tool API
+  changed): values are in the world after the break. Never tuned on.
 - ``pareto``: real data, ``pareto_bandit/data/examples/{val,test_holdout}.jsonl`` of the PyPI
   package ``paretobandit==0.1.1`` (Apache-2.0; fetched with ``pip download --no-deps`` into the
   cache dir): 3,609 prompts x 3 LLMs, each with a reward in [0, 1] and a USD cost. Reward =
@@ -347,6 +349,28 @@ def numeric_workload(name: str, seed: int, n_contexts: int) -> Workload:
               "logging_policy": f"{world.logging_share:.0%} {world.logging_route} + uniform over the offered routes",
               "oracle_is": "per-context best", "single_route_values": {r: round(v, 6) for r, v in singles.items()}},
     )
+
+
+DRIFT_AT = 5_000  # the drift workload's code tool breaks after this many trajectories
+
+
+def drift_workload(seed: int, n_contexts: int) -> Workload:
+    """``tokens`` whose code tool breaks after ``DRIFT_AT`` trajectories: every value is in the world after
+    the break (at 1k and 5k: how the router would do if it broke now; at 20k: 15,000 trajectories after)."""
+    from itertools import chain
+
+    from memabrad.sim.numeric import TOKENS, TOKENS_BROKEN, NumericWorkload
+
+    after = numeric_workload("tokens_broken", seed, n_contexts)
+
+    def stream(n: int) -> Iterator[dict[str, Any]]:
+        return chain(NumericWorkload(TOKENS, seed, "drift").iter_generate(min(n, DRIFT_AT)),
+                     NumericWorkload(TOKENS_BROKEN, seed + 1000, "drift").iter_generate(max(0, n - DRIFT_AT)))
+
+    meta = {**after.meta, "drift": f"tokens until {DRIFT_AT:,} trajectories, then its code tool breaks (0.92 "
+                                   "for code tasks -> 0.10); truth is the world after the break"}
+    return Workload(name="drift", router_id="drift", exact=True, stream=stream, value=after.value,
+                    logging=after.logging, best_single=after.best_single, oracle=after.oracle, meta=meta)
 
 
 def _sha256(path: Path) -> str:
@@ -751,7 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (300 / 1,000 / 2,000) and eval samples")
     ap.add_argument("--sizes", default=None, help="comma-separated looks, default 1000,5000,20000")
-    ap.add_argument("--workloads", default="sim,helpdesk,hard,tokens,priced,guarded,pareto,obd")
+    ap.add_argument("--workloads", default="sim,helpdesk,hard,tokens,priced,guarded,drift,pareto,obd")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", default=None, help="a config file for memabrad (default: built-in defaults)")
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
@@ -782,6 +806,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tokens": lambda: numeric_workload("tokens", args.seed, n_small),
         "priced": lambda: numeric_workload("priced", args.seed, n_small),
         "guarded": lambda: numeric_workload("guarded", args.seed, n_small),
+        "drift": lambda: drift_workload(args.seed, n_small),
         "pareto": lambda: pareto_workload(args.seed, cache, lam=args.pareto_lambda,
                                           logging_model=args.pareto_logging, share=args.pareto_share),
         "obd": lambda: obd_workload(args.seed, cache),

@@ -6,7 +6,7 @@ user's tier. Routing on them means learning a *shape* — a cheap model is good 
 and poor above; a tool pays off only above some cost — on whatever scale the agent reports.
 The texts here are a few random words with no signal, so only the numbers can be learned.
 
-Three worlds, each with an exact expected reward per (context, route), so a policy's true value
+Four worlds, each with an exact expected reward per (context, route), so a policy's true value
 is exact over a fixed set of contexts:
 
 - ``TOKENS``: 8 routes, a random 4-8 of them offered per task (``large`` always), Bernoulli
@@ -22,6 +22,8 @@ is exact over a fixed set of contexts:
   ``difficulty`` (0-1), ``n_docs``, ``interactive``; a failed task earns 0, otherwise the
   quality +- 0.3; observed latency is the route's mean x U(0.5, 1.5); logging 60 % ``standard`` +
   40 % uniform. Written to judge guardrail prices and never tuned on.
+- ``TOKENS_BROKEN``: ``TOKENS`` after its code tool broke (0.10 everywhere), for a stream whose
+  world changes mid-way.
 
 >>> w = NumericWorkload(TOKENS, seed=1)
 >>> row = w.generate(1)[0]
@@ -184,7 +186,22 @@ GUARDED = NumericWorld(
     outcome=_guarded_outcome,
 )
 
-WORLDS = {w.name: w for w in (TOKENS, PRICED, GUARDED)}
+# -- TOKENS_BROKEN ------------------------------------------------------------------------------
+
+
+def _broken_expected(task: Mapping[str, Any], route: str) -> float:
+    return 0.10 if route == "code-tool" else _tokens_expected(task, route)
+
+
+# ``TOKENS`` after its code tool broke (0.10 for every task): the quality benchmark's ``drift`` workload
+# switches to it mid-stream, as an agent's traffic does when a tool's API changes
+TOKENS_BROKEN = NumericWorld(
+    name="tokens_broken", routes=_TOKENS_ROUTES, logging_route="large", logging_share=0.7,
+    sample_task=_tokens_task, offer=_tokens_offer, expected=_broken_expected,
+    draw_reward=lambda rng, p: 1.0 if rng.random() < p else 0.0,
+)
+
+WORLDS = {w.name: w for w in (TOKENS, PRICED, GUARDED, TOKENS_BROKEN)}
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
