@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -210,6 +211,32 @@ def test_evidence_for_another_baseline_counts_for_nothing() -> None:
     ev = evaluate(learner.snapshot(), other, strict)
     assert ev.decision.verdict == "inconclusive", ev.decision.reasons
     assert "waits for the evidence (0 of 200" in ev.decision.gates["holdout_check"].reason
+
+
+def test_the_holdout_veto_blocks_a_model_its_own_heads_put_past_a_guardrail() -> None:
+    """The newest model's predicted error-rate and latency deltas on the hold-out window (its own heads,
+    no importance weights) are reported and veto it when past an allowance; under it they change nothing."""
+    learner = RouterLearner.new("default", load_config(None))
+    learner.set_baseline(None)
+    for t in _trajectories(3000, seed=9):
+        learner.observe(t)
+    h = evaluate(learner.snapshot(), None, PolicySettings()).result.holdout
+    assert h is not None and h.predicted_deltas is not None
+    assert set(h.predicted_deltas) == {"reward", "error_rate", "latency_ms"}
+    assert all(math.isfinite(v) for v in h.predicted_deltas.values())
+    assert h.to_dict()["predicted_deltas"]["latency_ms"] == round(h.predicted_deltas["latency_ms"], 6)
+    policy = PromotionPolicy(PolicySettings())
+    plain = policy._holdout_gate(replace(h, predicted_deltas=None), 3000)
+    under = policy._holdout_gate(replace(h, predicted_deltas={"reward": 0.1, "error_rate": 0.019,
+                                                              "latency_ms": 249.0}), 3000)
+    assert (under.status, under.reason) == (plain.status, plain.reason)
+    over = policy._holdout_gate(replace(h, predicted_deltas={"reward": 0.1, "error_rate": 0.0,
+                                                             "latency_ms": 260.0}), 3000)
+    assert over.status == "fail" and "latency_delta_ms predicted by the promoted model's own heads 260 > max 250" \
+        in over.reason
+    errs = policy._holdout_gate(replace(h, predicted_deltas={"reward": 0.1, "error_rate": 0.03,
+                                                             "latency_ms": 0.0}), 3000)
+    assert errs.status == "fail" and "error_rate_delta predicted" in errs.reason
 
 
 def test_unbiased_in_seeded_repetitions() -> None:

@@ -100,10 +100,16 @@ class BenchmarkResult:
     method: str = "holdout"
     sequential: dict[str, Any] | None = None
     holdout: BenchmarkResult | None = None
+    # per metric, the challenger's own heads' mean predicted outcome of its choices minus that of the
+    # baseline's (the logging agent's: the logged routes') on the logged tasks: no importance weights, so
+    # precise where the doubly robust delta is not, and biased where the heads are (see the hold-out veto)
+    predicted_deltas: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The ``benchmark`` object of events and reports (docs/contract.md §3) plus evidence."""
         out = self._core_dict()
+        if self.predicted_deltas is not None:
+            out["predicted_deltas"] = {m: _num(v) for m, v in self.predicted_deltas.items()}
         out["method"] = self.method
         if self.sequential is not None:
             out["sequential"] = dict(self.sequential)
@@ -221,6 +227,12 @@ def compare(
         return PolicyEstimate(name, *(mean_interval(inf.phi[m], confidence) for m in METRICS))
 
     deltas = {m: mean_interval(ch.phi[m] - bl.phi[m], confidence) for m in METRICS}
+    predicted = None
+    if len(batch.p):
+        rows = np.arange(len(batch.p))
+        base_cols = batch.logged if baseline is None else bl_cols
+        predicted = {m: float(np.mean(outcome_model[m][rows, ch_cols] - outcome_model[m][rows, base_cols]))
+                     for m in METRICS}
 
     logged_routes = supported_routes if supported_routes is not None else {i.route for i in logged}
     unsupported = [c for c in ch_choices if c not in logged_routes]
@@ -259,4 +271,5 @@ def compare(
         deltas=deltas,
         challenger_diagnostics=diag,
         slices=slices,
+        predicted_deltas=predicted,
     )

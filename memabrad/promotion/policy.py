@@ -140,7 +140,14 @@ class PromotionPolicy:
 
     def _holdout_gate(self, holdout: BenchmarkResult, evidence: int) -> GateResult:
         """Veto, spending no alpha: the promoted model itself, frozen, on hold-out tasks it never learned
-        from, must not be shown on the wrong side of any threshold (an interval wholly past it).
+        from, must not be shown on the wrong side of any threshold (an interval wholly past it), nor
+        predict by its own heads an error rate or latency past its allowance.
+
+        The streamed evidence covers the average of the models judged since the baseline; the promoted
+        one is the newest, and where near-tied routes trade places as the model learns (or a priced
+        member's prices move), the newest can sit past a guardrail the average is inside (a held-out
+        workload: truly +272 and +360 ms against 250, promoted). Its predicted deltas are precise (no
+        importance weights) and say so; where its heads are wrong they can only block, never promote.
 
         A veto stops a candidate; until the streamed evidence holds the required task count there is
         none (a look whose evidence was gathered against a version replaced since holds nothing), so
@@ -154,6 +161,12 @@ class PromotionPolicy:
             return GateResult(name, 0.0, 0.0, "<=", "pass", "no hold-out tasks yet: nothing contradicts")
         bad = [g.reason for g in (interval_gate(n, iv.value, iv.ci_low, iv.ci_high, t, dr, holdout.confidence)
                                   for n, iv, t, dr in self._delta_specs(holdout)) if g.status == "fail"]
+        predicted = holdout.predicted_deltas or {}
+        for metric, name, t in (("error_rate", "error_rate_delta", self.settings.max_error_rate_increase),
+                                ("latency_ms", "latency_delta_ms", self.settings.max_latency_increase_ms)):
+            v = predicted.get(metric, math.nan)
+            if v > t:
+                bad.append(f"{name} predicted by the promoted model's own heads {v:.{3 if t < 1 else 0}f} > max {t:g}")
         if bad:
             return GateResult(name, float(len(bad)), 0.0, "<=", "fail",
                               f"hold-out window ({holdout.task_count} tasks) contradicts: {'; '.join(bad)}")
