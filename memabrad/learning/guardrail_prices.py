@@ -133,6 +133,11 @@ def _move(price: float, since: Moments, allowance: float, spread: float, target:
     return max(0.0, price + STEP * spread * shrunk)
 
 
+def _variance(m: Moments, floor: float) -> float:
+    """The sample variance, or ``floor`` (a model-based variance; NaN: none) where that is larger."""
+    return max(m.variance, floor) if floor == floor else max(m.variance, 0.0)
+
+
 def _corrected(since: Moments, predicted: Moments, observed: Moments, floor: float) -> Moments:
     """The predicted error-rate deltas since the last look, shifted by how far all the evidence's doubly
     robust deltas (``observed``) sit from its predicted ones: a member that ranks by predicted errors picks
@@ -146,8 +151,7 @@ def _corrected(since: Moments, predicted: Moments, observed: Moments, floor: flo
     """
     if since.n < 2 or observed.n < 2 or predicted.n < 2:
         return since
-    var_obs = max(observed.variance, floor) if floor == floor else max(observed.variance, 0.0)
-    se2 = max(since.variance, 0.0) / since.n + var_obs / observed.n
+    se2 = max(since.variance, 0.0) / since.n + _variance(observed, floor) / observed.n
     return Moments(since.n, since.mean + observed.mean - predicted.mean, se2 * since.n * (since.n - 1))
 
 
@@ -176,8 +180,7 @@ class Repricer:
         """About the distance of the gate's one-sided bound from the estimate (inf before two trajectories)."""
         if m.n < 2:
             return math.inf
-        var = max(m.variance, floor) if floor == floor else max(m.variance, 0.0)
-        return cs_one_sided_width(math.sqrt(var), m.n, self.alpha, self.target_n)
+        return cs_one_sided_width(math.sqrt(_variance(m, floor)), m.n, self.alpha, self.target_n)
 
     def look(self, members: list[tuple[str, Prices, float, _Evidence]]) -> None:
         """At a look: move each (name, prices, reward spread, evidence)'s prices by its deltas since its

@@ -162,11 +162,11 @@ class PromotionPolicy:
         bad = [g.reason for g in (interval_gate(n, iv.value, iv.ci_low, iv.ci_high, t, dr, holdout.confidence)
                                   for n, iv, t, dr in self._delta_specs(holdout)) if g.status == "fail"]
         predicted = holdout.predicted_deltas or {}
-        for metric, name, t in (("error_rate", "error_rate_delta", self.settings.max_error_rate_increase),
-                                ("latency_ms", "latency_delta_ms", self.settings.max_latency_increase_ms)):
+        for metric, name, t, digits in (("error_rate", "error_rate_delta", self.settings.max_error_rate_increase, 3),
+                                        ("latency_ms", "latency_delta_ms", self.settings.max_latency_increase_ms, 0)):
             v = predicted.get(metric, math.nan)
-            if v > t:
-                bad.append(f"{name} predicted by the promoted model's own heads {v:.{3 if t < 1 else 0}f} > max {t:g}")
+            if v > t:  # NaN (no logged tasks) is never past it
+                bad.append(f"{name} predicted by the promoted model's own heads {v:.{digits}f} > max {t:g}")
         if bad:
             return GateResult(name, float(len(bad)), 0.0, "<=", "fail",
                               f"hold-out window ({holdout.task_count} tasks) contradicts: {'; '.join(bad)}")
