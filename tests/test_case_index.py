@@ -213,3 +213,33 @@ def test_a_full_index_adds_nothing_to_the_collectors_passes() -> None:
     gc.collect()
     assert len(idx) == 3_000
     assert len(gc.get_objects()) - before < 100
+
+
+def test_bucket_rows_follow_the_recency_rules() -> None:
+    """Each bucket row holds, least recently seen first, the ``BUCKET_CAP`` most recently seen tasks with its
+    code (a re-seen task moves to the back, re-entering a row it was trimmed from; an evicted one leaves):
+    the array of rows agrees with a plain model of those rules, live and after a round trip."""
+    from memabrad.learning.case_index import BUCKET_CAP
+
+    rng = random.Random(3)
+    vocab = ["alpha", "bravo", "charlie", "delta", "echo"]  # few words: many tasks share buckets
+    idx = CaseIndex(capacity=30)
+    model: dict[int, tuple[str, ...]] = {}  # bucket id -> keys, least recently seen first
+    for i in range(3_000):
+        text = " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 3)))
+        key = normalize_text(text)
+        if not idx.has(key) and len(idx) == idx.capacity:
+            old = next(iter(idx._cases))
+            model = {b: r for b, r in ((b, tuple(k for k in r if k != old)) for b, r in model.items()) if r}
+        _add(idx, text, f"t{i}", "direct")
+        for b in idx._slot_buckets[idx._slot[key]].tolist():
+            model[b] = (tuple(k for k in model.get(b, ()) if k != key) + (key,))[-BUCKET_CAP:]
+        if i % 500 == 499:
+            for twin in (idx, CaseIndex.from_state(json.loads(json.dumps(idx.to_state())))):
+                rows = {}
+                for b, row in enumerate(twin._buckets.tolist()):
+                    slots = [s for s in row if s >= 0]
+                    assert row == [-1] * (BUCKET_CAP - len(slots)) + slots  # packed to the right
+                    if slots:
+                        rows[b] = tuple(twin._slot_key[s] for s in slots)
+                assert rows == model

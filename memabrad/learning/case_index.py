@@ -19,9 +19,9 @@ those look-alikes is, which is what a hint needs.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -42,15 +42,17 @@ COUNT_CLIP = 127
 _PROJECTION = np.where(np.random.default_rng(20261125).random((DIMS, _BANDS * _BITS)) < 0.5, -1.0,
                        1.0).astype(np.float32)
 _POWERS = (1 << np.arange(_BITS, dtype=np.int64)).astype(np.int64)
+_BEFORE_LAST = np.arange(BUCKET_CAP - 1)  # a bucket row's columns but its last
 
 
 class Case(NamedTuple):
     """The best past trajectory for one task: highest reward, then lowest latency.
 
-    The index stores a case's fields as a plain tuple, and bucket rows and a slot's bucket ids as
-    plain tuples too: the cyclic collector stops tracking a tuple of atoms (not a tuple subclass such
-    as this one, which is only built to answer), so a full index does not lengthen the collector's
-    full passes, which hold the interpreter lock for every thread (the daemon's HTTP probes included).
+    The index stores a case's fields as a plain tuple, and its buckets in numpy arrays: the cyclic
+    collector stops tracking a tuple of atoms (not a tuple subclass such as this one, which is only
+    built to answer) and never tracks an array of numbers, so a full index does not lengthen the
+    collector's full passes, which hold the interpreter lock for every thread (the daemon's HTTP probes
+    included).
     """
 
     key: str
@@ -73,17 +75,37 @@ class Match:
     similarity: float
 
 
+def _sparse_counts(hashes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The dimensions the hashes fall in and their signed counts (float32), clipped to +-``COUNT_CLIP``.
+
+    Counted in plain Python: for the ~20 hashes of a task that is cheaper than the numpy calls of a
+    dense bag (~1 us each).
+    """
+    counts: dict[int, int] = {}
+    get = counts.get
+    for h in hashes:
+        d = h % DIMS
+        counts[d] = get(d, 0) + (-1 if (h >> 31) & 1 else 1)
+    if len(hashes) > COUNT_CLIP:  # no count can reach the clip with fewer hashes
+        counts = {d: max(-COUNT_CLIP, min(COUNT_CLIP, c)) for d, c in counts.items()}
+    n = len(counts)
+    return np.fromiter(counts, dtype=np.intp, count=n), np.fromiter(counts.values(), dtype=np.float32, count=n)
+
+
+def _dense(dims: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The bag as a ``DIMS`` float32 vector (what a slot stores and candidates are multiplied with)."""
+    v = np.zeros(DIMS, dtype=np.float32)
+    v[dims] = counts
+    return v
+
+
 def text_counts(text: str, hashes: list[int] | None = None) -> np.ndarray:
     """Signed hashed bag of words and bigrams in ``DIMS`` dimensions: integers in +-``COUNT_CLIP``,
     as float32 (exact: 256 products of two such counts sum to less than 2^24).
 
     ``hashes`` are ``text_hashes(text)`` when the caller already has them (the featurizer does).
     """
-    hashes = np.fromiter(text_hashes(text) if hashes is None else hashes, dtype=np.int64)
-    signs = np.where((hashes >> 31) & 1, -1.0, 1.0)
-    counts = np.bincount(hashes % DIMS, weights=signs, minlength=DIMS)
-    # ``np.clip`` without its Python wrappers (the same values: the counts are never NaN)
-    return np.minimum(np.maximum(counts, -COUNT_CLIP), COUNT_CLIP).astype(np.float32)
+    return _dense(*_sparse_counts(text_hashes(text) if hashes is None else hashes))
 
 
 def text_vector(text: str, hashes: list[int] | None = None) -> np.ndarray:
@@ -93,10 +115,10 @@ def text_vector(text: str, hashes: list[int] | None = None) -> np.ndarray:
     return v / n if n > 0 else v
 
 
-def _buckets_of(counts: np.ndarray) -> tuple[int, ...]:
-    """The text's bucket in each of the ``_BANDS`` bands (ids unique across bands)."""
-    bits = (counts @ _PROJECTION) > 0
-    return tuple((bits.reshape(_BANDS, _BITS).astype(np.int64) @ _POWERS + _BAND_OFFSETS).tolist())
+def _buckets_of(projected: np.ndarray) -> np.ndarray:
+    """Bucket ids (unique across bands), ``_BANDS`` per text, of one text's or a batch's ``counts @ _PROJECTION``."""
+    bits = (projected > 0).reshape(*projected.shape[:-1], _BANDS, _BITS)
+    return bits.astype(np.int64) @ _POWERS + _BAND_OFFSETS
 
 
 class CaseIndex:
@@ -123,10 +145,13 @@ class CaseIndex:
         # memory, which matters: gathering a lookup's candidate rows is bound by memory, not arithmetic
         self._vectors = np.zeros((rows, DIMS), dtype=np.int8)
         self._norms = np.zeros(rows)
+        self._slot_buckets = np.zeros((rows, _BANDS), dtype=np.int64)  # unused for a wordless text (norm 0)
         self._slot_key: list[str | None] = []
-        self._slot_buckets: list[tuple[int, ...]] = []  # empty for a wordless text, which is in no bucket
-        self._buckets: dict[int, tuple[int, ...]] = {}  # bucket id -> slots, least recently seen first
-        self._last: tuple[str, np.ndarray, float, tuple[int, ...]] | None = None  # lookup-then-add: once
+        # bucket id -> its slots, least recently seen first, packed to the right (-1: none). One array, not a
+        # dict of tuples: a new text reads 20 rows to look up, then 20 to evict and 20 to enter, and the
+        # scattered entries and tuples of a dict cost cache misses (they were most of the index's time).
+        self._buckets = np.full((_BANDS * _CODES, BUCKET_CAP), -1, dtype=np.int32)
+        self._last: tuple[str, np.ndarray, float, np.ndarray] | None = None  # lookup-then-add: once
 
     def __len__(self) -> int:
         return len(self._cases)
@@ -146,15 +171,18 @@ class CaseIndex:
         if not self._cases:
             return None
         v, norm, buckets = self._prepared(key, hashes)
+        if norm == 0:  # a wordless text is in no bucket
+            return None
         # Every slot of the text's buckets, a slot in several of them more than once: a repeated row
         # changes neither the best similarity nor the smallest key at it, and gathering it again costs
         # less than building a set of them.
-        ids = np.fromiter(chain.from_iterable(filter(None, map(self._buckets.get, buckets))), dtype=np.int64)
+        ids = self._buckets.take(buckets, axis=0).ravel()
+        ids = ids[ids >= 0]
         if not len(ids):
             return None
         # Rounded, with ties to the smallest key, so the answer does not depend on slot numbers
         # (which differ after a checkpoint round trip) or on the last bits of the matrix product.
-        dots = (self._vectors.take(ids, axis=0).astype(np.float32) @ v).astype(np.float64)  # exact integers
+        dots = self._vectors.take(ids, axis=0).astype(np.float32) @ v  # exact integers, divided as float64
         sims = (dots / (self._norms.take(ids) * norm)).round(6)
         best = float(np.maximum.reduce(sims))  # ``sims.max()`` without its Python wrapper
         if best < self.similarity_threshold:
@@ -217,51 +245,60 @@ class CaseIndex:
     def _touch(self, slot: int) -> None:
         """A re-seen task moves to the back of each of its bucket rows (re-entering a row it had been
         trimmed from, which then drops its least recently seen slot if over ``BUCKET_CAP``)."""
-        buckets = self._buckets
-        get = buckets.get
-        for b in self._slot_buckets[slot]:
-            row = get(b)
-            if row is None:
-                buckets[b] = (slot,)
-            elif row[-1] != slot:  # a stored row is never empty
-                if slot in row:
-                    row = tuple([s for s in row if s != slot])
-                buckets[b] = (row + (slot,))[-BUCKET_CAP:]
+        if self._norms[slot] == 0:  # a wordless text is in no bucket
+            return
+        ids = self._slot_buckets[slot]
+        rows = self._buckets[ids]
+        # Where the slot is, the entries after it move one place left; where it is not, all of them do
+        # (argmax is 0), dropping the first entry: an empty one, or the least recently seen slot.
+        at = (rows == slot).argmax(axis=1)
+        rows[:, :-1] = np.where(at[:, None] <= _BEFORE_LAST, rows[:, 1:], rows[:, :-1])
+        rows[:, -1] = slot
+        self._buckets[ids] = rows
+
+    def _enter(self, slot: int) -> None:
+        """``_touch`` of a slot just filled, which is in none of its bucket rows yet: every entry moves left."""
+        if self._norms[slot] > 0:
+            ids = self._slot_buckets[slot]
+            rows = self._buckets[ids]
+            rows[:, :-1] = rows[:, 1:]
+            rows[:, -1] = slot
+            self._buckets[ids] = rows
 
     def _evict(self) -> None:
         key, _ = self._cases.popitem(last=False)
         slot = self._slot.pop(key)
-        buckets = self._buckets
-        get = buckets.get
-        for b in self._slot_buckets[slot]:
-            row = get(b)
-            if row is not None and slot in row:
-                row = tuple([s for s in row if s != slot])
-                if row:
-                    buckets[b] = row
-                else:
-                    del buckets[b]
-        self._slot_buckets[slot] = ()
+        if self._norms[slot] > 0:
+            ids = self._slot_buckets[slot]
+            rows = self._buckets[ids]
+            # Rows are in recency order, so the least recently seen task is the first entry of any row it is
+            # still in: emptying that entry keeps the row packed to the right.
+            rows[rows == slot] = -1
+            self._buckets[ids] = rows
         self._slot_key[slot] = None
         self._free.append(slot)
 
-    def _prepared(self, key: str, hashes: list[int] | None) -> tuple[np.ndarray, float, tuple[int, ...]]:
+    def _prepared(self, key: str, hashes: list[int] | None) -> tuple[np.ndarray, float, np.ndarray]:
         """The key's counts, norm and buckets (none for a wordless text), once per lookup-then-add."""
         last = self._last
         if last is not None and last[0] == key:
             return last[1], last[2], last[3]
-        v = text_counts(key, hashes)
-        norm = float(np.sqrt(float(v @ v)))
-        buckets = _buckets_of(v) if norm > 0 else ()
+        dims, counts = _sparse_counts(text_hashes(key) if hashes is None else hashes)
+        v = _dense(dims, counts)
+        norm = math.sqrt(counts @ counts)  # exact integers, as ``v @ v``
+        # only the text's dimensions' rows of the projection: the same exact integer sums as ``v @ _PROJECTION``
+        buckets = _buckets_of(counts @ _PROJECTION.take(dims, axis=0))
         self._last = (key, v, norm, buckets)
         return v, norm, buckets
 
     def _grow(self) -> None:
         rows = min(self.capacity, 2 * len(self._vectors))
         vectors, norms = np.zeros((rows, DIMS), dtype=np.int8), np.zeros(rows)
+        slot_buckets = np.zeros((rows, _BANDS), dtype=np.int64)
         vectors[: len(self._vectors)] = self._vectors
         norms[: len(self._norms)] = self._norms
-        self._vectors, self._norms = vectors, norms
+        slot_buckets[: len(self._slot_buckets)] = self._slot_buckets
+        self._vectors, self._norms, self._slot_buckets = vectors, norms, slot_buckets
 
     def _insert(self, key: str, hashes: list[int] | None = None) -> None:
         v, norm, buckets = self._prepared(key, hashes)
@@ -270,7 +307,6 @@ class CaseIndex:
         else:
             slot = len(self._slot_key)
             self._slot_key.append(None)
-            self._slot_buckets.append(())
             if slot >= len(self._vectors):
                 self._grow()
         self._vectors[slot] = v
@@ -278,7 +314,7 @@ class CaseIndex:
         self._slot[key] = slot
         self._slot_key[slot] = key
         self._slot_buckets[slot] = buckets
-        self._touch(slot)
+        self._enter(slot)
 
     # -- persistence ------------------------------------------------------------------
 
@@ -306,19 +342,17 @@ class CaseIndex:
         if n == 0:
             return idx
         vectors = np.stack([text_counts(c.key) for c in cases])
-        bits = (vectors @ _PROJECTION) > 0
-        ids = bits.reshape(n, _BANDS, _BITS).astype(np.int64) @ _POWERS + _BAND_OFFSETS
-        nonzero = vectors.any(axis=1).tolist()
         rows = max(n, min(idx.capacity, 1024))
         idx._vectors, idx._norms = np.zeros((rows, DIMS), dtype=np.int8), np.zeros(rows)
+        idx._slot_buckets = np.zeros((rows, _BANDS), dtype=np.int64)
         idx._vectors[:n] = vectors
         idx._norms[:n] = np.sqrt(np.einsum("ij,ij->i", vectors, vectors).astype(np.float64))
+        idx._slot_buckets[:n] = _buckets_of(vectors @ _PROJECTION)
         idx._slot_key = [c.key for c in cases]
-        idx._slot_buckets = [tuple(row) if nz else () for row, nz in zip(ids.tolist(), nonzero, strict=True)]
         for slot, case in enumerate(cases):  # least recently seen first, exactly as they were touched live
             idx._cases[case.key] = tuple(case)
             idx._slot[case.key] = slot
-            idx._touch(slot)
+            idx._enter(slot)
         return idx
 
     def save(self, path: str | Path) -> None:
