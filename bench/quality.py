@@ -101,7 +101,7 @@ from scipy.stats import beta  # noqa: E402
 
 from memabrad.config import Config, load_config  # noqa: E402
 from memabrad.evaluation.estimators import mean_interval  # noqa: E402
-from memabrad.learning.learner import RouterLearner  # noqa: E402
+from memabrad.learning.learner import RouterLearner, Selector  # noqa: E402
 from memabrad.learning.router import Router  # noqa: E402
 from memabrad.learning.snapshot import LearnerSnapshot  # noqa: E402
 from memabrad.promotion.evaluation import evaluate  # noqa: E402
@@ -624,12 +624,12 @@ def memabrad_policy(learner: RouterLearner, router: Router | None = None) -> Pol
     return policy
 
 
-def gate(learner: RouterLearner, cfg: Config) -> tuple[dict[str, Any], LearnerSnapshot]:
-    """The daemon's evaluation of the challenger put forward (the portfolio's choice) against the logging
-    policy (baseline None): progressive evidence over every trajectory so far, confidence sequences, the
-    hold-out veto."""
-    settings = PolicySettings.from_config(cfg.promotion, cfg.evaluation)
-    snap = learner.snapshot(selector(settings, cfg.evaluation.confidence))
+def gate(learner: RouterLearner, cfg: Config, settings: PolicySettings, pick: Selector
+         ) -> tuple[dict[str, Any], LearnerSnapshot]:
+    """The daemon's evaluation of the challenger put forward (``pick``: the portfolio's choice) against the
+    logging policy (baseline None): progressive evidence over every trajectory so far, confidence sequences,
+    the hold-out veto."""
+    snap = learner.snapshot(pick)
     ev = evaluate(snap, None, settings, estimator=cfg.evaluation.estimator, confidence=cfg.evaluation.confidence)
     res, dec = ev.result, ev.decision
     d = res.deltas["reward"]
@@ -657,7 +657,8 @@ def run_workload(w: Workload, sizes: Sequence[int], with_vw: bool, config: str |
     t0 = time.perf_counter()
     learn_s = vw_s = 0.0
     targets = set(sizes)
-    pick = selector(PolicySettings.from_config(cfg.promotion, cfg.evaluation), cfg.evaluation.confidence)
+    settings = PolicySettings.from_config(cfg.promotion, cfg.evaluation)
+    pick = selector(settings, cfg.evaluation.confidence)
     for i, row in enumerate(w.stream(max(sizes)), 1):
         t = time.perf_counter()
         learner.observe(parse_trajectory(json.dumps(row).encode()))
@@ -674,7 +675,7 @@ def run_workload(w: Workload, sizes: Sequence[int], with_vw: bool, config: str |
         t = time.perf_counter()
         members = {m.name: w.value(memabrad_policy(learner, m.frozen_router())).value
                    for m in learner.members()} if learner.portfolio else {}
-        g, snap = gate(learner, cfg)
+        g, snap = gate(learner, cfg, settings, pick)
         mem_pol = Counted(memabrad_policy(learner, snap.challenger))  # the challenger put forward
         mem = w.value(mem_pol)
         vw_pol = Counted(vw.policy) if vw is not None else None

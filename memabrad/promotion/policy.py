@@ -140,8 +140,10 @@ class PromotionPolicy:
 
     def _holdout_gate(self, holdout: BenchmarkResult, evidence: int) -> GateResult:
         """Veto, spending no alpha: the promoted model itself, frozen, on hold-out tasks it never learned
-        from, must not be shown on the wrong side of any threshold (an interval wholly past it), nor
-        predict by its own heads an error rate or latency past its allowance.
+        from, must not be shown on the wrong side of any threshold (an interval wholly past it: ``fail``),
+        nor predict by its own heads an error rate or latency past its allowance (``inconclusive``: its heads
+        are a model, not evidence at a confidence level; early on they are rough, and the look is decided
+        again at the next one).
 
         The streamed evidence covers the average of the models judged since the baseline; the promoted
         one is the newest, and where near-tied routes trade places as the model learns (or a priced
@@ -162,14 +164,18 @@ class PromotionPolicy:
         bad = [g.reason for g in (interval_gate(n, iv.value, iv.ci_low, iv.ci_high, t, dr, holdout.confidence)
                                   for n, iv, t, dr in self._delta_specs(holdout)) if g.status == "fail"]
         predicted = holdout.predicted_deltas or {}
-        for metric, name, t, digits in (("error_rate", "error_rate_delta", self.settings.max_error_rate_increase, 3),
+        doubts = []
+        for metric, gate, t, digits in (("error_rate", "error_rate_delta", self.settings.max_error_rate_increase, 3),
                                         ("latency_ms", "latency_delta_ms", self.settings.max_latency_increase_ms, 0)):
             v = predicted.get(metric, math.nan)
             if v > t:  # NaN (no logged tasks) is never past it
-                bad.append(f"{name} predicted by the promoted model's own heads {v:.{digits}f} > max {t:g}")
+                doubts.append(f"{gate} predicted by the promoted model's own heads {v:.{digits}f} > max {t:g}")
         if bad:
             return GateResult(name, float(len(bad)), 0.0, "<=", "fail",
-                              f"hold-out window ({holdout.task_count} tasks) contradicts: {'; '.join(bad)}")
+                              f"hold-out window ({holdout.task_count} tasks) contradicts: {'; '.join(bad + doubts)}")
+        if doubts:  # a model's own view, not evidence at a confidence level: it holds the promotion back, no more
+            return GateResult(name, float(len(doubts)), 0.0, "<=", "inconclusive",
+                              f"hold-out window ({holdout.task_count} tasks): {'; '.join(doubts)}")
         return GateResult(name, 0.0, 0.0, "<=", "pass",
                           f"hold-out window ({holdout.task_count} tasks) does not contradict the candidate")
 
