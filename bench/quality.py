@@ -193,6 +193,24 @@ class Workload:
     logging_in_sample: Value | None = None
 
 
+def mixed_value(tasks: Iterator[tuple[Mapping[str, Any], Mapping[str, float]]],
+                expected: Callable[[Mapping[str, Any], str], float],
+                outcome: Callable[[Mapping[str, Any], str], tuple[float, float]] | None) -> Value:
+    """The exact value of choosing each task's routes with the given probabilities: mean expected reward,
+    and with ``outcome`` (mean latency in ms, error probability) the mean error rate and latency too."""
+    rew = err = lat = 0.0
+    n = 0
+    for t, dist in tasks:
+        n += 1
+        for r, p in dist.items():
+            rew += p * expected(t, r)
+            if outcome is not None:
+                ms, e = outcome(t, r)
+                lat, err = lat + p * ms, err + p * e
+    extra = {"error_rate": round(err / n, 6), "latency_ms": round(lat / n, 3)} if outcome is not None else {}
+    return Value(rew / n, None, extra)
+
+
 def sim_workload(seed: int, n_contexts: int) -> Workload:
     from memabrad.sim import Simulator, oracle_policy, true_value, true_value_of_logging, type_only_policy
     from memabrad.sim.value import _contexts
@@ -245,14 +263,8 @@ def helpdesk_workload(seed: int, n_contexts: int) -> Workload:
 
     def mixed(dist: Callable[[Mapping[str, Any]], Mapping[str, float]]) -> Value:
         # exact: E[latency] = LATENCY_MS (the workload draws LATENCY_MS * U(0.5, 1.5))
-        rew = err = lat = 0.0
-        for t in tasks:
-            for r, p in dist(t).items():
-                rew += p * EXPECTED_REWARD[t["task_type"]][r]
-                err += p * ERROR_RATE[r]
-                lat += p * LATENCY_MS[r]
-        n = len(tasks)
-        return Value(rew / n, None, {"error_rate": round(err / n, 6), "latency_ms": round(lat / n, 3)})
+        return mixed_value(((t, dist(t)) for t in tasks), lambda t, r: EXPECTED_REWARD[t["task_type"]][r],
+                           lambda _t, r: (LATENCY_MS[r], ERROR_RATE[r]))
 
     def value(policy: Policy) -> Value:
         cands = list(ROUTES)
@@ -318,16 +330,7 @@ def numeric_workload(name: str, seed: int, n_contexts: int) -> Workload:
     fixed = NumericWorkload(world).contexts(n_contexts)
 
     def mixed(dist: Callable[[Task, list[str]], Mapping[str, float]]) -> Value:
-        rew = err = lat = 0.0
-        for t, cs in fixed:
-            for r, p in dist(t, cs).items():
-                rew += p * world.expected(t, r)
-                if world.outcome is not None:
-                    ms, e = world.outcome(t, r)
-                    lat, err = lat + p * ms, err + p * e
-        n = len(fixed)
-        extra = {"error_rate": round(err / n, 6), "latency_ms": round(lat / n, 3)} if world.outcome else {}
-        return Value(rew / n, None, extra)
+        return mixed_value(((t, dist(t, cs)) for t, cs in fixed), world.expected, world.outcome)
 
     def value(policy: Policy) -> Value:
         return mixed(lambda t, cs: {policy(t, cs): 1.0})

@@ -72,10 +72,7 @@ def _interval(m: Moments, s: SequentialSettings, floor: float = math.nan, *, bou
         return Interval(math.nan, math.nan, math.nan, 0)
     if m.n == 1:
         return Interval(m.mean, -math.inf, math.inf, 1, *((-math.inf, math.inf) if bounds else ()))
-    var = max(m.variance, 0.0)
-    if floor > var:
-        var = floor
-    sd = math.sqrt(var)
+    sd = math.sqrt(m.variance_at_least(floor))
     lo, hi = asymptotic_cs(m.mean, sd, m.n, s.alpha, s.target_n)
     if not bounds:
         return Interval(m.mean, lo, hi, m.n)

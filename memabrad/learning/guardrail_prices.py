@@ -52,6 +52,8 @@ class Prices:
     0.15
     >>> Prices().active, Prices.from_state(Prices(0.2, 0.0).to_state())
     (False, Prices(latency_per_s=0.2, error=0.0))
+    >>> Prices.from_list(Prices(0.2, 1.5).to_list()), Prices(0.2, 1.5).to_dict()
+    (Prices(latency_per_s=0.2, error=1.5), {'latency_per_s': 0.2, 'error': 1.5})
     """
 
     latency_per_s: float = 0.0
@@ -64,14 +66,26 @@ class Prices:
     def penalty(self, error_rate: float, latency_ms: float) -> float:
         return self.latency_per_s * latency_ms / 1000.0 + self.error * error_rate
 
+    def to_list(self) -> list[float]:
+        """``[latency_per_s, error]``: how a model's and a portfolio member's state hold them."""
+        return [self.latency_per_s, self.error]
+
+    @classmethod
+    def from_list(cls, v: Any) -> Prices:
+        return cls(float(v[0]), float(v[1]))
+
+    def to_dict(self) -> dict[str, float]:
+        """The report's ``guardrail_prices`` object."""
+        return {"latency_per_s": round(self.latency_per_s, 6), "error": round(self.error, 6)}
+
     def to_state(self) -> dict[str, Any]:
-        """Nothing while both are zero, so a model that never priced exports as before."""
-        return {"guardrail_prices": [self.latency_per_s, self.error]} if self.active else {}
+        """A model's export: nothing while both are zero, so a model that never priced exports as before."""
+        return {"guardrail_prices": self.to_list()} if self.active else {}
 
     @classmethod
     def from_state(cls, state: Any) -> Prices:
         v = state.get("guardrail_prices")
-        return cls(float(v[0]), float(v[1])) if v else cls()
+        return cls.from_list(v) if v else cls()
 
     def copy(self) -> Prices:
         return Prices(self.latency_per_s, self.error)
@@ -133,11 +147,6 @@ def _move(price: float, since: Moments, allowance: float, spread: float, target:
     return max(0.0, price + STEP * spread * shrunk)
 
 
-def _variance(m: Moments, floor: float) -> float:
-    """The sample variance, or ``floor`` (a model-based variance; NaN: none) where that is larger."""
-    return max(m.variance, floor) if floor == floor else max(m.variance, 0.0)
-
-
 def _corrected(since: Moments, predicted: Moments, observed: Moments, floor: float) -> Moments:
     """The predicted error-rate deltas since the last look, shifted by how far all the evidence's doubly
     robust deltas (``observed``) sit from its predicted ones: a member that ranks by predicted errors picks
@@ -151,7 +160,7 @@ def _corrected(since: Moments, predicted: Moments, observed: Moments, floor: flo
     """
     if since.n < 2 or observed.n < 2 or predicted.n < 2:
         return since
-    se2 = max(since.variance, 0.0) / since.n + _variance(observed, floor) / observed.n
+    se2 = max(since.variance, 0.0) / since.n + observed.variance_at_least(floor) / observed.n
     return Moments(since.n, since.mean + observed.mean - predicted.mean, se2 * since.n * (since.n - 1))
 
 
@@ -180,7 +189,7 @@ class Repricer:
         """About the distance of the gate's one-sided bound from the estimate (inf before two trajectories)."""
         if m.n < 2:
             return math.inf
-        return cs_one_sided_width(math.sqrt(_variance(m, floor)), m.n, self.alpha, self.target_n)
+        return cs_one_sided_width(math.sqrt(m.variance_at_least(floor)), m.n, self.alpha, self.target_n)
 
     def look(self, members: list[tuple[str, Prices, float, _Evidence]]) -> None:
         """At a look: move each (name, prices, reward spread, evidence)'s prices by its deltas since its

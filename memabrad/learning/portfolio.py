@@ -65,7 +65,7 @@ class Member:
         return {"name": self.name, "pessimism": self.pessimism,
                 "model": next(i for i, m in enumerate(models) if m is self.router),
                 "evidence": self.evidence.to_state(),
-                **({} if self.prices is None else {"prices": [self.prices.latency_per_s, self.prices.error]})}
+                **({} if self.prices is None else {"prices": self.prices.to_list()})}
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,7 @@ class MemberEstimate:
                "reward_low": _num(self.reward_low), "reward_high": _num(self.reward_high),
                "verdict": self.verdict, "chosen": self.chosen}
         if self.prices is not None:
-            out["guardrail_prices"] = {"latency_per_s": round(self.prices.latency_per_s, 6),
-                                       "error": round(self.prices.error, 6)}
+            out["guardrail_prices"] = self.prices.to_dict()
         return out
 
 
@@ -129,7 +128,7 @@ def members_of(main: Router, specs: list[Any]) -> list[Member]:
 def members_from_state(states: list[dict[str, Any]], models: list[Router]) -> list[Member]:
     return [Member(str(s["name"]), models[int(s["model"])], float(s["pessimism"]), int(s["model"]) != 0,
                    ProgressiveEvidence.from_state(s["evidence"]),
-                   Prices(float(s["prices"][0]), float(s["prices"][1])) if "prices" in s else None) for s in states]
+                   Prices.from_list(s["prices"]) if "prices" in s else None) for s in states]
 
 
 def reconcile(saved: list[Member], wanted: list[Member]) -> list[Member]:

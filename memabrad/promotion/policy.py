@@ -117,12 +117,10 @@ class PromotionPolicy:
         gates: dict[str, GateResult] = {}
         for name, iv, threshold, direction in self._delta_specs(result):
             if s.mode == "statistical":
-                if iv.bound_low is not None and iv.bound_high is not None:  # progressive: one-sided bounds
-                    gates[name] = interval_gate(name, iv.value, iv.bound_low, iv.bound_high, threshold, direction,
-                                                result.confidence, one_sided=True)
-                else:
-                    gates[name] = interval_gate(name, iv.value, iv.ci_low, iv.ci_high, threshold, direction,
-                                                result.confidence)
+                one_sided = iv.bound_low is not None and iv.bound_high is not None  # progressive evidence
+                lo, hi = (iv.bound_low, iv.bound_high) if one_sided else (iv.ci_low, iv.ci_high)
+                gates[name] = interval_gate(name, iv.value, lo, hi, threshold, direction, result.confidence,
+                                            one_sided=one_sided)
             else:
                 g = point_gate(name, iv.value, threshold, direction)
                 gates[name] = GateResult(g.name, g.value, g.threshold, g.direction, g.status, g.reason,

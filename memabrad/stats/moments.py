@@ -46,6 +46,16 @@ class Moments:
         """Sample variance (n - 1); NaN below two values."""
         return self.m2 / (self.n - 1) if self.n > 1 else math.nan
 
+    def variance_at_least(self, floor: float) -> float:
+        """The sample variance (0 if negative by rounding), or ``floor`` (a model-based variance; NaN: none)
+        where that is larger.
+
+        >>> Moments(3, 0.0, 2.0).variance_at_least(float("nan")), Moments(3, 0.0, 2.0).variance_at_least(4.0)
+        (1.0, 4.0)
+        """
+        var = max(self.variance, 0.0)
+        return floor if floor > var else var
+
     def merge(self, other: Moments) -> Moments:
         """The moments of both streams together (neither operand changes)."""
         n = self.n + other.n
