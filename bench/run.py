@@ -20,6 +20,9 @@ Sections (each can be skipped with --skip NAME; --skip a,b,c skips several):
   evaluate  one benchmark evaluation at 1k/10k/100k tasks, and at growing total history
   memory    RSS of the learner after 1M and 5M events (flat is the target)
   seedway   retrain-from-everything every 1,000 events (the seed's way) vs incremental: total CPU
+  dedupe    the duplicate memory at the daemon's default capacity: the longest single add (what the
+            event loop waits for) and how many adds took over 3 / 10 / 30 ms, over 2.3 million ids
+            (nine generation seals), with the daemon's 5 ms interpreter switch interval
   portfolio CPU per trajectory of the record step (parse, dedupe, score, learn) without a challenger
             portfolio and with members sharing the main model or learning their own (router.portfolio)
 """
@@ -561,6 +564,34 @@ def bench_memory(checkpoints: list[int]) -> dict[str, Any]:
     return out
 
 
+def bench_dedupe(n: int) -> dict[str, Any]:
+    import random
+
+    from memabrad.daemon.dedupe import DedupeMemory
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # the daemon's (memabrad/daemon/app.py)
+    try:
+        m = DedupeMemory(Config().checkpoint.dedupe_capacity)
+        rng = random.Random(5)
+        over = {3: 0, 10: 0, 30: 0}
+        worst = 0.0
+        t0 = time.perf_counter()
+        for _ in range(n):
+            h = rng.getrandbits(64)
+            t = time.perf_counter()
+            m.add_hash(h)
+            m.contains_hash(h ^ 1)
+            d = (time.perf_counter() - t) * 1000.0
+            worst = max(worst, d)
+            for k in over:
+                over[k] += d > k
+        return {"n": n, "worst_ms": worst, "adds_over_ms": over, "seconds": time.perf_counter() - t0,
+                "seals": n // m.generation_size}
+    finally:
+        sys.setswitchinterval(before)
+
+
 # -- the seed's way --------------------------------------------------------------------------
 
 
@@ -720,6 +751,12 @@ def table(results: dict[str, Any]) -> str:
         rows += [("seedway", f"incremental CPU s ({r['n']:,} events)", f"{r['incremental_cpu_s']:.1f}", ""),
                  ("seedway", f"retrain every {r['every']:,} CPU s", f"{r['retrain_cpu_s']:.1f}", ""),
                  ("seedway", "retrain / incremental", f"{r['ratio']:.1f}x", "")]
+    if "dedupe" in results:
+        r = results["dedupe"]
+        rows.append(("dedupe", f"longest add, {r['n']:,} ids ({r['seals']} seals) (ms)", f"{r['worst_ms']:.1f}",
+                     "a few ms"))
+        rows.append(("dedupe", "adds over 3 / 10 / 30 ms",
+                     " / ".join(str(r["adds_over_ms"][k]) for k in (3, 10, 30)), ""))
     if "portfolio" in results:
         r = results["portfolio"]
         for k, v in r["us_per_trajectory"].items():
@@ -762,6 +799,7 @@ def main() -> int:
         [5_000, 20_000] if q else [1_000_000, 5_000_000])
     _run("memory", skip, results, lambda: bench_memory(memory))
     _run("seedway", skip, results, lambda: bench_seedway(3_000 if q else 20_000, 1_000))
+    _run("dedupe", skip, results, lambda: bench_dedupe(300_000 if q else 2_300_000))
     _run("portfolio", skip, results, lambda: bench_portfolio(2_000 if q else 10_000, 2_000 if q else 10_000,
                                                              1 if q else 5))
     print(table(results))

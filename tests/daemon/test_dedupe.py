@@ -104,3 +104,57 @@ def test_lookups_keep_the_interpreter_lock() -> None:
         sys.setswitchinterval(interval)
     assert hits == 0
     assert after == before
+
+
+def test_a_generation_sealing_on_its_worker_answers_as_a_sealed_one(monkeypatch) -> None:
+    """While a seal runs on its worker thread (held here until released), membership is exactly what it
+    is once the seal has landed — the generation pushed out of the window excluded, re-added ids kept —
+    and a checkpoint taken meanwhile waits for the seal and saves the same arrays."""
+    import threading
+
+    from memabrad.daemon import dedupe
+
+    release = threading.Event()
+    started = threading.Event()
+    run = dedupe._Seal._run
+
+    def held(self: dedupe._Seal) -> None:
+        started.set()
+        release.wait(10)
+        run(self)
+
+    def fill(m: DedupeMemory) -> None:
+        for i in range(150):
+            m.add(f"a{i}")  # two generations of 50 (a0-a49, a50-a99) and a full third: sealed on the worker
+        m.add("a10")  # a re-added id of the generation the third seal pushes out
+
+    settled = DedupeMemory(capacity=100, generation_size=50)
+    fill(settled)
+    settled.to_arrays()  # lands every seal
+    probe = [f"a{i}" for i in range(160)]
+    expected = [t in settled for t in probe]
+    assert expected[10] and not expected[11] and all(expected[50:150]) and not any(expected[150:])
+
+    monkeypatch.setattr(dedupe._Seal, "_run", held)
+    m = DedupeMemory(capacity=100, generation_size=50)
+    for i in range(100):
+        m.add(f"a{i}")
+        if m._seal_job is not None:  # let the first two seals through
+            release.set()
+            m._land()
+            release.clear()
+    started.clear()
+    for i in range(100, 150):
+        m.add(f"a{i}")
+    m.add("a10")
+    assert started.wait(10) and m._seal_job is not None and not m._seal_job.finished.is_set()
+    assert [t in m for t in probe] == expected
+    assert len(m) == len(settled)
+    out: dict[str, np.ndarray] = {}
+    saver = threading.Thread(target=lambda: out.update(m.to_arrays()))
+    saver.start()
+    release.set()
+    saver.join(10)
+    want = settled.to_arrays()
+    assert sorted(out) == sorted(want) and all(np.array_equal(out[k], want[k]) for k in want)
+    assert [t in m for t in probe] == expected
