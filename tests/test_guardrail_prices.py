@@ -80,21 +80,26 @@ def test_prices_rise_over_the_aim_fall_under_it_and_stay_zero_without_pressure()
     assert calm == Prices()  # the member ranks exactly as without prices
 
 
-def test_the_error_price_steers_by_predicted_errors_anchored_to_the_doubly_robust_level() -> None:
+def test_the_error_price_steers_the_upper_end_of_predicted_errors_anchored_to_the_doubly_robust_level() -> None:
     """Errors the outcome model predicts lower than they are (a member ranking by predicted errors picks
-    where they are predicted low) still raise the price; coin-flip noise alone moves nothing; precise
-    evidence under half the allowance moves nothing, over it raises the price."""
+    where they are predicted low) still raise the price; so does evidence too noisy to rule out a breach,
+    though its estimate is harmless (the gate judges an upper bound); precise evidence whose upper end is
+    under half the allowance moves nothing, over it raises the price; a price falls once the upper end
+    is well under the aim."""
     rep, spread = Repricer(error_allowance=0.02, latency_allowance_ms=250.0), 0.3
     flattered = Prices()
     rep.look([("flattered", flattered, spread,
                _evidence(0.0, 0.03, 5000, predicted_error_delta=0.0, error_noise=0.3))])
     assert flattered.error > 0
     noisy = Prices()
-    rep.look([("noisy", noisy, spread, _evidence(0.0, 0.02, predicted_error_delta=0.0, error_noise=1.0))])
-    assert noisy == Prices()
+    rep.look([("noisy", noisy, spread, _evidence(0.0, 0.0, predicted_error_delta=0.0, error_noise=1.0))])
+    assert noisy.error > 0 and noisy.latency_per_s == 0.0
     under, over = Prices(), Prices()
     rep.look([("under", under, spread, _evidence(0.0, 0.006)), ("over", over, spread, _evidence(0.0, 0.016))])
     assert under == Prices() and over.error > 0
+    high = over.error
+    rep.look([("over", over, spread, _evidence(0.0, -0.01, 20000))])
+    assert 0.0 <= over.error < high
 
 
 def _cfg(**env: str) -> Config:

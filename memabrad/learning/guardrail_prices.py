@@ -17,10 +17,13 @@ error deltas sit from its predicted ones. A coin flip times an importance weight
 the doubly robust error delta of a thousand trajectories too noisy to steer by (it moved a price
 from 0 to 0.84 in one look), while the predictions are smooth; but a member that ranks by predicted
 errors picks where they are predicted low, so its predictions alone flatter it, and the shift,
-averaged over all the evidence, removes that. A price rises when its delta is above the aim and
-falls (never below zero) when it is under, by ``STEP`` x the spread of the rewards seen x the
-excess in allowances, less one standard error of it (the shift's included), so noise alone moves
-nothing.
+averaged over all the evidence, removes that. The error price steers the upper end of that
+signal — the shifted delta plus its standard error (the shift's included) — as the gate judges an
+upper bound: a member known only to +-0.006 that sat at its aim would stay unprovable (on the help
+desk it did, for 40,000 trajectories). A price rises when its delta (the error's upper end) is above
+the aim and falls (never below zero) when it is under, by ``STEP`` x the spread of the rewards seen
+x the excess in allowances, less one standard error of the delta since the last look (for the
+error, of its predictions), so noise alone moves nothing.
 
 The aim is where the gate can prove the guardrail: ``AIM`` of the allowance, or less when the
 gate's one-sided bound is still wide — the allowance minus the bound's distance from the estimate,
@@ -147,21 +150,24 @@ def _move(price: float, since: Moments, allowance: float, spread: float, target:
     return max(0.0, price + STEP * spread * shrunk)
 
 
-def _corrected(since: Moments, predicted: Moments, observed: Moments, floor: float) -> Moments:
-    """The predicted error-rate deltas since the last look, shifted by how far all the evidence's doubly
-    robust deltas (``observed``) sit from its predicted ones: a member that ranks by predicted errors picks
-    where they are predicted low, so its predictions flatter it; the shift is unbiased, and its standard
-    error (that of the doubly robust mean, ``floor``: its model-based variance) is added to the signal's.
+def _upper_end(since: Moments, predicted: Moments, observed: Moments, floor: float) -> Moments:
+    """The upper end of the member's error-rate delta since the last look: its predicted deltas, shifted
+    by how far all the evidence's doubly robust deltas (``observed``) sit from its predicted ones (a
+    member that ranks by predicted errors picks where they are predicted low, so its predictions flatter
+    it; the shift is unbiased), plus one standard error of the two (that of the doubly robust mean from
+    ``floor``, its model-based variance). The gate promotes on an upper bound, so the price keeps this
+    end, not the estimate, under its aim. Its spread is the predictions' alone: the standard error is in
+    the signal already, and the dead band of ``_move`` is then only the noise of the predictions.
 
     >>> since = Moments(1000, 0.0, 999 * 0.01 ** 2)  # predicted: no worse than the baseline
-    >>> c = _corrected(since, Moments(5000, 0.0, 0.0), Moments(5000, 0.012, 4999 * 0.5 ** 2), 0.25)
-    >>> round(c.mean, 4), round(math.sqrt(c.variance / c.n), 4)  # observed: 0.012 worse, +- 0.0071
-    (0.012, 0.0071)
+    >>> u = _upper_end(since, Moments(5000, 0.0, 0.0), Moments(5000, 0.012, 4999 * 0.5 ** 2), 0.25)
+    >>> round(u.mean, 4), round(math.sqrt(u.variance / u.n), 4)  # observed 0.012 worse, +- 0.0071
+    (0.0191, 0.0003)
     """
     if since.n < 2 or observed.n < 2 or predicted.n < 2:
         return since
     se2 = max(since.variance, 0.0) / since.n + observed.variance_at_least(floor) / observed.n
-    return Moments(since.n, since.mean + observed.mean - predicted.mean, se2 * since.n * (since.n - 1))
+    return Moments(since.n, since.mean + observed.mean - predicted.mean + math.sqrt(se2), since.m2)
 
 
 @dataclass
@@ -208,7 +214,7 @@ class Repricer:
             if a_err > 0:
                 floor = ev.error_variance()
                 to = aim(a_err, self._width(ev.delta[1], floor))
-                p.error = _move(p.error * a_err, _corrected(since_e, err, ev.delta[1], floor), a_err, spread,
+                p.error = _move(p.error * a_err, _upper_end(since_e, err, ev.delta[1], floor), a_err, spread,
                                 to) / a_err
             self.marks[name] = Mark(err.copy(), lat.copy(), ev.baseline_version_id)
 
