@@ -58,18 +58,19 @@ class FrozenScorer:
         """Each candidate's score, ``constant + lambda_f * contextual part``, in plain floats (the same two
         roundings numpy's element-wise multiply and add make, on the few candidates only)."""
         c, lam, f = self._constants(group), self._lam_f, self._index.contextual(x)
-        col, untrained = self._col, self._untrained
+        col, untrained, prices, k = self._col, self._untrained, self._prices, len(self._models)
+        priced = prices.active
         out: dict[str, float] = {}
         for r in candidates:
             j = col.get(r)
-            out[r] = untrained if j is None else c[j] + lam[j] * f[j]
-        if self._prices.active:  # as ``Router.scores``: the same predictions (``predict_route``)
-            k = len(self._models)
-            for r in candidates:
-                j = col.get(r)
-                if j is not None:
-                    o = predict_route(self._models[j], f, j, k, group)
-                    out[r] -= self._prices.penalty(o.error_rate, o.latency_ms)
+            if j is None:
+                out[r] = untrained
+                continue
+            score = c[j] + lam[j] * f[j]
+            if priced:  # as ``Router.scores``: the same predictions (``predict_route``), subtracted after
+                o = predict_route(self._models[j], f, j, k, group)
+                score -= prices.penalty(o.error_rate, o.latency_ms)
+            out[r] = score
         return out
 
     def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:
