@@ -242,28 +242,23 @@ class CaseIndex:
                             occurred_at, 1)
         self._insert(key, hashes)
 
-    def _touch(self, slot: int) -> None:
+    def _touch(self, slot: int, fresh: bool = False) -> None:
         """A re-seen task moves to the back of each of its bucket rows (re-entering a row it had been
-        trimmed from, which then drops its least recently seen slot if over ``BUCKET_CAP``)."""
+        trimmed from, which then drops its least recently seen slot if over ``BUCKET_CAP``). ``fresh``: a
+        slot just filled, in none of its rows yet, so every entry moves left without looking for it."""
         if self._norms[slot] == 0:  # a wordless text is in no bucket
             return
         ids = self._slot_buckets[slot]
         rows = self._buckets[ids]
-        # Where the slot is, the entries after it move one place left; where it is not, all of them do
-        # (argmax is 0), dropping the first entry: an empty one, or the least recently seen slot.
-        at = (rows == slot).argmax(axis=1)
-        rows[:, :-1] = np.where(at[:, None] <= _BEFORE_LAST, rows[:, 1:], rows[:, :-1])
+        if fresh:
+            rows[:, :-1] = rows[:, 1:]
+        else:
+            # Where the slot is, the entries after it move one place left; where it is not, all of them do
+            # (argmax is 0), dropping the first entry: an empty one, or the least recently seen slot.
+            at = (rows == slot).argmax(axis=1)
+            rows[:, :-1] = np.where(at[:, None] <= _BEFORE_LAST, rows[:, 1:], rows[:, :-1])
         rows[:, -1] = slot
         self._buckets[ids] = rows
-
-    def _enter(self, slot: int) -> None:
-        """``_touch`` of a slot just filled, which is in none of its bucket rows yet: every entry moves left."""
-        if self._norms[slot] > 0:
-            ids = self._slot_buckets[slot]
-            rows = self._buckets[ids]
-            rows[:, :-1] = rows[:, 1:]
-            rows[:, -1] = slot
-            self._buckets[ids] = rows
 
     def _evict(self) -> None:
         key, _ = self._cases.popitem(last=False)
@@ -314,7 +309,7 @@ class CaseIndex:
         self._slot[key] = slot
         self._slot_key[slot] = key
         self._slot_buckets[slot] = buckets
-        self._enter(slot)
+        self._touch(slot, fresh=True)
 
     # -- persistence ------------------------------------------------------------------
 
@@ -352,7 +347,7 @@ class CaseIndex:
         for slot, case in enumerate(cases):  # least recently seen first, exactly as they were touched live
             idx._cases[case.key] = tuple(case)
             idx._slot[case.key] = slot
-            idx._enter(slot)
+            idx._touch(slot, fresh=True)
         return idx
 
     def save(self, path: str | Path) -> None:
