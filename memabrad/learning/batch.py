@@ -1,9 +1,10 @@
 """A router's predictions for many tasks at once, as sparse-matrix products.
 
 Evaluation scores thousands of benchmark tasks for two routers and three heads; doing
-that one ``predict_one`` at a time dominated its cost. The same linear models as dense
-weight vectors times a CSR feature matrix give the same numbers (up to float summation
-order) in milliseconds, which keeps evaluation cheap and off the consumer's critical path.
+that one ``predict_one`` at a time dominated its cost. The router's table of every route's
+weights (``RewardIndex``) times a CSR feature matrix gives the same numbers (up to float
+summation order) in milliseconds, which keeps evaluation cheap and off the consumer's
+critical path.
 """
 
 from __future__ import annotations
@@ -32,25 +33,24 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
     """``{"reward"|"error_rate"|"latency_ms"|"score": array (n, len(routes))}`` for the rows of ``X``
     (tasks of ``groups``, their task_types): the outcome predictions of ``Router.predict_outcome``
     and the pessimistic scores of ``Router.scores`` (what the router ranks by)."""
-    n, dim = X.shape
+    n = X.shape[0]
     groups = list(groups) if groups is not None else [None] * n
     # each distinct group once: its offsets and standard errors are looked up per group, then gathered
     distinct = list(dict.fromkeys(groups))
     code = {g: k for k, g in enumerate(distinct)}
     rows_group = np.fromiter((code[g] for g in groups), np.int64, n)
     out = {m: np.zeros((n, len(routes))) for m in ("reward", "error_rate", "latency_ms", "score")}
-    # the shared part's (n, 3) contextual parts, added to every route's own
-    shared = (_heads(X, router.shared.dense_weights(dim))
-              if router.shared is not None and len(router.shared) else None)
+    # every trained route's three contextual parts (the shared part's included), (n, 3K), in one product
+    ix = router.reward_index()
+    parts, k = ix.contextual_rows(X), len(ix.routes)
     for j, route in enumerate(routes):
         model = router.routes.get(route)
         if model is None or not model.n:
             out["reward"][:, j] = router.prior_reward
             out["score"][:, j] = router.untrained_score()
             continue
-        f = _heads(X, model.dense_weights(dim))  # (n, 3): each head's contextual part
-        if shared is not None:
-            f = f + shared
+        c = ix.col[route]
+        f = parts[:, [c, k + c, 2 * k + c]]  # (n, 3): each head's contextual part
         dg = model.group_offsets(distinct)[rows_group]  # (n, 3): each head's group part
         (lgr, lfr), (lge, lfe), (lgl, lfl) = model.lambdas()
         m_err = model.error_rate
@@ -68,12 +68,6 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
         if router.prices.active:
             out["score"][:, j] -= router.prices.penalty(out["error_rate"][:, j], out["latency_ms"][:, j])
     return out
-
-
-def _heads(X: csr_matrix, weights: np.ndarray) -> np.ndarray:
-    """``X @ weights.T`` as (n, 3), one product per head: each head's row of the (3, dim) weights is
-    contiguous, while their transpose is not and the sparse product would copy it whole first."""
-    return np.stack([X @ w for w in weights], axis=1)
 
 
 def best_columns(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:

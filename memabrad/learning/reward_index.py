@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from memabrad.learning.features import Features
 from memabrad.learning.route_parts import add_columns
@@ -127,6 +128,29 @@ class RewardIndex:
         k = len(self.routes)
         sr, se, sl = p[3 * k :]
         return [v + sr for v in p[:k]] + [v + se for v in p[k : 2 * k]] + [v + sl for v in p[2 * k : 3 * k]]
+
+    def contextual_rows(self, X: csr_matrix) -> np.ndarray:
+        """``contextual`` for every row of the CSR feature matrix ``X`` at once: (n, 3K), the shared part
+        added. Only the features some route has learned are kept (a column map by binary search over
+        them), so one sparse product over this table's few thousand rows replaces per-route products
+        with weight vectors as wide as the hashed feature space."""
+        n = X.shape[0]
+        k = len(self.routes)
+        if not self._rows:
+            return np.zeros((n, 3 * k))
+        keys = np.fromiter(self._rows, dtype=np.int64, count=len(self._rows))
+        rows = np.fromiter(self._rows.values(), dtype=np.int64, count=len(self._rows))
+        order = np.argsort(keys)
+        keys, rows = keys[order], rows[order]
+        pos = np.minimum(np.searchsorted(keys, X.indices), len(keys) - 1)
+        hit = keys[pos] == X.indices
+        kept = np.concatenate(([0], np.cumsum(hit)))[X.indptr]
+        known = csr_matrix((X.data[hit], rows[pos[hit]], kept), shape=(n, len(self._w)))
+        p = np.asarray(known @ self._w)
+        out = p[:, : 3 * k]
+        for h in range(3):
+            out[:, h * k : (h + 1) * k] += p[:, 3 * k + h : 3 * k + h + 1]
+        return out
 
     def copy(self) -> RewardIndex:
         """An independent copy (no shared arrays)."""

@@ -60,7 +60,6 @@ from memabrad.learning.route_parts import (
     adagrad_step,
     add_columns,
     add_to_group,
-    dense_weights,
     errors_for_rate,
     group_offsets,
     group_reward_offset,
@@ -276,11 +275,7 @@ class RouteModel(base.Regressor):
         add_to_group(self.groups, group or "", weight, reward, y_err, latency_s)
         return head_weights
 
-    # -- dense views (batch prediction) --------------------------------------------------
-
-    def dense_weights(self, dim: int) -> np.ndarray:
-        """The heads' weights as a (3, dim) array over the hashed feature space."""
-        return dense_weights(self._col, self._a, dim)
+    # -- batch prediction -----------------------------------------------------------------
 
     def group_offsets(self, groups: list[str | None]) -> np.ndarray:
         """(len(groups), 3) group offsets; batch prediction passes each distinct group once and gathers."""

@@ -194,16 +194,6 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     rows[..., :3] -= tmp
 
 
-def dense_weights(col: dict[int, int], a: np.ndarray, dim: int) -> np.ndarray:
-    """The heads' weights as a (3, dim) array over the hashed feature space."""
-    out = np.zeros((3, dim))
-    if col:
-        keys = np.fromiter(col.keys(), dtype=np.int64, count=len(col))
-        cols = np.fromiter(col.values(), dtype=np.int64, count=len(col))
-        out[:, keys] = a[cols, :3].T
-    return out
-
-
 def table_state(col: dict[int, int], a: np.ndarray) -> dict[str, Any]:
     """The table as plain data sorted by feature id: ``keys`` and, per head, ``weights`` and ``adagrad``."""
     keys = sorted(col)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from memabrad.learning.features import Features
-from memabrad.learning.route_parts import add_columns, dense_weights, known_rows, table_from_state, table_state
+from memabrad.learning.route_parts import add_columns, known_rows, table_from_state, table_state
 
 
 class SharedPart:
@@ -66,10 +66,6 @@ class SharedPart:
         """Known features and their (reward, error, latency) weights, a row per feature."""
         rows = np.fromiter(self._col.values(), dtype=np.int64, count=len(self._col))
         return list(self._col), self._a[rows, :3]
-
-    def dense_weights(self, dim: int) -> np.ndarray:
-        """The heads' weights as a (3, dim) array over the hashed feature space."""
-        return dense_weights(self._col, self._a, dim)
 
     def to_state(self) -> dict[str, Any]:
         return table_state(self._col, self._a)
