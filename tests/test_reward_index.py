@@ -67,3 +67,27 @@ def test_frozen_copy_does_not_follow_further_learning() -> None:
     _train(r, rng, 200)
     assert frozen.scores(x, ROUTES, "a") == before
     assert r.clone().scores(x, ROUTES, "a") == r.scores(x, ROUTES, "a")
+
+
+def test_batch_predictions_equal_one_task_at_a_time() -> None:
+    """The evaluation's batch path (one sparse product over the table) gives each task the predictions and
+    ranking scores the live router gives it, features no route learned included."""
+    from memabrad.learning.batch import feature_matrix, predict_all
+
+    rng = random.Random(9)
+    r = Router()
+    _train(r, rng, 500)
+    tasks = _tasks(random.Random(10), 200) + [{"input": "unheard words only", "task_type": "z"}]
+    xs = [r.featurizer.featurize(t) for t in tasks]
+    routes = ROUTES + ["never.seen"]
+    batch = predict_all(r, feature_matrix(xs, 1 << r.hash_bits), routes, [t["task_type"] for t in tasks])
+    for i, (task, x) in enumerate(zip(tasks, xs, strict=True)):
+        g = task["task_type"]
+        scores = r.scores(x, routes, g)
+        for j, route in enumerate(routes):
+            assert abs(batch["score"][i, j] - scores[route]) < 1e-9
+            if route in r.routes:
+                o = r.predict_outcome(x, route, g)
+                assert abs(batch["reward"][i, j] - o.reward) < 1e-9
+                assert abs(batch["error_rate"][i, j] - o.error_rate) < 1e-9
+                assert abs(batch["latency_ms"][i, j] - o.latency_ms) < 1e-6

@@ -200,10 +200,9 @@ class EvaluationRunner:
     def _evaluate(self, snapshot: LearnerSnapshot) -> Evaluation:
         """CPU work only; safe to abandon on timeout because it writes nothing."""
         store = self.store(snapshot.router_id)
+        # the kept baseline itself, not a copy: the evaluation only reads it (its weight table, built at
+        # the first look, then serves every look until a promotion replaces it)
         baseline, pinned = self._baseline(store)
-        if baseline is not None:
-            baseline = baseline.clone()
-            baseline.case_index = None
         return evaluate(
             snapshot, baseline, self.settings, suite=self.suite, estimator=self.cfg.evaluation.estimator,
             confidence=self.cfg.evaluation.confidence, dry_run=self.cfg.promotion.dry_run,

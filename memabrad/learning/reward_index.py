@@ -131,21 +131,21 @@ class RewardIndex:
 
     def contextual_rows(self, X: csr_matrix) -> np.ndarray:
         """``contextual`` for every row of the CSR feature matrix ``X`` at once: (n, 3K), the shared part
-        added. Only the features some route has learned are kept (a column map by binary search over
-        them), so one sparse product over this table's few thousand rows replaces per-route products
-        with weight vectors as wide as the hashed feature space."""
+        added. Only the features some route has learned are kept (a column map as wide as ``X``: a
+        gather, several times faster than a binary search per entry), so one sparse product over this
+        table's few thousand rows replaces per-route products with weight vectors as wide as the hashed
+        feature space."""
         n = X.shape[0]
         k = len(self.routes)
         if not self._rows:
             return np.zeros((n, 3 * k))
-        keys = np.fromiter(self._rows, dtype=np.int64, count=len(self._rows))
-        rows = np.fromiter(self._rows.values(), dtype=np.int64, count=len(self._rows))
-        order = np.argsort(keys)
-        keys, rows = keys[order], rows[order]
-        pos = np.minimum(np.searchsorted(keys, X.indices), len(keys) - 1)
-        hit = keys[pos] == X.indices
+        colmap = np.full(X.shape[1], -1, dtype=np.int64)
+        colmap[np.fromiter(self._rows, dtype=np.int64, count=len(self._rows))] = np.fromiter(
+            self._rows.values(), dtype=np.int64, count=len(self._rows))
+        mapped = colmap[X.indices]
+        hit = mapped >= 0
         kept = np.concatenate(([0], np.cumsum(hit)))[X.indptr]
-        known = csr_matrix((X.data[hit], rows[pos[hit]], kept), shape=(n, len(self._w)))
+        known = csr_matrix((X.data[hit], mapped[hit], kept), shape=(n, len(self._w)))
         p = np.asarray(known @ self._w)
         out = p[:, : 3 * k]
         for h in range(3):
