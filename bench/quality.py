@@ -3,6 +3,7 @@
     .venv/bin/python bench/quality.py                       # 1k / 5k / 20k logged trajectories
     .venv/bin/python bench/quality.py --quick               # small sizes, a smoke run
     .venv/bin/python bench/quality.py --workloads hard,pareto --out bench/quality-results.json
+    .venv/bin/python bench/quality.py --untyped             # task.task_type removed (agents that send none)
 
 Seeded: the same command prints the same numbers (up to Vowpal Wabbit's float summation).
 For every workload one logged stream is generated; memabrad's real learning path
@@ -88,7 +89,7 @@ import time
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -627,6 +628,31 @@ def memabrad_policy(learner: RouterLearner, router: Router | None = None) -> Pol
     return policy
 
 
+def untyped(w: Workload) -> Workload:
+    """``w`` with ``task.task_type`` removed from every logged trajectory and from every task a learned
+    policy (memabrad's or VW's) is asked about; the truth still reads the whole task. Agents that do
+    not label their tasks get no group part and no task-type feature: how much of a workload's value
+    did the label carry?"""
+
+    def strip(task: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in task.items() if k != "task_type"}
+
+    def stream(n: int) -> Iterator[dict[str, Any]]:
+        for row in w.stream(n):
+            yield {**row, "task": strip(row["task"])}
+
+    def value(policy: Policy) -> Value:
+        return w.value(lambda task, cands: policy(strip(task), cands))
+
+    def value_in_sample(policy: Policy) -> Value:
+        assert w.value_in_sample is not None
+        return w.value_in_sample(lambda task, cands: policy(strip(task), cands))
+
+    return replace(w, stream=stream, value=value,
+                               value_in_sample=value_in_sample if w.value_in_sample is not None else None,
+                               meta={**w.meta, "untyped": "task_type removed from the log and from the policies' view"})
+
+
 def gate(learner: RouterLearner, cfg: Config, settings: PolicySettings, pick: Selector
          ) -> tuple[dict[str, Any], LearnerSnapshot]:
     """The daemon's evaluation of the challenger put forward (``pick``: the portfolio's choice) against the
@@ -783,6 +809,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", default=None, help="a config file for memabrad (default: built-in defaults)")
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
+    ap.add_argument("--untyped", action="store_true",
+                    help="remove task.task_type from the log and from what memabrad and VW see (truth unchanged)")
     ap.add_argument("--cache-dir", default=os.environ.get("MEMABRAD_BENCH_CACHE")
                     or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "quality-results.json"))
@@ -829,11 +857,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {name}: skipped, {skipped[name]}", file=sys.stderr)
             continue
         print(f"  {name}: ground truth ready in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
-        results.append(run_workload(w, sizes, with_vw, args.config))
+        results.append(run_workload(untyped(w) if args.untyped else w, sizes, with_vw, args.config))
     out = {
         "benchmark": "memabrad learning quality", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "seed": args.seed, "sizes": sizes, "quick": args.quick,
+        "seed": args.seed, "sizes": sizes, "quick": args.quick, "untyped": args.untyped,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "vowpalwabbit": _version("vowpalwabbit") if with_vw else None},
         "memabrad_config": f"config file {args.config}" if args.config else "defaults (Config())",

@@ -17,7 +17,8 @@ Sections (each can be skipped with --skip NAME; --skip a,b,c skips several):
   kernel    featurize + choose + learn events/s, memabrad's router vs Vowpal Wabbit
             (--cb_explore_adf, driven as its documentation shows), and the simulator's true
             reward of each learned policy after 1k/10k/100k events beside logging and oracle
-  evaluate  one benchmark evaluation at 1k/10k/100k tasks, and at growing total history
+  evaluate  one benchmark evaluation at 1k/10k/100k tasks, at growing total history, and one of the
+            daemon's looks on the help desk (snapshot, fingerprint, evaluation against an active version)
   memory    RSS of the learner after 1M and 5M events (flat is the target)
   seedway   retrain-from-everything every 1,000 events (the seed's way) vs incremental: total CPU
   dedupe    the duplicate memory at the daemon's default capacity: the longest single add (what the
@@ -537,7 +538,50 @@ def bench_evaluate(sizes: list[int], histories: list[int]) -> dict[str, Any]:
         t = time.perf_counter()
         evaluate(snap, None, settings)
         out["by_history"][h] = time.perf_counter() - t
+    out["daemon_look"] = _daemon_look(history=3_000 if histories[-1] < 10_000 else 30_000)
     return out
+
+
+def _daemon_look(history: int, looks: int = 7) -> dict[str, Any]:
+    """The evaluator's work at one of the daemon's looks, default config, help desk: the look's
+    snapshot (frozen challenger, window copy), its fingerprint (the report id) and the evaluation
+    against an active version (the challenger frozen at half the history; the window's arrays kept
+    from look to look as the daemon keeps them), median of ``looks``
+    successive looks, each after ``min_new_trajectories`` more trajectories."""
+    from memabrad.evaluation.window_arrays import WindowArrays
+    from memabrad.learning.frozen import FrozenScorer
+    from memabrad.promotion.evaluation import evaluate
+    from memabrad.promotion.policy import PolicySettings
+
+    cfg = Config()
+    settings = PolicySettings.from_config(cfg.promotion, cfg.evaluation)
+    arrays = WindowArrays()  # kept across looks, as the daemon keeps it
+    rows = _workload_rows("helpdesk")
+    learner = RouterLearner.new("bench", cfg)
+    baseline = None
+    times: dict[str, list[float]] = {"snapshot": [], "fingerprint": [], "evaluate": []}
+    for i in range(history + looks * cfg.evaluation.min_new_trajectories):
+        learner.observe(parse_trajectory(next(rows)[1]))
+        if learner.counters.since_evaluation < cfg.evaluation.min_new_trajectories:
+            continue
+        t0 = time.perf_counter()
+        snap = learner.snapshot()
+        t1 = time.perf_counter()
+        if i >= history:
+            _ = snap.report_id
+            t2 = time.perf_counter()
+            evaluate(snap, baseline, settings, arrays=arrays)
+            t3 = time.perf_counter()
+            times["snapshot"].append(t1 - t0)
+            times["fingerprint"].append(t2 - t1)
+            times["evaluate"].append(t3 - t2)
+        elif baseline is None and i >= history // 2:
+            baseline = snap.challenger
+            baseline.version_id = "bench-baseline"
+            learner.set_baseline(baseline, FrozenScorer(baseline), from_look=snap.sequence)
+        learner.drop_shadow(snap.sequence)
+    return {"workload": "helpdesk", "history": history, "window": len(learner.window),
+            **{f"{k}_s": statistics.median(v) for k, v in times.items()}}
 
 
 # -- memory ----------------------------------------------------------------------------------
@@ -740,6 +784,12 @@ def table(results: dict[str, Any]) -> str:
             rows.append(("evaluate", f"one evaluation, {k:,} tasks (s)", f"{v:.3f}", "< 1 s at 10k"))
         for k, v in r["by_history"].items():
             rows.append(("evaluate", f"one evaluation after {k:,} events of history (s)", f"{v:.3f}", "flat"))
+        look = r.get("daemon_look")
+        if look:
+            rows.append(("evaluate", f"a daemon look, help desk after {look['history']:,}, {look['window']:,}-task "
+                         "window: snapshot / fingerprint / evaluation (ms)",
+                         f"{1e3 * look['snapshot_s']:.1f} / {1e3 * look['fingerprint_s']:.1f} / "
+                         f"{1e3 * look['evaluate_s']:.1f}", ""))
     if "memory" in results:
         r = results["memory"]
         for k, v in r.items():
