@@ -194,15 +194,16 @@ class EvaluationRunner:
             router = kept[1]
         else:  # one loaded baseline per router: a promotion replaces it (each is megabytes of weights)
             router = Router.load(store.version_dir(baseline_id), hints=False)
+            router.reward_index()  # built once here; each look's copy copies it instead of rebuilding it
             self._baselines[store.router_id] = (baseline_id, router)
         return router, baseline_id != active
 
     def _evaluate(self, snapshot: LearnerSnapshot) -> Evaluation:
         """CPU work only; safe to abandon on timeout because it writes nothing."""
         store = self.store(snapshot.router_id)
-        # the kept baseline itself, not a copy: the evaluation only reads it (its weight table, built at
-        # the first look, then serves every look until a promotion replaces it)
         baseline, pinned = self._baseline(store)
+        if baseline is not None:  # a copy per look: ranking caches its last task, and an evaluation abandoned
+            baseline = baseline.clone()  # at its timeout may still be running beside the next one
         return evaluate(
             snapshot, baseline, self.settings, suite=self.suite, estimator=self.cfg.evaluation.estimator,
             confidence=self.cfg.evaluation.confidence, dry_run=self.cfg.promotion.dry_run,
