@@ -637,20 +637,17 @@ def untyped(w: Workload) -> Workload:
     def strip(task: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in task.items() if k != "task_type"}
 
+    def blind(truth: Callable[[Policy], Value]) -> Callable[[Policy], Value]:
+        """``truth`` of a policy that is asked about the task without its type."""
+        return lambda policy: truth(lambda task, cands: policy(strip(task), cands))
+
     def stream(n: int) -> Iterator[dict[str, Any]]:
         for row in w.stream(n):
             yield {**row, "task": strip(row["task"])}
 
-    def value(policy: Policy) -> Value:
-        return w.value(lambda task, cands: policy(strip(task), cands))
-
-    def value_in_sample(policy: Policy) -> Value:
-        assert w.value_in_sample is not None
-        return w.value_in_sample(lambda task, cands: policy(strip(task), cands))
-
-    return replace(w, stream=stream, value=value,
-                               value_in_sample=value_in_sample if w.value_in_sample is not None else None,
-                               meta={**w.meta, "untyped": "task_type removed from the log and from the policies' view"})
+    return replace(w, stream=stream, value=blind(w.value),
+                   value_in_sample=blind(w.value_in_sample) if w.value_in_sample is not None else None,
+                   meta={**w.meta, "untyped": "task_type removed from the log and from the policies' view"})
 
 
 def gate(learner: RouterLearner, cfg: Config, settings: PolicySettings, pick: Selector
