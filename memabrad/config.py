@@ -72,6 +72,7 @@ class RouterConfig(_Section):
     l2: float = Field(default=0.0, ge=0)
     max_importance_weight: float = Field(default=1.0, ge=1)
     shared_context: bool = True  # routes share a contextual part learned from every trajectory
+    text_groups: bool = True  # tasks without a task_type are grouped by near-identical texts
     serving_epsilon: float = Field(default=0.2, ge=0, le=1)
     portfolio: list[PortfolioMemberConfig] = Field(
         default_factory=lambda: [PortfolioMemberConfig(name="careful", pessimism=2.0, guardrail_prices=True)],

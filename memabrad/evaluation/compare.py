@@ -23,6 +23,7 @@ from memabrad.evaluation.benchmark import LoggedItem, SuiteItem
 from memabrad.evaluation.estimators import Interval, effective_sample_size, influence, mean_interval
 from memabrad.evaluation.window_arrays import LoggedBatch, WindowArrays
 from memabrad.learning.batch import best_columns, predict_all
+from memabrad.learning.features import TaskView, text_hashes
 from memabrad.learning.router import Router
 
 METRICS = ("reward", "error_rate", "latency_ms")
@@ -165,8 +166,11 @@ def _logged_influences(batch: LoggedBatch, chosen: np.ndarray | None, model_pred
 
 def _suite_influences(items: Sequence[SuiteItem], router: Router) -> _Influences:
     n = len(items)
-    chosen = [router.best(router.featurizer.featurize(s.task, router.hint_for(s.task)), s.candidates, s.task_type)
-              for s in items]
+    chosen = []
+    for s in items:
+        hashes = text_hashes(TaskView.of(s.task).input)
+        x = router.featurizer.featurize(s.task, router.hint_for(s.task), hashes)
+        chosen.append(router.best(x, s.candidates, router.group_of(s.task_type, hashes)))
     outs = [s.outcomes[c] for s, c in zip(items, chosen, strict=True)]
     phi = {
         "reward": np.fromiter((o.reward for o in outs), float, n),
@@ -247,7 +251,7 @@ def compare(
         unsupported_routes=sorted(set(unsupported)),
     )
 
-    types = [g or "unknown" for g in batch.groups] + [s.task_type or "unknown" for s in suite]
+    types = [g or "unknown" for g in batch.types] + [s.task_type or "unknown" for s in suite]
     slices: dict[str, SliceResult] = {}
     type_arr = np.array(types, dtype=object)
     for t in sorted(set(types)):

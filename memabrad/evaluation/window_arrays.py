@@ -35,7 +35,8 @@ class LoggedBatch:
     y: dict[str, np.ndarray]
     p: np.ndarray
     imputed: np.ndarray  # (n,) bool: propensity imputed
-    groups: list[str | None]
+    groups: list[str | None]  # what the route models group each item by (``LoggedItem.group``)
+    types: list[str | None]  # each item's task type (the report's slices)
 
     def __len__(self) -> int:
         return len(self.p)
@@ -62,14 +63,15 @@ class LoggedBatch:
             },
             p=np.fromiter((i.propensity for i in items), float, n),
             imputed=np.fromiter((i.imputed for i in items), bool, n),
-            groups=[i.task_type for i in items],
+            groups=[i.group for i in items],
+            types=[i.task_type for i in items],
         )
 
     def tail(self, start: int) -> LoggedBatch:
         """Rows ``start:`` (the items still in the window)."""
         return LoggedBatch(self.X[start:], self.routes, self.allowed[start:], self.logged[start:],
                            {m: v[start:] for m, v in self.y.items()}, self.p[start:], self.imputed[start:],
-                           self.groups[start:])
+                           self.groups[start:], self.types[start:])
 
     def append(self, other: LoggedBatch) -> LoggedBatch:
         """These rows, then ``other``'s (same columns)."""
@@ -77,7 +79,7 @@ class LoggedBatch:
                            np.concatenate([self.allowed, other.allowed]), np.concatenate([self.logged, other.logged]),
                            {m: np.concatenate([v, other.y[m]]) for m, v in self.y.items()},
                            np.concatenate([self.p, other.p]), np.concatenate([self.imputed, other.imputed]),
-                           self.groups + other.groups)
+                           self.groups + other.groups, self.types + other.types)
 
     def choose(self, router: Router) -> np.ndarray:
         """Column of each item's route under ``router`` (its greedy choice among the candidates)."""

@@ -24,6 +24,7 @@ from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_fr
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.router import Router
 from memabrad.learning.snapshot import LearnerSnapshot, Span, look_of_report
+from memabrad.learning.text_groups import TextGroups
 from memabrad.learning.window import BenchmarkWindow, LoggedItem, is_holdout
 from memabrad.wire.trajectory import Trajectory
 
@@ -95,6 +96,9 @@ class RouterLearner:
     """Members besides the main challenger (``challenger``/``progressive``); see ``learning/portfolio.py``."""
     repricer: Repricer | None = None
     """Moves the priced members' guardrail prices at every look (None: none is priced, or no config)."""
+    text_groups: bool = True
+    """Group tasks sent without a ``task_type`` by their text (``learning/text_groups.py``); the groups (and
+    their seeds) live on the main challenger and every member with a model of its own shares them."""
     baseline: Router | None = field(default=None, repr=False)
     _baseline_scorer: FrozenScorer | None = field(default=None, repr=False)
     _shadow: Shadow | None = field(default=None, repr=False)
@@ -165,7 +169,13 @@ class RouterLearner:
             use_case_index=cfg.case_index.enabled,
             portfolio=members_of(main, list(cfg.router.portfolio)),
             repricer=Repricer.of(cfg),
+            text_groups=cfg.router.text_groups,
         )
+
+    def __post_init__(self) -> None:
+        for m in self.portfolio:
+            if m.own_model:
+                m.router.text_groups = self.challenger.text_groups
 
     def observe(self, t: Trajectory, digest: bytes | None = None) -> bool:
         """Learn from or hold out one valid, not-yet-seen trajectory; True if held out.
@@ -182,20 +192,23 @@ class RouterLearner:
         p = 1.0 / len(t.candidates) if imputed else d.propensity
         held_out = is_holdout(t.trajectory_id, self.holdout_fraction, digest)
         at = _at(t)
-        self._score(t, x, hint, p)
+        group = task.task_type
+        if not group and self.text_groups:
+            group = self.challenger.text_groups.assign(hashes)
+        self._score(t, x, hint, p, group)
         if held_out:
             self.window.append(LoggedItem(
                 t.trajectory_id, x, tuple(t.candidates), d.route, p, imputed,
-                o.reward, o.error, o.latency_ms, task.task_type,
+                o.reward, o.error, o.latency_ms, task.task_type, None if task.task_type else group,
             ))
             self.counters.benchmarked += 1
         else:
             self.challenger.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
-                                  latency_ms=o.latency_ms, group=task.task_type, novel=novel)
+                                  latency_ms=o.latency_ms, group=group, novel=novel)
             for m in self.portfolio:
                 if m.own_model:
                     m.router.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
-                                   latency_ms=o.latency_ms, group=task.task_type, novel=novel)
+                                   latency_ms=o.latency_ms, group=group, novel=novel)
             self.counters.trained += 1
             self.span.add(t.trajectory_id, at)
         if self.use_case_index:
@@ -207,8 +220,9 @@ class RouterLearner:
         self.counters.imputed_propensities += imputed
         return held_out
 
-    def _score(self, t: Trajectory, x: Features, hint: Hint | None, p: float) -> None:
-        """Progressive evidence: score every member and the baseline on ``t`` before the members learn it."""
+    def _score(self, t: Trajectory, x: Features, hint: Hint | None, p: float, group: str | None) -> None:
+        """Progressive evidence: score every member and the baseline on ``t`` (a task of ``group``) before the
+        members learn it."""
         baseline = self.baseline
         xb = x
         if baseline is not None and (baseline.featurizer.version != self.challenger.featurizer.version
@@ -216,7 +230,7 @@ class RouterLearner:
             xb = baseline.featurizer.featurize(t.task, hint)
         o = t.outcome
         outcome = (o.reward, 1.0 if o.error else 0.0, o.latency_ms)
-        cands, route, group = t.candidates, t.decision.route, t.task.task_type
+        cands, route = t.candidates, t.decision.route
         shadow = self._shadow
         chooser = shadow.chooser() if shadow is not None else None
         scorer = self._baseline_scorer  # the baseline's and the shadow's choices: the same for every member
@@ -288,6 +302,8 @@ class RouterLearner:
             "window": self.window.to_state(),
             "progressive": self.progressive.to_state(),
         }
+        if len(self.challenger.text_groups) or self.challenger.text_groups.seeded():
+            state["text_groups"] = self.challenger.text_groups.to_state()
         if self.repricer is not None:
             state["price_marks"] = self.repricer.to_state()
         if self.portfolio:
@@ -300,29 +316,37 @@ class RouterLearner:
     def from_state(cls, state: dict[str, Any], cfg: Any | None = None) -> RouterLearner:
         """The learner a state describes; with ``cfg``, its portfolio is the configured one (members kept
         where name and settings match, new or changed ones start afresh, removed ones dropped)."""
-        if state.get("format") != STATE_FORMAT:
-            raise ValueError(f"not a {STATE_FORMAT} state")
-        kw: dict[str, Any] = {}
-        if cfg is not None:
-            kw = {"capacity": cfg.case_index.capacity,
-                  "similarity_threshold": cfg.case_index.similarity_threshold}
-        main = Router.from_state(state["challenger"])
-        saved = state.get("portfolio")
-        members = (members_from_state(saved["members"], [main, *(Router.from_state(m) for m in saved["models"])])
-                   if saved else [])
-        if cfg is not None:
-            members = reconcile(members, members_of(main, list(cfg.router.portfolio)))
-        return cls(
-            router_id=state["router_id"],
-            challenger=main,
-            case_index=CaseIndex.from_state(state["case_index"], **kw),
-            window=BenchmarkWindow.from_state(state["window"], cfg.evaluation.window_size if cfg else None),
-            holdout_fraction=float(state["holdout_fraction"]),
-            use_case_index=bool(state["use_case_index"]),
-            counters=Counters(**state["counters"]),
-            span=Span(**state["span"]),
-            progressive=(ProgressiveEvidence.from_state(state["progressive"]) if "progressive" in state
-                         else ProgressiveEvidence()),
-            portfolio=members,
-            repricer=Repricer.of(cfg, state.get("price_marks")) if cfg is not None else None,
-        )
+        return learner_from_state(state, cfg)
+
+
+def learner_from_state(state: dict[str, Any], cfg: Any | None = None) -> RouterLearner:
+    """``RouterLearner.from_state``."""
+    if state.get("format") != STATE_FORMAT:
+        raise ValueError(f"not a {STATE_FORMAT} state")
+    kw: dict[str, Any] = {}
+    if cfg is not None:
+        kw = {"capacity": cfg.case_index.capacity,
+              "similarity_threshold": cfg.case_index.similarity_threshold}
+    main = Router.from_state(state["challenger"])
+    if "text_groups" in state:
+        main.text_groups = TextGroups.from_state(state["text_groups"])
+    saved = state.get("portfolio")
+    members = (members_from_state(saved["members"], [main, *(Router.from_state(m) for m in saved["models"])])
+               if saved else [])
+    if cfg is not None:
+        members = reconcile(members, members_of(main, list(cfg.router.portfolio)))
+    return RouterLearner(
+        router_id=state["router_id"],
+        challenger=main,
+        case_index=CaseIndex.from_state(state["case_index"], **kw),
+        window=BenchmarkWindow.from_state(state["window"], cfg.evaluation.window_size if cfg else None),
+        holdout_fraction=float(state["holdout_fraction"]),
+        use_case_index=bool(state["use_case_index"]),
+        counters=Counters(**state["counters"]),
+        span=Span(**state["span"]),
+        progressive=(ProgressiveEvidence.from_state(state["progressive"]) if "progressive" in state
+                     else ProgressiveEvidence()),
+        portfolio=members,
+        repricer=Repricer.of(cfg, state.get("price_marks")) if cfg is not None else None,
+        text_groups=cfg.router.text_groups if cfg is not None else True,
+    )

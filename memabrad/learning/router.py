@@ -23,12 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memabrad.learning.features import FEATURES_VERSION, Features, Featurizer, Hint, TaskView, as_candidates
+from memabrad.learning.features import (
+    FEATURES_VERSION,
+    Features,
+    Featurizer,
+    Hint,
+    TaskView,
+    as_candidates,
+    text_hashes,
+)
 from memabrad.learning.guardrail_prices import Prices
 from memabrad.learning.pick import best_route
 from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_model import ETA, RouteModel
 from memabrad.learning.shared_part import SharedPart
+from memabrad.learning.text_groups import TextGroups
 from memabrad.store.chunked_json import dumps_chunked
 
 MODEL_FILE = "model.json"
@@ -95,6 +104,7 @@ class Router:
     features_version: int = FEATURES_VERSION
     shared: SharedPart | None = field(default_factory=SharedPart)  # the routes' shared part, None: off
     prices: Prices = field(default_factory=Prices)  # on predicted latency and errors (learning/guardrail_prices.py)
+    text_groups: TextGroups = field(default_factory=TextGroups)  # groups of untyped tasks (learning/text_groups.py)
 
     def __post_init__(self) -> None:
         self.featurizer = Featurizer(self.hash_bits, self.features_version)
@@ -221,6 +231,11 @@ class Router:
             got = self._preds[(route, group)] = predict_route(model, f, ix.col[route], len(ix.routes), group)
         return got
 
+    def group_of(self, task_type: str | None, hashes: list[int]) -> str | None:
+        """A task's group: its ``task_type``, or without one the text group of its input (``hashes``: its
+        ``text_hashes``), as the learner gave it when it learned such tasks."""
+        return task_type or self.text_groups.match(hashes)
+
     def hint_for(self, task: Any) -> Hint | None:
         if self.case_index is None:
             return None
@@ -241,8 +256,9 @@ class Router:
             raise ValueError("epsilon must be within [0, 1]")
         hint = self.hint_for(task)
         view = TaskView.of(task)
-        x = self.featurizer.featurize(view, hint)
-        scores = self.scores(x, cands, view.task_type)
+        hashes = text_hashes(view.input)
+        x = self.featurizer.featurize(view, hint, hashes)
+        scores = self.scores(x, cands, self.group_of(view.task_type, hashes))
         greedy = best_route(scores)
         k = len(cands)
         route = greedy
@@ -271,6 +287,7 @@ class Router:
             "routes": {name: m.to_state() for name, m in sorted(self.routes.items())},
             **({} if self.shared is None else {"shared": self.shared.to_state()}),
             **self.prices.to_state(),
+            **({"text_groups": self.text_groups.to_state(seeds=False)} if len(self.text_groups) else {}),
         }
 
     @classmethod
@@ -278,13 +295,9 @@ class Router:
         return router_from_state(state, version_id)
 
     def clone(self) -> Router:
-        """An independent copy (evaluate clones, never the live model): same state, no shared arrays."""
-        twin = Router(self.hash_bits, self.learning_rate, self.l2, self.max_importance_weight, self.pessimism,
-                      self.version_id, {name: m.copy() for name, m in self.routes.items()}, self.reward_sum,
-                      self.reward_sq, self.reward_n, self.case_index, self.features_version,
-                      None if self.shared is None else self.shared.copy(), self.prices.copy())
-        twin._index = self._index.copy() if self._index is not None else None
-        return twin
+        """An independent copy (evaluate clones, never the live model): same state, no shared arrays, the
+        text groups without their seeds (only learning makes groups)."""
+        return _clone(self)
 
     def to_bytes(self) -> bytes:
         """Compact JSON with sorted keys, encoded a slice at a time: a large model encoded in one call
@@ -355,6 +368,7 @@ def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -
             features_version=int(state.get("features_version", 1)),
             shared=SharedPart.from_state(state["shared"]) if "shared" in state else None,
             prices=Prices.from_state(state),
+            text_groups=TextGroups.from_state(state.get("text_groups")),
         )
         load = RouteModel.from_state if fmt == MODEL_FORMAT else RouteModel.from_v1
         for name, data in state["routes"].items():
@@ -362,3 +376,12 @@ def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ModelFormatError(f"malformed router model: {err!r}") from None
     return router
+
+
+def _clone(r: Router) -> Router:
+    twin = Router(r.hash_bits, r.learning_rate, r.l2, r.max_importance_weight, r.pessimism, r.version_id,
+                  {name: m.copy() for name, m in r.routes.items()}, r.reward_sum, r.reward_sq, r.reward_n,
+                  r.case_index, r.features_version, None if r.shared is None else r.shared.copy(), r.prices.copy(),
+                  r.text_groups.prototypes())
+    twin._index = r._index.copy() if r._index is not None else None
+    return twin

@@ -46,18 +46,27 @@ class LoggedItem:
     error: bool
     latency_ms: float
     task_type: str | None
+    text_group: str | None = None  # without a task_type: the group its text was given (``text_groups.py``)
+
+    @property
+    def group(self) -> str | None:
+        """What the route models group it by: its task type, or its text group."""
+        return self.task_type or self.text_group
 
     def to_state(self) -> list[Any]:
-        return [
+        state = [
             self.trajectory_id, [[k, v] for k, v in self.x.items()], list(self.candidates), self.route,
             self.propensity, self.imputed, self.reward, self.error, self.latency_ms, self.task_type,
         ]
+        if self.text_group is not None:
+            state.append(self.text_group)
+        return state
 
     @classmethod
     def from_state(cls, s: list[Any]) -> LoggedItem:
         return cls(
             s[0], {int(k): float(v) for k, v in s[1]}, tuple(s[2]), s[3], float(s[4]), bool(s[5]),
-            float(s[6]), bool(s[7]), float(s[8]), s[9],
+            float(s[6]), bool(s[7]), float(s[8]), s[9], s[10] if len(s) > 10 else None,
         )
 
 

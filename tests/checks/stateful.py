@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +28,7 @@ from memabrad.daemon.dedupe import DedupeMemory
 from memabrad.daemon.partition import PartitionState
 from memabrad.evaluation.benchmark import BenchmarkWindow, LoggedItem
 from memabrad.learning.case_index import CaseIndex
+from memabrad.learning.features import text_hashes
 from memabrad.learning.guardrail_prices import Mark, Prices, Repricer
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.portfolio import Member, members_from_state, members_of
@@ -34,6 +36,7 @@ from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.route_model import RouteModel
 from memabrad.learning.router import Router
 from memabrad.learning.shared_part import SharedPart
+from memabrad.learning.text_groups import TextGroups
 from memabrad.promotion.guard import GuardSettings, PromotionGuard
 from memabrad.sim import Simulator
 from memabrad.stats.moments import Moments
@@ -299,6 +302,40 @@ def _step_portfolio_learner(learner: RouterLearner, r: Row) -> Any:
 _run_portfolio_learner = feeder(_step_portfolio_learner)
 
 
+def untyped(r: Row) -> Row:
+    """The row without its task type, its input after a long opening its type shares (text groups form)."""
+    task = {k: v for k, v in r["task"].items() if k != "task_type"}
+    opening = f"instructions for {r['task']['task_type']} tasks, with worked examples; "
+    task["input"] = opening * 6 + task["input"]
+    return {**r, "task": task}
+
+
+def _untyped_learner() -> RouterLearner:
+    return fed(RouterLearner.new("default", PORTFOLIO_CFG), _run_untyped_learner)
+
+
+def _step_untyped_learner(learner: RouterLearner, r: Row) -> Any:
+    return _step_portfolio_learner(learner, untyped(r)), len(learner.challenger.text_groups)
+
+
+_run_untyped_learner = feeder(_step_untyped_learner)
+
+
+def _text_groups() -> TextGroups:
+    return fed(TextGroups(max_groups=8, seeds=3), _run_text_groups)  # few seeds: they are overwritten
+
+
+def _step_text_groups(g: TextGroups, r: Row) -> Any:
+    # half the texts after a shared opening (they group), half long enough to be grouped but unrelated (seeds)
+    grouped = zlib.crc32(r["trajectory_id"].encode()) % 2
+    text = untyped(r)["task"]["input"] if grouped else " ".join([r["task"]["input"]] * 4)
+    hashes = text_hashes(text)
+    return g.match(hashes), g.assign(hashes)
+
+
+_run_text_groups = feeder(_step_text_groups)
+
+
 def _member() -> Member:
     return fed(members_of(Router.from_config(CFG.router), [PortfolioMemberConfig(name="slow", learning_rate=0.1)])[0],
                _run_member)
@@ -427,6 +464,11 @@ SPECS: list[Spec] = [
     Spec("RouterLearner.portfolio", _portfolio_learner, RouterLearner.to_state,
          via_json(RouterLearner.to_state, lambda s: RouterLearner.from_state(s, PORTFOLIO_CFG)),
          _run_portfolio_learner),
+    Spec("RouterLearner.untyped", _untyped_learner, RouterLearner.to_state,
+         via_json(RouterLearner.to_state, lambda s: RouterLearner.from_state(s, PORTFOLIO_CFG)),
+         _run_untyped_learner),
+    Spec("TextGroups", _text_groups, TextGroups.to_state, via_json(TextGroups.to_state, TextGroups.from_state),
+         _run_text_groups, clone=TextGroups.copy),
     Spec("Member", _member, _member_state, via_json(_member_state, _member_from_state), _run_member),
     Spec("Prices", lambda: Prices(0.125, 2.5), Prices.to_state, via_json(Prices.to_state, Prices.from_state)),
     Spec("Mark", _mark, Mark.to_state, via_json(Mark.to_state, Mark.from_state)),

@@ -132,3 +132,36 @@ def test_promotion_event_store_and_metrics(kafka: KafkaIO, daemons: DaemonFactor
         assert m.value("memabrad_gate_threshold", router_id="default", gate=gate) == pytest.approx(
             last_gates[gate]["threshold"])
         assert m.value("memabrad_gate_passed", router_id="default", gate=gate) == float(last_gates[gate]["passed"])
+
+
+def _untyped(row: dict[str, object]) -> dict[str, object]:
+    """The row as an agent that sends no task type: its input after a long opening its family shares."""
+    task = dict(row["task"])  # type: ignore[arg-type]
+    family = task.pop("task_type")
+    opening = f"you answer {family} requests; follow the examples below exactly. "
+    task["input"] = opening * 8 + str(task["input"])
+    return {**row, "task": task}
+
+
+def test_untyped_traffic_is_grouped_by_text_and_the_promoted_version_serves_by_group(
+        kafka: KafkaIO, daemons: DaemonFactory, producer: Producer) -> None:
+    topics = Topics.unique("untyped")
+    kafka.create_topics(topics)
+    reader = kafka.events(topics.router_events)
+    d = daemons.new("untyped", topics, env={"MEMABRAD_EVALUATION__MIN_NEW_TRAJECTORIES": str(THRESHOLD)})
+    d.wait_ready()
+    rows = [_untyped(r) for r in Simulator(seed=SEED).generate(10_000)]
+    producer.send_trajectories(topics.trajectories, rows)
+    d.wait_consumed({0: len(rows)}, timeout=240)
+    events = reader.wait_events(lambda es: es if len(evaluation_events(es)) >= 5 else None, 60, "5 evaluation events")
+    promoted = [e for e in evaluation_events(events) if e["type"] == "router.promoted"]
+    assert promoted, [(e["type"], e.get("verdict")) for e in evaluation_events(events)]
+
+    from memabrad.learning.features import text_hashes
+    from memabrad.learning.router import Router
+
+    version = Router.load(d.base_dir / "default" / "router-versions" / "versions" / promoted[-1]["version_id"])
+    families = {str(r["task"]["input"]).split(" requests;")[0] for r in rows}
+    assert len(families) == 6 and len(version.text_groups) >= 6  # a group per family at least
+    for r in rows[:50]:  # every family's task is served with a group
+        assert version.group_of(None, text_hashes(str(r["task"]["input"]))) is not None
