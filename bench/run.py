@@ -4,7 +4,7 @@
     .venv/bin/python bench/run.py --quick         # small sizes, for CI smoke runs
 
 Sections (each can be skipped with --skip NAME; --skip a,b,c skips several):
-  ingest    per workload (--workload sim|helpdesk|both; a fresh broker and daemon each): N (--ingest)
+  ingest    per workload (--workload sim|helpdesk|both|prompts; a fresh broker and daemon each): N (--ingest)
             trajectories pre-produced to the embedded broker; a real `memabrad run` consumes,
             validates, learns and checkpoints them: events/s, CPU s per 1k events, peak RSS;
             meanwhile a probe thread GETs /healthz and /metrics alternately every 50 ms (5 s
@@ -147,7 +147,7 @@ def _daemon_proc_stats(pid: int) -> tuple[float, float]:
     return cpu, peak
 
 
-WORKLOADS = ("sim", "helpdesk")
+WORKLOADS = ("sim", "helpdesk", "prompts")  # prompts: the hard workload's ~360-word few-shot prompts
 PROBE_INTERVAL_S = 0.05
 PROBE_TIMEOUT_S = 5.0
 PROBE_PATHS = ("/healthz", "/metrics")
@@ -162,9 +162,11 @@ EVAL_PERIOD = -(-20_000 // EVAL_THRESHOLD) * EVAL_THRESHOLD
 
 def _workload_rows(name: str) -> Iterator[tuple[bytes, bytes]]:
     """(Kafka key = router_id, JSON value) of one seeded workload, endless."""
+    from memabrad.sim.hard import HardWorkload
     from memabrad.sim.helpdesk import HelpdeskWorkload
 
-    gen: Any = HelpdeskWorkload(seed=12) if name == "helpdesk" else Simulator(seed=11)
+    gen: Any = (HelpdeskWorkload(seed=12) if name == "helpdesk" else HardWorkload(seed=13) if name == "prompts"
+                else Simulator(seed=11))
     while True:
         for r in gen.iter_generate(10_000):
             yield r["router_id"].encode(), json.dumps(r, separators=(",", ":")).encode()
@@ -825,7 +827,8 @@ def main() -> int:
     ap.add_argument("--ingest", type=int, help="backlog size of the ingest section, per workload "
                                                "(default 200000; quick 20000; the issue's target run: 1000000)")
     ap.add_argument("--workload", choices=(*WORKLOADS, "both"), default="both",
-                    help="ingest workload(s): the simulator, the repetitive help desk, or both (default)")
+                    help="ingest workload(s): the simulator, the repetitive help desk, or both (default); "
+                         "prompts: long few-shot prompts (memabrad/sim/hard.py)")
     ap.add_argument("--rate", type=int, help="offered rate for the latency measurement (default 5000; quick 2000)")
     ap.add_argument("--sigterm-backlog", type=int,
                     help="trajectories pre-produced before the SIGTERM of the ingest section (default 50000; "
@@ -839,7 +842,7 @@ def main() -> int:
     n_ingest = args.ingest or (20_000 if q else 200_000)
     rate = args.rate or (2_000 if q else 5_000)
     sigterm_n = args.sigterm_backlog if args.sigterm_backlog is not None else (5_000 if q else 50_000)
-    workloads = WORKLOADS if args.workload == "both" else (args.workload,)
+    workloads = ("sim", "helpdesk") if args.workload == "both" else (args.workload,)
     _run("ingest", skip, results, lambda: {
         w: bench_ingest(w, n_ingest, rate, 2_000 if q else rate * 10, sigterm_n) for w in workloads})
     _run("kernel", skip, results, lambda: bench_kernel([500, 2_000] if q else [1_000, 10_000, 100_000]))
