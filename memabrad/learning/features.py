@@ -11,7 +11,6 @@ import math
 import operator
 import re
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,20 +58,10 @@ def cached_hash(key: str) -> int:
 
 
 def text_hashes(text: str) -> list[int]:
-    """32-bit hashes of the words (``w:``) and bigrams (``b:``) of a text, shared by featurizer and case index.
-
-    The keys are built and looked up in the cache by C-level maps, only the misses one at a time: a
-    few-shot prompt has hundreds of words, and a Python call per word was most of its record step.
-    """
+    """32-bit hashes of the words (``w:``) and bigrams (``b:``) of a text, shared by featurizer and case index."""
     words = tokens(text)
-    keys = list(map("w:".__add__, words))
-    if len(words) > 1:
-        keys += map("_".join, zip(map("b:".__add__, words), words[1:], strict=False))
-    out = list(map(_HASH_CACHE.get, keys))
-    if None in out:
-        for i, h in enumerate(out):
-            if h is None:
-                out[i] = cached_hash(keys[i])
+    out = [cached_hash("w:" + w) for w in words]
+    out.extend(cached_hash("b:" + a + "_" + b) for a, b in zip(words, words[1:], strict=False))
     return out
 
 
@@ -158,8 +147,11 @@ class Featurizer:
         mask = self._mask
         hs = text_hashes(view.input) if hashes is None else hashes
         n_words = (len(hs) + 1) // 2  # text_hashes: n words, then n - 1 bigrams
-        counts = Counter(map(mask.__and__, hs))  # in first-seen order, as a loop adding 1.0 at a time would
-        x: Features = _unit(counts) if counts else {}
+        x: Features = {}
+        for h in hs:
+            k = h & mask
+            x[k] = x.get(k, 0.0) + 1.0
+        x = _unit(x)
         if n_words > TAIL_WORDS:
             tail: Features = {}
             for h in hs[n_words - TAIL_WORDS:n_words]:

@@ -161,10 +161,10 @@ def add_columns(col: dict[int, int], a: np.ndarray, x: Features) -> tuple[np.nda
         return np.fromiter(map(col.__getitem__, x), dtype=np.int64, count=len(x)), a
     except KeyError:
         pass
-    n = len(col)
-    new = [k for k, c in zip(x, map(col.get, x), strict=True) if c is None]  # numbered in order, as a loop would
-    col.update(zip(new, range(n, n + len(new)), strict=True))
-    cols = list(map(col.__getitem__, x))
+    cols = list(map(col.get, x))
+    for i, k in enumerate(x):
+        if cols[i] is None:
+            cols[i] = col[k] = len(col)
     if len(col) > len(a):
         grown = np.zeros((max(len(col), 2 * len(a)), a.shape[1]))
         grown[: len(a)] = a
