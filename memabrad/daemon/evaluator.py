@@ -193,7 +193,7 @@ class EvaluationRunner:
         if kept is not None and kept[0] == baseline_id:
             router = kept[1]
         else:  # one loaded baseline per router: a promotion replaces it (each is megabytes of weights)
-            router = Router.load(store.version_dir(baseline_id), hints=False)
+            router = Router.load(store.version_dir(baseline_id), case_index=False)
             router.reward_index()  # built once here; each look's copy copies it instead of rebuilding it
             self._baselines[store.router_id] = (baseline_id, router)
         return router, baseline_id != active

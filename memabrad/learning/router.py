@@ -320,18 +320,19 @@ class Router:
         return {MODEL_FILE: self.to_bytes()}
 
     @classmethod
-    def load(cls, version_dir: str | Path, *, case_index: Any = None, hints: bool = True) -> Router:
+    def load(cls, version_dir: str | Path, *, case_index: Any = None) -> Router:
         """Load a saved version, verifying its sha256 against ``meta.json`` (see ``load_version``)."""
-        return load_version(version_dir, case_index=case_index, hints=hints)
+        return load_version(version_dir, case_index=case_index)
 
 
-def load_version(version_dir: str | Path, *, case_index: Any = None, hints: bool = True) -> Router:
+def load_version(version_dir: str | Path, *, case_index: Any = None) -> Router:
     """Load a saved version, verifying its sha256 against ``meta.json``.
 
-    The router's case index (``<router_dir>/case-index.json`` beside the versions)
-    is attached when present, so serving sees the same hints as training did.
-    ``hints=False``: attach none (an evaluation scores features already computed with hints; reading
-    and rebuilding a 20,000-task index for it was most of a promotion's cost on the evaluator thread).
+    ``case_index``: which case index the router hints from. None: the router's own
+    (``<router_dir>/case-index.json`` beside the versions) when present, so serving sees the same
+    hints as training did; a ``CaseIndex``: that one (a client that has one loaded already); False:
+    none (an evaluation scores features already computed with hints; reading and rebuilding a
+    20,000-task index for it was most of a promotion's cost on the evaluator thread).
     """
     from memabrad.learning.case_index import CaseIndex
     from memabrad.store.versions import verify_version_dir
@@ -341,11 +342,11 @@ def load_version(version_dir: str | Path, *, case_index: Any = None, hints: bool
     if MODEL_FILE not in files:
         raise ModelFormatError(f"{vdir}: version has no {MODEL_FILE}")
     router = Router.from_bytes(files[MODEL_FILE], version_id=meta.version_id)
-    if case_index is None and hints:
+    if case_index is None:
         index_path = vdir.parent.parent.parent / "case-index.json"
         if index_path.is_file():
             case_index = CaseIndex.load(index_path)
-    router.case_index = case_index
+    router.case_index = None if case_index is False else case_index
     return router
 
 
