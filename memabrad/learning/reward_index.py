@@ -35,7 +35,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from memabrad.learning.features import Features
-from memabrad.learning.route_parts import add_columns
+from memabrad.learning.route_parts import add_columns, rows_of
 
 if TYPE_CHECKING:
     from memabrad.learning.route_model import RouteModel
@@ -114,16 +114,13 @@ class RewardIndex:
         When all of them are known, their rows are kept with ``x`` for a ``set`` on the same features
         (rows are only ever added, so they stay valid until then)."""
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(x))
-        try:
-            idx = np.fromiter(map(self._rows.__getitem__, x), dtype=np.int64, count=len(x))
-        except KeyError:  # a feature no route has learned: it weighs 0, leave it out
-            ids = list(map(self._rows.get, x))
-            keep = [i is not None for i in ids]
-            vals = vals[np.array(keep, dtype=bool)]
-            idx = np.array([i for i in ids if i is not None], dtype=np.int64)
-            self._last = None
-        else:
+        idx, complete = rows_of(self._rows, x)
+        if complete:
             self._last = (x, idx)
+        else:  # a feature no route has learned: it weighs 0, leave it out
+            keep = idx >= 0
+            vals, idx = vals[keep], idx[keep]
+            self._last = None
         p = (vals @ self._w.take(idx, axis=0)).tolist()
         k = len(self.routes)
         sr, se, sl = p[3 * k :]

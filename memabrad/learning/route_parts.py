@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,6 +30,8 @@ from memabrad.learning.features import Features
 HEADS = ("reward", "error", "latency")
 ETA = 0.5
 TINY = 1e-12
+_UNKNOWN = itertools.repeat(-1)  # the row of a feature not in a table (``dict.get``'s default, per key)
+_SHORT = 64  # features: up to this many, ``rows_of`` tries ``__getitem__`` first
 ERR_PRIOR = (0.02, 1.0)  # the error rate's prior: one pseudo-observation at 2%
 GROUP_PRIOR = 2.0  # pseudo-observations of the route mean inside each group mean
 MAX_GROUPS = 1000  # groups tracked per route; tasks of later groups use the route mean (bounded state)
@@ -146,30 +149,46 @@ def errors_for_rate(p: float, n: int) -> float:
 
 def known_rows(col: dict[int, int], x: Features) -> tuple[np.ndarray, np.ndarray]:
     """(rows, values) of the features of ``x`` the table holds; unknown features weigh 0."""
-    cols = list(map(col.get, x))
-    vals = np.fromiter(x.values(), dtype=np.float64, count=len(cols))
-    if None in cols:
-        keep = [c is not None for c in cols]
-        return np.array([c for c in cols if c is not None], dtype=np.int64), vals[np.array(keep, dtype=bool)]
-    return np.array(cols, dtype=np.int64), vals
+    vals = np.fromiter(x.values(), dtype=np.float64, count=len(x))
+    idx, complete = rows_of(col, x)
+    if complete:
+        return idx, vals
+    keep = idx >= 0
+    return idx[keep], vals[keep]
+
+
+def rows_of(col: dict[int, int], x: Features) -> tuple[np.ndarray, bool]:
+    """The rows of ``x``'s features in a table's ``col`` map (-1: not in it), and whether all are in it.
+
+    One C loop either way. A short task first tries the map's ``__getitem__`` (nothing to check
+    after); a long one (a few-shot prompt, hundreds of features, some new in nearly every task) asks
+    ``get`` with a default at once, which spares it a failed first pass.
+    """
+    if len(x) <= _SHORT:
+        try:
+            return np.fromiter(map(col.__getitem__, x), dtype=np.int64, count=len(x)), True
+        except KeyError:
+            pass
+    idx = np.fromiter(map(col.get, x, _UNKNOWN), dtype=np.int64, count=len(x))
+    return idx, not len(idx) or idx.min() >= 0
 
 
 def add_columns(col: dict[int, int], a: np.ndarray, x: Features) -> tuple[np.ndarray, np.ndarray]:
     """The rows of every feature of ``x``, new ones added to ``col``; and the array (any number of
     columns), grown if needed."""
-    try:  # the common case: every feature known (one C loop, no list)
-        return np.fromiter(map(col.__getitem__, x), dtype=np.int64, count=len(x)), a
-    except KeyError:
-        pass
-    cols = list(map(col.get, x))
-    for i, k in enumerate(x):
-        if cols[i] is None:
-            cols[i] = col[k] = len(col)
+    idx, complete = rows_of(col, x)
+    if complete:  # the common case: every feature known
+        return idx, a
+    new = np.flatnonzero(idx < 0)
+    keys = list(x)
+    n = len(col)
+    idx[new] = np.arange(n, n + len(new))  # numbered in ``x``'s order
+    col.update(zip([keys[i] for i in new.tolist()], range(n, n + len(new)), strict=True))
     if len(col) > len(a):
         grown = np.zeros((max(len(col), 2 * len(a)), a.shape[1]))
         grown[: len(a)] = a
         a = grown
-    return np.array(cols, dtype=np.int64), a
+    return idx, a
 
 
 def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float) -> None:
