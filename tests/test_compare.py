@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -170,3 +171,14 @@ def test_empty_window_gives_nan_estimates_without_crashing() -> None:
 def test_logged_item_state_round_trip() -> None:
     item = LoggedItem("t1", {3: 0.5, 7: -0.25}, ("a", "b"), "b", 0.4, False, 0.9, True, 12.5, "qa")
     assert LoggedItem.from_state(item.to_state()) == item
+
+
+def test_logged_item_state_keeps_every_feature_exactly_and_reads_the_older_pairs() -> None:
+    rng = np.random.default_rng(5)
+    x = {int(k): float(v) for k, v in zip(rng.integers(0, 1 << 18, 700), rng.normal(size=700), strict=True)}
+    item = LoggedItem("t2", x, ("a",), "a", 1.0, True, -0.5, False, 3.0, None, "~0000abcd")
+    back = LoggedItem.from_state(json.loads(json.dumps(item.to_state())))
+    assert back == item and list(back.x) == list(x)  # values bit for bit, keys in order
+    older = ["t3", [[3, 0.5], [7, -0.25]], ["a", "b"], "b", 0.4, False, 0.9, True, 12.5, "qa"]
+    assert LoggedItem.from_state(older) == LoggedItem("t3", {3: 0.5, 7: -0.25}, ("a", "b"), "b", 0.4, False, 0.9,
+                                                       True, 12.5, "qa")
