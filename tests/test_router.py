@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from memabrad.learning.route_parts import HEADS, table_from_state
 from memabrad.learning.router import MODEL_FILE, ModelFormatError, Router
 from memabrad.sim import Simulator
 from memabrad.store.errors import CorruptVersionError
@@ -282,3 +283,33 @@ def test_stacking_weights_stay_near_zero_where_the_text_carries_no_signal() -> N
     preds = [model.predict(r.featurizer.featurize({"input": " ".join(rng.sample(words, 8))}))[0] for _ in range(200)]
     assert max(preds) - min(preds) < 0.1
     assert abs(sum(preds) / len(preds) - 0.5) < 0.05
+
+
+def _as_lists(table: dict) -> dict:
+    """A packed feature table as the per-head lists that models saved before packing hold."""
+    col, a = table_from_state(table)
+    keys = sorted(col)
+    rows = a[[col[k] for k in keys]]
+    return {"keys": keys, "weights": {h: rows[:, i].tolist() for i, h in enumerate(HEADS)},
+            "adagrad": {h: rows[:, 3 + i].tolist() for i, h in enumerate(HEADS)}}
+
+
+def test_models_saved_with_feature_tables_as_lists_load_with_the_same_choices() -> None:
+    r = Router()
+    rows = Simulator(seed=3).generate(400)
+    for row in rows:
+        x = r.featurizer.featurize(row["task"])
+        d, o = row["decision"], row["outcome"]
+        r.learn(x, d["route"], propensity=d["propensity"], reward=o["reward"], error=o["error"],
+                latency_ms=o["latency_ms"], group=row["task"].get("task_type"))
+    state = json.loads(r.to_bytes())
+    assert isinstance(state["shared"]["keys"], str)  # packed now
+    for m in state["routes"].values():
+        m.update(_as_lists({"keys": m["keys"], "rows": m["rows"]}))
+        del m["rows"]
+    state["shared"] = {**state["shared"], **_as_lists(state["shared"])}
+    del state["shared"]["rows"]
+    older = Router.from_state(state)
+    assert older.to_bytes() == r.to_bytes()
+    for row in rows[:50]:
+        assert older.choose(row["task"], row["candidates"]).scores == r.choose(row["task"], row["candidates"]).scores
