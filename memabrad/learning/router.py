@@ -374,7 +374,7 @@ def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -
         load = RouteModel.from_state if fmt == MODEL_FORMAT else RouteModel.from_v1
         for name, data in state["routes"].items():
             router.routes[str(name)] = load(data, router.learning_rate, router.l2)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise ModelFormatError(f"malformed router model: {err!r}") from None
     return router
 

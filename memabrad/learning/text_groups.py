@@ -175,6 +175,8 @@ class TextGroups:
             raise ValueError(f"not a {FORMAT} state")
         saved_seeds = state.get("seeds")
         g = cls(int(state["max_groups"]), len(saved_seeds) if saved_seeds else SEEDS)
+        if len(state["groups"]) > g.max_groups:
+            raise ValueError(f"{len(state['groups'])} text groups, more than max_groups {g.max_groups}")
         for k, row in enumerate(state["groups"]):
             for d, c in row:
                 g._protos[k, int(d)] = float(c)
