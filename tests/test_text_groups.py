@@ -99,3 +99,15 @@ def test_short_texts_are_never_grouped() -> None:
     g = TextGroups()
     short = text_hashes("reset my password please")
     assert [g.assign(short) for _ in range(3)] == [None, None, None] and not g.seeded() and len(g) == 0
+
+
+def test_a_model_with_malformed_text_groups_is_refused() -> None:
+    import pytest
+
+    from memabrad.learning.router import ModelFormatError
+
+    state = Router().export_state()
+    for groups in ([[[1, 2]], [[3, 4]]], [[[999, 2]]]):  # more than its bound; a row beyond the space
+        state["text_groups"] = {"format": "memabrad.text-groups/v1", "max_groups": 1, "groups": groups}
+        with pytest.raises(ModelFormatError):
+            Router.from_state(state)
