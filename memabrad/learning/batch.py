@@ -16,10 +16,17 @@ from scipy.sparse import csr_matrix
 
 from memabrad.learning.features import Features
 from memabrad.learning.router import Router
+from memabrad.learning.window import PackedFeatures
 
 
-def feature_matrix(xs: Sequence[Features], dim: int) -> csr_matrix:
+def feature_matrix(xs: Sequence[Features | PackedFeatures], dim: int) -> csr_matrix:
     """Rows of hashed features as a CSR matrix of ``dim`` columns."""
+    if xs and all(isinstance(x, PackedFeatures) for x in xs):  # the window's: concatenated, not iterated
+        lengths = np.fromiter((len(x) for x in xs), dtype=np.int64, count=len(xs))
+        indptr = np.concatenate(([0], np.cumsum(lengths)))
+        indices = np.concatenate([x.keys_array for x in xs])  # type: ignore[union-attr]
+        data = np.concatenate([x.values_array for x in xs])  # type: ignore[union-attr]
+        return csr_matrix((data, indices, indptr), shape=(len(xs), dim))
     indptr = np.zeros(len(xs) + 1, dtype=np.int64)
     for i, x in enumerate(xs):
         indptr[i + 1] = indptr[i] + len(x)

@@ -8,8 +8,9 @@ benchmarked on, never both, and replays after a crash make the same split.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,22 +36,75 @@ def is_holdout(trajectory_id: str, fraction: float, digest: bytes | None = None)
     return holdout_bucket_of(digest if digest is not None else trajectory_digest(trajectory_id)) < fraction
 
 
-def _pack(x: Features) -> list[str]:
+class PackedFeatures(Mapping[int, float]):
+    """A held-out task's features as two arrays (keys, values; in the order they were made), read-only.
+
+    The window keeps thousands of tasks for as long as they are in it: a few-shot prompt's ~600
+    features take ~10 KB so, against ~55 KB as a dict of Python ints and floats, and the window's
+    feature matrix and checkpoint are built from the arrays directly.
+
+    >>> p = PackedFeatures.of({7: 0.5, 3: -1.0})
+    >>> list(p.items()), p[3], p == {3: -1.0, 7: 0.5}
+    ([(7, 0.5), (3, -1.0)], -1.0, True)
+    """
+
+    __slots__ = ("keys_array", "values_array")
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        self.keys_array = keys
+        self.values_array = values
+
+    @classmethod
+    def of(cls, x: Mapping[int, float]) -> PackedFeatures:
+        if isinstance(x, PackedFeatures):
+            return x
+        n = len(x)
+        return cls(np.fromiter(x, dtype=np.int64, count=n), np.fromiter(x.values(), dtype=np.float64, count=n))
+
+    def __getitem__(self, key: int) -> float:
+        hit = np.flatnonzero(self.keys_array == key)
+        if not len(hit):
+            raise KeyError(key)
+        return float(self.values_array[hit[0]])
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.keys_array.tolist())
+
+    def __len__(self) -> int:
+        return len(self.keys_array)
+
+    def values(self) -> list[float]:  # type: ignore[override]  # a list, not a view: one C loop
+        return self.values_array.tolist()
+
+    def items(self) -> Iterator[tuple[int, float]]:  # type: ignore[override]
+        return zip(self.keys_array.tolist(), self.values_array.tolist(), strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return dict(self.items()) == dict(other.items())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PackedFeatures({dict(self.items())!r})"
+
+
+def _pack(x: Features | PackedFeatures) -> list[str]:
     """Features as two base64 strings (little-endian int64 keys, float64 values, in ``x``'s order): exact,
     and a few-shot prompt's hundreds of features encode ~9x faster than as JSON number pairs (a full
     window of them took seconds of every checkpoint)."""
-    n = len(x)
-    return [base64.b64encode(np.fromiter(x, dtype="<i8", count=n).tobytes()).decode("ascii"),
-            base64.b64encode(np.fromiter(x.values(), dtype="<f8", count=n).tobytes()).decode("ascii")]
+    p = PackedFeatures.of(x)
+    return [base64.b64encode(p.keys_array.astype("<i8").tobytes()).decode("ascii"),
+            base64.b64encode(p.values_array.astype("<f8").tobytes()).decode("ascii")]
 
 
-def _unpack(packed: list[Any]) -> Features:
+def _unpack(packed: list[Any]) -> PackedFeatures:
     """``_pack``'s inverse; also reads the ``[[key, value], ...]`` pairs of states written before it."""
     if len(packed) == 2 and isinstance(packed[0], str):
-        keys = np.frombuffer(base64.b64decode(packed[0]), dtype="<i8")
-        vals = np.frombuffer(base64.b64decode(packed[1]), dtype="<f8")
-        return dict(zip(keys.tolist(), vals.tolist(), strict=True))
-    return {int(k): float(v) for k, v in packed}
+        return PackedFeatures(np.frombuffer(base64.b64decode(packed[0]), dtype="<i8").astype(np.int64),
+                              np.frombuffer(base64.b64decode(packed[1]), dtype="<f8").astype(np.float64))
+    return PackedFeatures.of({int(k): float(v) for k, v in packed})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +112,7 @@ class LoggedItem:
     """One held-out logged trajectory, featurised as the router saw it."""
 
     trajectory_id: str
-    x: Features
+    x: Features | PackedFeatures  # the window packs what it keeps (``BenchmarkWindow.append``)
     candidates: tuple[str, ...]
     route: str
     propensity: float
@@ -91,6 +145,10 @@ class LoggedItem:
         )
 
 
+def _packed(item: LoggedItem) -> LoggedItem:
+    return item if isinstance(item.x, PackedFeatures) else dataclasses.replace(item, x=PackedFeatures.of(item.x))
+
+
 class BenchmarkWindow:
     """The most recent held-out trajectories, bounded so evaluation cost stays flat in history."""
 
@@ -105,10 +163,10 @@ class BenchmarkWindow:
         return iter(self._items)
 
     def append(self, item: LoggedItem) -> None:
-        self._items.append(item)
+        self._items.append(_packed(item))
 
     def extend(self, items: Iterable[LoggedItem]) -> None:
-        self._items.extend(items)
+        self._items.extend(map(_packed, items))
 
     def snapshot(self) -> list[LoggedItem]:
         """A stable copy for an evaluation running beside ongoing appends."""
