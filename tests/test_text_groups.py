@@ -111,3 +111,11 @@ def test_a_model_with_malformed_text_groups_is_refused() -> None:
         state["text_groups"] = {"format": "memabrad.text-groups/v1", "max_groups": 1, "groups": groups}
         with pytest.raises(ModelFormatError):
             Router.from_state(state)
+
+
+def test_one_system_prompt_for_every_task_makes_one_group_not_many() -> None:
+    rng = random.Random(6)
+    system = " ".join(rng.choices(WORDS, k=300))
+    g = TextGroups()
+    got = {g.assign(text_hashes(system + " " + " ".join(rng.choices(WORDS, k=10)))) for _ in range(300)}
+    assert len(g) == 1 and got == {None, g.names[0]}  # the group holds everything: its offset is the route mean's
