@@ -102,7 +102,6 @@ from scipy.stats import beta  # noqa: E402
 
 from memabrad.config import Config, load_config  # noqa: E402
 from memabrad.evaluation.estimators import mean_interval  # noqa: E402
-from memabrad.learning.features import text_hashes  # noqa: E402
 from memabrad.learning.learner import RouterLearner, Selector  # noqa: E402
 from memabrad.learning.router import Router  # noqa: E402
 from memabrad.learning.snapshot import LearnerSnapshot  # noqa: E402
@@ -624,8 +623,8 @@ def memabrad_policy(learner: RouterLearner, router: Router | None = None) -> Pol
 
     def policy(task: Mapping[str, Any], candidates: Sequence[str]) -> str:
         hint = learner.case_index.hint(task["input"]) if learner.use_case_index else None
-        hashes = text_hashes(task["input"])
-        return r.best(r.featurizer.featurize(task, hint, hashes), candidates, r.group_of(task.get("task_type"), hashes))
+        x, group = r.task_features(task, hint)
+        return r.best(x, candidates, group)
 
     return policy
 

@@ -23,7 +23,6 @@ from memabrad.evaluation.benchmark import LoggedItem, SuiteItem
 from memabrad.evaluation.estimators import Interval, effective_sample_size, influence, mean_interval
 from memabrad.evaluation.window_arrays import LoggedBatch, WindowArrays
 from memabrad.learning.batch import best_columns, predict_all
-from memabrad.learning.features import TaskView, text_hashes
 from memabrad.learning.router import Router
 
 METRICS = ("reward", "error_rate", "latency_ms")
@@ -168,9 +167,8 @@ def _suite_influences(items: Sequence[SuiteItem], router: Router) -> _Influences
     n = len(items)
     chosen = []
     for s in items:
-        hashes = text_hashes(TaskView.of(s.task).input)
-        x = router.featurizer.featurize(s.task, router.hint_for(s.task), hashes)
-        chosen.append(router.best(x, s.candidates, router.group_of(s.task_type, hashes)))
+        x, group = router.task_features(s.task, router.hint_for(s.task))
+        chosen.append(router.best(x, s.candidates, group))
     outs = [s.outcomes[c] for s, c in zip(items, chosen, strict=True)]
     phi = {
         "reward": np.fromiter((o.reward for o in outs), float, n),

@@ -20,19 +20,16 @@ from memabrad.learning.window import PackedFeatures
 
 
 def feature_matrix(xs: Sequence[Features | PackedFeatures], dim: int) -> csr_matrix:
-    """Rows of hashed features as a CSR matrix of ``dim`` columns."""
-    if xs and all(isinstance(x, PackedFeatures) for x in xs):  # the window's: concatenated, not iterated
-        lengths = np.fromiter((len(x) for x in xs), dtype=np.int64, count=len(xs))
-        indptr = np.concatenate(([0], np.cumsum(lengths)))
-        indices = np.concatenate([x.keys_array for x in xs])  # type: ignore[union-attr]
-        data = np.concatenate([x.values_array for x in xs])  # type: ignore[union-attr]
-        return csr_matrix((data, indices, indptr), shape=(len(xs), dim))
-    indptr = np.zeros(len(xs) + 1, dtype=np.int64)
-    for i, x in enumerate(xs):
-        indptr[i + 1] = indptr[i] + len(x)
-    indices = np.fromiter((k for x in xs for k in x), dtype=np.int64, count=int(indptr[-1]))
-    data = np.fromiter((v for x in xs for v in x.values()), dtype=np.float64, count=int(indptr[-1]))
-    return csr_matrix((data, indices, indptr), shape=(len(xs), dim))
+    """Rows of hashed features as a CSR matrix of ``dim`` columns (the window's packed rows are
+    concatenated, not iterated)."""
+    rows = [PackedFeatures.of(x) for x in xs]
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)), out=indptr[1:])
+    if not rows:
+        return csr_matrix((len(rows), dim))
+    indices = np.concatenate([r.keys_array for r in rows])
+    data = np.concatenate([r.values_array for r in rows])
+    return csr_matrix((data, indices, indptr), shape=(len(rows), dim))
 
 
 def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],

@@ -40,7 +40,6 @@ _BAND_OFFSETS = np.arange(_BANDS, dtype=np.int64) * _CODES  # bucket id = band *
 # similarity never depends on which BLAS path (gemv live, gemm at restore) or row position computed it.
 COUNT_CLIP = 127
 _NUMPY_FROM = 96  # hashes: above this many, ``_sparse_counts`` counts with numpy
-_last_long: tuple[Any, Any] = (None, None)  # the last long list of hashes counted and its counts
 _PROJECTION = np.where(np.random.default_rng(20261125).random((DIMS, _BANDS * _BITS)) < 0.5, -1.0,
                        1.0).astype(np.float32)
 _POWERS = (1 << np.arange(_BITS, dtype=np.int64)).astype(np.int64)
@@ -85,16 +84,10 @@ def _sparse_counts(hashes: list[int]) -> tuple[np.ndarray, np.ndarray]:
     whose signs cancel may be listed with count 0 or not at all: it adds nothing to any product.
     """
     if len(hashes) > _NUMPY_FROM:
-        global _last_long
-        last = _last_long
-        if last[0] is hashes:  # the record path asks for a new long text twice: case index, text groups
-            return last[1]
         hs = np.fromiter(hashes, dtype=np.int64, count=len(hashes))
         dense = np.bincount(hs % DIMS, weights=1 - 2 * ((hs >> 31) & 1), minlength=DIMS)
         dims = np.flatnonzero(dense)
-        got = dims, np.clip(dense[dims], -COUNT_CLIP, COUNT_CLIP).astype(np.float32)
-        _last_long = (hashes, got)  # one reference swap: a reader in another thread sees the old or the new pair
-        return got
+        return dims, np.clip(dense[dims], -COUNT_CLIP, COUNT_CLIP).astype(np.float32)
     counts: dict[int, int] = {}
     get = counts.get
     for h in hashes:

@@ -96,7 +96,7 @@ class RouterLearner:
     """Members besides the main challenger (``challenger``/``progressive``); see ``learning/portfolio.py``."""
     repricer: Repricer | None = None
     """Moves the priced members' guardrail prices at every look (None: none is priced, or no config)."""
-    text_groups: bool = True
+    group_texts: bool = True
     """Group tasks sent without a ``task_type`` by their text (``learning/text_groups.py``); the groups (and
     their seeds) live on the main challenger and every member with a model of its own shares them."""
     baseline: Router | None = field(default=None, repr=False)
@@ -169,7 +169,7 @@ class RouterLearner:
             use_case_index=cfg.case_index.enabled,
             portfolio=members_of(main, list(cfg.router.portfolio)),
             repricer=Repricer.of(cfg),
-            text_groups=cfg.router.text_groups,
+            group_texts=cfg.router.text_groups,
         )
 
     def __post_init__(self) -> None:
@@ -193,7 +193,7 @@ class RouterLearner:
         held_out = is_holdout(t.trajectory_id, self.holdout_fraction, digest)
         at = _at(t)
         group = task.task_type
-        if not group and self.text_groups:
+        if not group and self.group_texts:
             group = self.challenger.text_groups.assign(hashes)
         self._score(t, x, hint, p, group)
         if held_out:
@@ -348,5 +348,5 @@ def learner_from_state(state: dict[str, Any], cfg: Any | None = None) -> RouterL
                      else ProgressiveEvidence()),
         portfolio=members,
         repricer=Repricer.of(cfg, state.get("price_marks")) if cfg is not None else None,
-        text_groups=cfg.router.text_groups if cfg is not None else True,
+        group_texts=cfg.router.text_groups if cfg is not None else True,
     )

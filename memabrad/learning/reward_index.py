@@ -35,7 +35,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from memabrad.learning.features import Features
-from memabrad.learning.route_parts import add_columns, rows_of
+from memabrad.learning.route_parts import add_columns, known_rows
 
 if TYPE_CHECKING:
     from memabrad.learning.route_model import RouteModel
@@ -113,14 +113,8 @@ class RewardIndex:
 
         When all of them are known, their rows are kept with ``x`` for a ``set`` on the same features
         (rows are only ever added, so they stay valid until then)."""
-        vals = np.fromiter(x.values(), dtype=np.float64, count=len(x))
-        idx, complete = rows_of(self._rows, x)
-        if complete:
-            self._last = (x, idx)
-        else:  # a feature no route has learned: it weighs 0, leave it out
-            keep = idx >= 0
-            vals, idx = vals[keep], idx[keep]
-            self._last = None
+        idx, vals = known_rows(self._rows, x)  # a feature no route has learned weighs 0: left out
+        self._last = (x, idx) if len(idx) == len(x) else None
         p = (vals @ self._w.take(idx, axis=0)).tolist()
         k = len(self.routes)
         sr, se, sl = p[3 * k :]

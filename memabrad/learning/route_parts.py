@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from memabrad.learning.features import Features
+from memabrad.store.packed import pack, unpack
 
 HEADS = ("reward", "error", "latency")
 ETA = 0.5
@@ -221,10 +221,9 @@ def table_state(col: dict[int, int], a: np.ndarray) -> dict[str, Any]:
     Exact, and deterministic. Packed, not JSON numbers: a model of long prompts has tens of thousands of
     rows per route, and its fingerprint is taken at every look and its state at every checkpoint.
     """
-    keys = np.array(sorted(col), dtype="<i8")
-    rows = a[np.fromiter(map(col.__getitem__, keys.tolist()), dtype=np.int64, count=len(keys))]
-    return {"keys": base64.b64encode(keys.tobytes()).decode("ascii"),
-            "rows": base64.b64encode(np.ascontiguousarray(rows, dtype="<f8").tobytes()).decode("ascii")}
+    keys = sorted(col)
+    rows = a[np.fromiter(map(col.__getitem__, keys), dtype=np.int64, count=len(keys))]
+    return {"keys": pack(np.array(keys, dtype=np.int64), "<i8"), "rows": pack(rows, "<f8")}
 
 
 def _empty_table(keys: list[int]) -> tuple[dict[int, int], np.ndarray]:
@@ -234,9 +233,9 @@ def _empty_table(keys: list[int]) -> tuple[dict[int, int], np.ndarray]:
 def table_from_state(s: Mapping[str, Any]) -> tuple[dict[int, int], np.ndarray]:
     """The table of ``table_state``'s output (or of the lists per head that models saved before it hold)."""
     if "rows" in s:
-        keys = np.frombuffer(base64.b64decode(s["keys"]), dtype="<i8").tolist()
+        keys = unpack(s["keys"], "<i8").tolist()
         col, a = _empty_table(keys)
-        a[: len(keys)] = np.frombuffer(base64.b64decode(s["rows"]), dtype="<f8").reshape(len(keys), 6)
+        a[: len(keys)] = unpack(s["rows"], "<f8").reshape(len(keys), 6)
         return col, a
     keys = [int(k) for k in s["keys"]]
     col, a = _empty_table(keys)

@@ -232,9 +232,14 @@ class Router:
         return got
 
     def group_of(self, task_type: str | None, hashes: list[int]) -> str | None:
-        """A task's group: its ``task_type``, or without one the text group of its input (``hashes``: its
-        ``text_hashes``), as the learner gave it when it learned such tasks."""
+        """A task's group: its ``task_type``, else the text group of its input's ``text_hashes``."""
         return task_type or self.text_groups.match(hashes)
+
+    def task_features(self, task: Any, hint: Hint | None = None) -> tuple[Features, str | None]:
+        """A task's features (with the case-index ``hint``) and its group, as ranking takes them."""
+        view = TaskView.of(task)
+        hashes = text_hashes(view.input)
+        return self.featurizer.featurize(view, hint, hashes), self.group_of(view.task_type, hashes)
 
     def hint_for(self, task: Any) -> Hint | None:
         if self.case_index is None:
@@ -255,10 +260,8 @@ class Router:
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError("epsilon must be within [0, 1]")
         hint = self.hint_for(task)
-        view = TaskView.of(task)
-        hashes = text_hashes(view.input)
-        x = self.featurizer.featurize(view, hint, hashes)
-        scores = self.scores(x, cands, self.group_of(view.task_type, hashes))
+        x, group = self.task_features(task, hint)
+        scores = self.scores(x, cands, group)
         greedy = best_route(scores)
         k = len(cands)
         route = greedy
@@ -295,8 +298,7 @@ class Router:
         return router_from_state(state, version_id)
 
     def clone(self) -> Router:
-        """An independent copy (evaluate clones, never the live model): same state, no shared arrays, the
-        text groups without their seeds (only learning makes groups)."""
+        """An independent copy (no shared arrays; the text groups without seeds: only learning makes groups)."""
         return _clone(self)
 
     def to_bytes(self) -> bytes:

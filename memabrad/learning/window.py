@@ -7,7 +7,6 @@ benchmarked on, never both, and replays after a crash make the same split.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from memabrad.learning.features import Features
+from memabrad.store.packed import pack, unpack
 from memabrad.wire.ids import holdout_bucket_of, trajectory_digest
 
 
@@ -95,15 +95,13 @@ def _pack(x: Features | PackedFeatures) -> list[str]:
     and a few-shot prompt's hundreds of features encode ~9x faster than as JSON number pairs (a full
     window of them took seconds of every checkpoint)."""
     p = PackedFeatures.of(x)
-    return [base64.b64encode(p.keys_array.astype("<i8").tobytes()).decode("ascii"),
-            base64.b64encode(p.values_array.astype("<f8").tobytes()).decode("ascii")]
+    return [pack(p.keys_array, "<i8"), pack(p.values_array, "<f8")]
 
 
 def _unpack(packed: list[Any]) -> PackedFeatures:
     """``_pack``'s inverse; also reads the ``[[key, value], ...]`` pairs of states written before it."""
     if len(packed) == 2 and isinstance(packed[0], str):
-        return PackedFeatures(np.frombuffer(base64.b64decode(packed[0]), dtype="<i8").astype(np.int64),
-                              np.frombuffer(base64.b64decode(packed[1]), dtype="<f8").astype(np.float64))
+        return PackedFeatures(unpack(packed[0], "<i8"), unpack(packed[1], "<f8"))
     return PackedFeatures.of({int(k): float(v) for k, v in packed})
 
 
