@@ -117,6 +117,14 @@ def test_statistical_verdicts() -> None:
     assert bad.reasons[1].startswith("reward_delta 0.030")  # the unsure gate is listed after the failure
 
 
+def test_a_members_share_of_alpha_is_stated_as_it_is() -> None:
+    """A portfolio member judged at 0.95 / 2 members' alpha states 97.5%, and a restart stream's 99.5% is not
+    rounded to a 100% no interval can have."""
+    g = interval_gate("reward_delta", 0.049, 0.012, 0.086, 0.01, ">=", 0.995, one_sided=True)
+    assert g.reason == "reward_delta 0.049, one-sided 99.5% bounds [0.012, 0.086] >= min 0.010"
+    assert "97.5% interval" in interval_gate("reward_delta", 0.03, 0.01, 0.05, 0.02, ">=", 0.975).reason
+
+
 def test_interval_gate_that_cannot_be_estimated_is_inconclusive() -> None:
     g = interval_gate("reward_delta", math.nan, math.nan, math.nan, 0.02, ">=")
     assert g.status == "inconclusive"

@@ -91,6 +91,16 @@ def point_gate(name: str, value: float, threshold: float, direction: Direction) 
     return GateResult(name, value, threshold, direction, "pass" if good else "fail", reason)
 
 
+def percent(confidence: float) -> str:
+    """A confidence level as a reason states it: as many decimals as it has, up to three, so a
+    member's share of alpha (0.995, 0.9875) does not read as 100% or 99%.
+
+    >>> percent(0.95), percent(0.975), percent(0.9875), percent(0.99583333)
+    ('95%', '97.5%', '98.75%', '99.583%')
+    """
+    return f"{confidence * 100:.3f}".rstrip("0").rstrip(".") + "%"
+
+
 def interval_gate(
     name: str,
     value: float,
@@ -123,8 +133,8 @@ def interval_gate(
                           f"{name} could not be estimated", ci_low, ci_high)
     safe, risky = (ci_low, ci_high) if direction == ">=" else (ci_high, ci_low)
     compared: Literal["ci_low", "ci_high"] = "ci_low" if direction == ">=" else "ci_high"
-    kind = "one-sided {:.0%} bounds" if one_sided else "{:.0%} interval"
-    span = f"{_fmt(value)}, {kind.format(confidence)} [{_fmt(ci_low)}, {_fmt(ci_high)}]"
+    kind = "one-sided {} bounds" if one_sided else "{} interval"
+    span = f"{_fmt(value)}, {kind.format(percent(confidence))} [{_fmt(ci_low)}, {_fmt(ci_high)}]"
     if _ok(safe, threshold, direction):
         status: Status = "pass"
         reason = f"{name} {span} {direction} {word} {_fmt(threshold)}"

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from memabrad.evaluation.estimators import z_value
+from memabrad.promotion.gates import percent
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class PromotionGuard:
         r, _, r_hi = self.reward.bounds(z)
         e, e_lo, _ = self.error.bounds(z)
         lat, lat_lo, _ = self.latency.bounds(z)
-        pct = f"{s.confidence:.0%}"
+        pct = percent(s.confidence)
         reasons = []
         if r_hi < self.expected_reward - s.reward_margin:
             reasons.append(f"live reward {r:.3f} ({pct} upper bound {r_hi:.3f}) < promised {self.expected_reward:.3f}"
