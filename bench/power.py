@@ -9,7 +9,11 @@ the same logged streams, through the product's own gate code (``PromotionPolicy`
 - ``progressive`` (now): every trajectory scored before the outcome model learns it,
   doubly robust, asymptotic confidence sequences (valid at every look) over the whole
   evidence and over the restart streams, each at its share of alpha, plus the hold-out veto
-  (``promotion.evaluation.decide_streams``, as the daemon decides).
+  (``promotion.evaluation.decide_streams``, as the daemon decides);
+- ``progressive_exact`` (``--exact-model``, a bound, not a product method): the same, but the
+  doubly robust estimates' outcome model is the world's exact expected outcome of every route
+  on every context. No outcome model can do better: it shows the fewest trajectories a valid
+  progressive decision can need, whatever the learner.
 
 The world is the project simulator's (``memabrad.sim``): a pool of contexts with the exact
 expected reward, error rate and latency of every route; streams draw contexts from the
@@ -63,6 +67,8 @@ WINDOW = 5000
 ERROR_SLACK = 0.01
 LATENCY_SLACK_MS = 100.0
 MISTAKES = 0.3
+METHODS = ("holdout", "progressive")
+EXACT = "progressive_exact"  # --exact-model: the progressive method with the exact outcome model
 
 
 @dataclass(frozen=True)
@@ -325,16 +331,23 @@ def _covers(iv: Interval, truth: float) -> bool:
     return iv.ci_low <= truth <= iv.ci_high
 
 
+def exact_means(pool: Pool, s: Stream) -> np.ndarray:
+    """(T, K, 3): every route's exact expected (reward, error, latency) on each trajectory's context (0 where
+    the route is not offered): the outcome model no learner can beat."""
+    return np.nan_to_num(np.stack([pool.reward, pool.error, pool.latency], 2)[s.idx])
+
+
 def run_rep(pool: Pool, cols: np.ndarray, truth: tuple[float, ...], T: int, look: int, seed: int,
-            settings: PolicySettings) -> dict[str, Any]:
+            settings: PolicySettings, methods: tuple[str, ...] = METHODS) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     s = draw(pool, T, rng)
-    q = prequential_means(pool, s, ~s.holdout)  # like the learner: held-out trajectories are scored, not learned
+    learned = prequential_means(pool, s, ~s.holdout)  # like the learner: held-out trajectories are scored, not learned
     cols_idx = cols[s.idx]
     seq = SequentialSettings(0.95, settings.target_n)
     out: dict[str, Any] = {}
-    for method in ("holdout", "progressive"):
-        policy = PromotionPolicy(replace(settings, method=method))
+    for method in methods:
+        q = exact_means(pool, s) if method == EXACT else learned
+        policy = PromotionPolicy(replace(settings, method="holdout" if method == "holdout" else "progressive"))
         first = None
         covered_all = {m: True for m in METRICS}
         per_look_cover = {m: [] for m in METRICS}
@@ -363,9 +376,10 @@ def run_rep(pool: Pool, cols: np.ndarray, truth: tuple[float, ...], T: int, look
     return out
 
 
-def summarise(reps: list[dict[str, Any]], truth: tuple[float, ...], T: int) -> dict[str, Any]:
+def summarise(reps: list[dict[str, Any]], truth: tuple[float, ...], T: int,
+              methods: tuple[str, ...] = METHODS) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for method in ("holdout", "progressive"):
+    for method in methods:
         firsts = [r[method]["first_promotion"] for r in reps]
         promoted = [f for f in firsts if f is not None]
         # a run that never promoted counts as beyond the horizon
@@ -399,7 +413,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).with_name("power-results.json")))
     ap.add_argument("--floors-only", action="store_true",
                     help="only compute the error gate's efficiency floor per scenario and add it to --out")
+    ap.add_argument("--exact-model", action="store_true",
+                    help="also run the progressive method with the exact outcome model (the bound on any learner)")
+    ap.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
     args = ap.parse_args(argv)
+    methods = (*METHODS, EXACT) if args.exact_model else METHODS
     t0 = time.time()
     pool = build_pool(args.pool)
     settings = PolicySettings()
@@ -411,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
             scenarios.append((label, pool, cols, args.power_horizon, args.power_look))
     flat = pool.flat()
     scenarios.append(("no_difference", flat, better_policy(pool, 0.15)[0], args.horizon, args.look))
+    if args.scenarios:
+        wanted = set(args.scenarios.split(","))
+        scenarios = [sc for sc in scenarios if sc[0] in wanted]
     results: dict[str, Any] = {"settings": {"reps": args.reps, "epsilon": EPSILON,
                                             "holdout_fraction": HOLDOUT, "window_size": WINDOW,
                                             "gates": settings.__dict__, "pool_contexts": args.pool}}
@@ -424,8 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, pl, cols, T, look in scenarios:
         log_v, ch_v = pl.value(None), pl.value(cols)
         truth = tuple(c - lg for c, lg in zip(ch_v, log_v, strict=True))
-        reps = [run_rep(pl, cols, truth, T, look, 1000 + r, settings) for r in range(args.reps)]
-        summary = summarise(reps, truth, T)
+        reps = [run_rep(pl, cols, truth, T, look, 1000 + r, settings, methods) for r in range(args.reps)]
+        summary = summarise(reps, truth, T, methods)
         results[name] = {"true_delta": dict(zip(METRICS, truth, strict=True)), "horizon": T, "look_every": look,
                          "deviates_on": float((cols != pl.greedy).mean()),
                          "error_gate_floor": efficiency_floor(pl, cols, settings), **summary}
@@ -433,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: true deltas reward {truth[0]:+.4f} error {truth[1]:+.4f} latency {truth[2]:+.1f} ms "
               f"(horizon {T}, {time.time() - t0:.0f} s); error gate at the efficiency bound: one fixed-n look "
               f"needs {floor['fixed_n_single_look_95']:,}", flush=True)
-        for method in ("holdout", "progressive"):
+        for method in methods:
             m = summary[method]
             print(f"  {method:12s} promoted {m['promoted_share']:6.1%}  median {m['median_first_promotion']}  "
                   f"p90 {m['p90_first_promotion']}  cover(all looks) "
