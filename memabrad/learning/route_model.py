@@ -11,10 +11,11 @@ Every head predicts ``mean + lambda_g * d_g + lambda_f * d_f``:
 - ``d_f`` is the contextual part: a linear model ``f(x)`` of the hashed task features fitted
   to what the group mean leaves (``y - mean - d_g``) by normalised AdaGrad: each coordinate's
   step is ``eta * g / sqrt(sum of its squared gradients)``, divided by the example's L1 norm.
-  AdaGrad makes the step independent of the outcome's scale and shrinks it as a feature's
-  evidence grows; the L1 division makes it independent of how many features a task has.
-  ``eta`` is the share of a residual the first update on a fresh example removes (VW's
-  default 0.5), not a per-workload knob. The error head's ``f`` lives on the logit scale;
+  AdaGrad shrinks the step as a feature's evidence grows; the L1 division makes it independent
+  of how many features a task has; in a router, residuals are measured in the outcome's spread
+  (``outcome_scale.py``), so the outcomes' units do not matter either. ``eta`` is the share of
+  a (one-spread) residual the first update on a fresh example removes (VW's default 0.5), not a
+  per-workload knob. The error head's ``f`` lives on the logit scale;
 - ``lambda_g, lambda_f`` in [0, 1] weigh the two parts by how much they have actually helped:
   the least-squares stacking weights of ``d_g`` and ``d_f`` against ``y - mean``, from
   *prequential* sums (each event is scored before it is learned). Where the groups or the
@@ -66,6 +67,7 @@ from memabrad.learning.route_parts import (
     known_rows,
     logit,
     score_event,
+    score_first,
     sigmoid,
     stack,
     table_from_state,
@@ -223,7 +225,8 @@ class RouteModel(base.Regressor):
     # -- learning -----------------------------------------------------------------------
 
     def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0,
-              group: str | None = None, novel: bool = True, shared: SharedPart | None = None) -> np.ndarray:
+              group: str | None = None, novel: bool = True, shared: SharedPart | None = None,
+              steps: np.ndarray | None = None, prior: tuple[float, float] | None = None) -> np.ndarray:
         """Score the event first (prequential evidence for the stacking weights and the standard
         error), then learn it: the means, the group's means and the contextual part. Returns the
         contextual weights of ``x``'s features after the update (a row per feature in ``x``'s order;
@@ -234,7 +237,10 @@ class RouteModel(base.Regressor):
         repeated prompt predicts it well, which says nothing about prompts it has not seen.
 
         ``shared``: the router's ``SharedPart``. The contextual part is then ``shared(x) + own(x)``, both
-        stepped on the same residual (see ``learning/shared_part.py``)."""
+        stepped on the same residual (see ``learning/shared_part.py``).
+
+        ``steps``: the outcomes' spreads, so the outcomes' units do not change what is learned; ``prior``: the
+        router's mean reward and latency (None before its first outcome); see ``outcome_scale.py``."""
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
@@ -251,9 +257,13 @@ class RouteModel(base.Regressor):
         means = self._means()
         lam = self.lambdas() if self.n else [(0.0, 0.0)] * 3
         ys = (reward, y_err, latency_s)
-        score_event(self.s_stack, self.s_res, lam, ys, means, dg, df, (weight, 1.0, 1.0), novel)
-        if novel:
-            self._lambdas = None
+        if steps is None or self.n:
+            score_event(self.s_stack, self.s_res, lam, ys, means, dg, df, (weight, 1.0, 1.0), novel)
+            if novel:
+                self._lambdas = None
+        elif prior is not None:  # the route's first outcome, measured from the router's means
+            score_first(self.s_res, weight, steps, y_err - means[1])
+            means = (prior[0], means[1], prior[1])
         # gradients of the contextual models on what the group means leave
         # (squared loss; log loss on the logit scale for errors)
         fr, fe, fl = f
@@ -261,7 +271,7 @@ class RouteModel(base.Regressor):
         p_err = sigmoid(logit(base_err) + fe)
         resid = np.array([(fr - (reward - means[0] - dg[0])) * weight, p_err - y_err,
                           fl - (latency_s - means[2] - dg[2])])
-        adagrad_step(both, vals, resid, self.eta, self.l2)
+        adagrad_step(both, vals, resid, self.eta, self.l2, steps)
         self._a[idx] = rows
         if shared is not None:
             shared.store(s_idx, s_rows)
@@ -294,14 +304,10 @@ class RouteModel(base.Regressor):
     @classmethod
     def from_state(cls, s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:
         m = cls(eta, l2)
-        m.n = int(s["n"])
-        m.w_sum = float(s["w_sum"])
-        m.reward_mean = float(s["reward_mean"])
-        m.errors = float(s["errors"])
-        m.latency_mean = float(s["latency_mean"])
-        m.s_stack = [[float(v) for v in row] for row in s["s_stack"]]
+        m.n, m.w_sum, m.reward_mean = int(s["n"]), float(s["w_sum"]), float(s["reward_mean"])
+        m.errors, m.latency_mean = float(s["errors"]), float(s["latency_mean"])
+        m.s_stack, m.s_res = [[float(v) for v in row] for row in s["s_stack"]], [float(v) for v in s["s_res"]]
         m._lambdas = m._consts = None
-        m.s_res = [float(v) for v in s["s_res"]]
         m.groups = {str(k): [float(v) for v in row] for k, row in s["groups"].items()}
         m._col, m._a = table_from_state(s)
         return m

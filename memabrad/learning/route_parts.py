@@ -103,6 +103,17 @@ def score_event(s_stack: list[list[float]], s_res: list[float], lam: Sequence[tu
         st[4] += w_ * f_ * t
 
 
+def score_first(s_res: list[float], weight: float, steps: Sequence[float], error_residual: float) -> None:
+    """A route's first outcome in its prequential sums, when the router measures residuals in the outcomes'
+    spreads (``outcome_scale.py``). The route has no means of its own yet (they read 0, which in other
+    units would be any number): it was predicted at the router's means, so its squared reward and latency
+    residuals count one spread each (how unsure a route without outcomes is, in any units), the error
+    head's its own; it is no evidence for the stacking weights (no part had predicted anything)."""
+    s_res[0] += weight * float(steps[0]) ** 2
+    s_res[1] += error_residual * error_residual
+    s_res[2] += float(steps[2]) ** 2
+
+
 # -- the task groups ------------------------------------------------------------------------
 
 
@@ -192,17 +203,25 @@ def add_columns(col: dict[int, int], a: np.ndarray, x: Features) -> tuple[np.nda
     return idx, a
 
 
-def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float) -> None:
+def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float,
+                 steps: np.ndarray | None = None) -> None:
     """One normalised AdaGrad step, in place, of the heads' weights in ``rows`` (one per feature,
     values ``vals``) on the per-head residuals ``resid``.
 
     ``w -= (eta / l1) * g / sqrt(sq + TINY)`` with the same roundings in the same order, computed in
     two scratch arrays (on rows of ~20 features, numpy's per-call cost is most of the time). ``rows``
     may also be a stack of tables' rows, shape (tables, features, 6), each with its own AdaGrad sums
-    (a route's own part and the shared part, stepped on the same residual in one pass)."""
+    (a route's own part and the shared part, stepped on the same residual in one pass).
+
+    ``steps``: per head, the outcome's spread (``outcome_scale.py``): the residual is measured in it and the
+    step taken back in the outcome's units, so a step is the same share of a typical residual whatever
+    the units; a head whose spread is 0 does not step. None: residuals as they are."""
+    if steps is not None:  # residuals in units of each outcome's spread; 0: that head does not step
+        resid = np.divide(resid, steps, out=np.zeros(3), where=steps > 0)
     grad = vals[:, None] * resid
     if l2:
-        grad = grad + l2 * rows[..., :3]
+        reg = l2 * rows[..., :3]  # in the same units as the residuals' gradient
+        grad = grad + (reg if steps is None else np.divide(reg, steps, out=np.zeros_like(reg), where=steps > 0))
     tmp = grad * grad
     sq = rows[..., 3:]
     sq += tmp
@@ -211,6 +230,8 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     np.sqrt(tmp, out=tmp)
     grad *= eta / l1
     np.divide(grad, tmp, out=tmp)
+    if steps is not None:  # and the step back in the outcome's units
+        tmp *= steps
     rows[..., :3] -= tmp
 
 

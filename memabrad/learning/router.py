@@ -33,6 +33,7 @@ from memabrad.learning.features import (
     text_hashes,
 )
 from memabrad.learning.guardrail_prices import Prices
+from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.pick import best_route
 from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_model import ETA, RouteModel
@@ -105,6 +106,7 @@ class Router:
     shared: SharedPart | None = field(default_factory=SharedPart)  # the routes' shared part, None: off
     prices: Prices = field(default_factory=Prices)  # on predicted latency and errors (learning/guardrail_prices.py)
     text_groups: TextGroups = field(default_factory=TextGroups)  # groups of untyped tasks (learning/text_groups.py)
+    scale: OutcomeScale = field(default_factory=OutcomeScale)  # what a residual is measured in (outcome_scale.py)
 
     def __post_init__(self) -> None:
         self.featurizer = Featurizer(self.hash_bits, self.features_version)
@@ -161,7 +163,8 @@ class Router:
         ``novel``: False when its exact text was seen before, see ``RouteModel.learn``)."""
         w = min(1.0 / propensity, self.max_importance_weight)
         weights = self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
-                                           weight=w, group=group, novel=novel, shared=self.shared)
+                                           weight=w, group=group, novel=novel, shared=self.shared,
+                                           steps=self.scale.steps(), prior=self.scale.means())
         if self._index is not None:
             if self.shared is None:
                 self._index.set(route, x, weights)
@@ -171,6 +174,7 @@ class Router:
         self.reward_sum += reward
         self.reward_sq += reward * reward
         self.reward_n += 1
+        self.scale.add(reward, latency_ms / 1000.0)
 
     # -- prediction -------------------------------------------------------------------
 
@@ -262,15 +266,7 @@ class Router:
         hint = self.hint_for(task)
         x, group = self.task_features(task, hint)
         scores = self.scores(x, cands, group)
-        greedy = best_route(scores)
-        k = len(cands)
-        route = greedy
-        if epsilon > 0.0:
-            rng = rng if rng is not None else random.Random()
-            if rng.random() < epsilon:
-                route = cands[int(rng.random() * k) % k]
-        explore = epsilon / k
-        propensity = (1.0 - epsilon) + explore if route == greedy else explore
+        route, propensity = _explore(best_route(scores), cands, epsilon, rng)
         return Decision(route, propensity, scores, self.version_id, hint)
 
     # -- state ------------------------------------------------------------------------
@@ -291,6 +287,7 @@ class Router:
             **({} if self.shared is None else {"shared": self.shared.to_state()}),
             **self.prices.to_state(),
             **({"text_groups": self.text_groups.to_state(seeds=False)} if len(self.text_groups) else {}),
+            **({"outcome_scale": self.scale.to_state()} if self.scale.reward.n else {}),
         }
 
     @classmethod
@@ -325,6 +322,18 @@ class Router:
     def load(cls, version_dir: str | Path, *, case_index: Any = None) -> Router:
         """Load a saved version, verifying its sha256 against ``meta.json`` (see ``load_version``)."""
         return load_version(version_dir, case_index=case_index)
+
+
+def _explore(greedy: str, cands: tuple[str, ...], epsilon: float, rng: random.Random | Any | None) -> tuple[str, float]:
+    """``greedy``, or with probability ``epsilon`` a uniform draw; and the served route's exact propensity."""
+    k = len(cands)
+    route = greedy
+    if epsilon > 0.0:
+        rng = rng if rng is not None else random.Random()
+        if rng.random() < epsilon:
+            route = cands[int(rng.random() * k) % k]
+    explore = epsilon / k
+    return route, (1.0 - epsilon) + explore if route == greedy else explore
 
 
 def load_version(version_dir: str | Path, *, case_index: Any = None) -> Router:
@@ -372,6 +381,7 @@ def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -
             shared=SharedPart.from_state(state["shared"]) if "shared" in state else None,
             prices=Prices.from_state(state),
             text_groups=TextGroups.from_state(state.get("text_groups")),
+            scale=OutcomeScale.from_state(state.get("outcome_scale")),
         )
         load = RouteModel.from_state if fmt == MODEL_FORMAT else RouteModel.from_v1
         for name, data in state["routes"].items():
@@ -385,6 +395,6 @@ def _clone(r: Router) -> Router:
     twin = Router(r.hash_bits, r.learning_rate, r.l2, r.max_importance_weight, r.pessimism, r.version_id,
                   {name: m.copy() for name, m in r.routes.items()}, r.reward_sum, r.reward_sq, r.reward_n,
                   r.case_index, r.features_version, None if r.shared is None else r.shared.copy(), r.prices.copy(),
-                  r.text_groups.prototypes())
+                  r.text_groups.prototypes(), r.scale.copy())
     twin._index = r._index.copy() if r._index is not None else None
     return twin
