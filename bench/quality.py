@@ -651,6 +651,18 @@ def untyped(w: Workload) -> Workload:
                    meta={**w.meta, "untyped": "task_type removed from the log and from the policies' view"})
 
 
+def rescaled(w: Workload, a: float, b: float) -> Workload:
+    """``w`` with every logged reward r replaced by ``a * r + b`` (other units: cents, a shifted score); the
+    truth stays in the original units, so values compare directly with ``w``'s. The gates' thresholds do
+    not rescale (``promotion.min_reward_delta`` is in the reward's units): read the values, not the verdicts."""
+
+    def stream(n: int) -> Iterator[dict[str, Any]]:
+        for row in w.stream(n):
+            yield {**row, "outcome": {**row["outcome"], "reward": a * float(row["outcome"]["reward"]) + b}}
+
+    return replace(w, stream=stream, meta={**w.meta, "rewards_logged_as": f"{a:g} * reward + {b:g}"})
+
+
 def gate(learner: RouterLearner, cfg: Config, settings: PolicySettings, pick: Selector
          ) -> tuple[dict[str, Any], LearnerSnapshot]:
     """The daemon's evaluation of the challenger put forward (``pick``: the portfolio's choice) against the
@@ -811,6 +823,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="remove task.task_type from the log and from what memabrad and VW see (truth unchanged)")
     ap.add_argument("--cache-dir", default=os.environ.get("MEMABRAD_BENCH_CACHE")
                     or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench"))
+    ap.add_argument("--reward-affine", default=None, metavar="A,B",
+                    help="log every reward r as A * r + B (truth unchanged): does the learner depend on the units?")
     ap.add_argument("--out", default=str(ROOT / "bench" / "quality-results.json"))
     ap.add_argument("--pareto-lambda", type=float, default=PB_LAMBDA, help="pareto: reward = score - LAMBDA * USD")
     ap.add_argument("--pareto-logging", default=PB_LOGGING_MODEL, help="pareto: the logging agent's default model")
@@ -855,6 +869,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {name}: skipped, {skipped[name]}", file=sys.stderr)
             continue
         print(f"  {name}: ground truth ready in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+        if args.reward_affine:
+            a, b = (float(v) for v in args.reward_affine.split(","))
+            w = rescaled(w, a, b)
         results.append(run_workload(untyped(w) if args.untyped else w, sizes, with_vw, args.config))
     out = {
         "benchmark": "memabrad learning quality", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
