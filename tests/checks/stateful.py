@@ -31,6 +31,7 @@ from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import text_hashes
 from memabrad.learning.guardrail_prices import Mark, Prices, Repricer
 from memabrad.learning.learner import RouterLearner
+from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.portfolio import Member, members_from_state, members_of
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.route_model import RouteModel
@@ -230,6 +231,19 @@ def _step_moments(m: Moments, r: Row) -> Any:
 
 
 _run_moments = feeder(_step_moments)
+
+
+def _outcome_scale() -> OutcomeScale:
+    return fed(OutcomeScale(), _run_outcome_scale)
+
+
+def _step_outcome_scale(s: OutcomeScale, r: Row) -> Any:
+    seen = (s.steps().tolist(), s.means())
+    s.add(r["outcome"]["reward"], r["outcome"]["latency_ms"] / 1000.0)
+    return seen
+
+
+_run_outcome_scale = feeder(_step_outcome_scale)
 
 
 @cache
@@ -454,6 +468,8 @@ SPECS: list[Spec] = [
          clone=Router.clone),
     Spec("Moments", _moments, Moments.to_state, via_json(Moments.to_state, Moments.from_state), _run_moments,
          clone=Moments.copy),
+    Spec("OutcomeScale", _outcome_scale, OutcomeScale.to_state,
+         via_json(OutcomeScale.to_state, OutcomeScale.from_state), _run_outcome_scale, clone=OutcomeScale.copy),
     Spec("ProgressiveEvidence", _evidence, ProgressiveEvidence.to_state,
          via_json(ProgressiveEvidence.to_state, ProgressiveEvidence.from_state), _run_evidence,
          clone=ProgressiveEvidence.copy),
