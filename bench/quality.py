@@ -663,6 +663,27 @@ def rescaled(w: Workload, a: float, b: float) -> Workload:
     return replace(w, stream=stream, meta={**w.meta, "rewards_logged_as": f"{a:g} * reward + {b:g}"})
 
 
+def late_route(w: Workload, route: str, k: int) -> Workload:
+    """``w`` with ``route`` offered only from the ``k``-th logged trajectory on (a model the agent adds
+    later): before, it is dropped from every candidate list and a trajectory the agent routed to it is
+    left out. The logged propensities are kept (the logging agent's over the full list: an approximation
+    for the evidence, not for what the router learns); the truth offers every route throughout."""
+
+    def stream(n: int) -> Iterator[dict[str, Any]]:
+        i = 0
+        for row in w.stream(10 * n):
+            if i >= n:
+                return
+            if i < k and route in row["candidates"]:
+                if row["decision"]["route"] == route:
+                    continue
+                row = {**row, "candidates": [c for c in row["candidates"] if c != route]}
+            i += 1
+            yield row
+
+    return replace(w, stream=stream, meta={**w.meta, "late_route": f"{route} offered from trajectory {k}"})
+
+
 def gate(learner: RouterLearner, cfg: Config, settings: PolicySettings, pick: Selector
          ) -> tuple[dict[str, Any], LearnerSnapshot]:
     """The daemon's evaluation of the challenger put forward (``pick``: the portfolio's choice) against the
@@ -825,6 +846,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench"))
     ap.add_argument("--reward-affine", default=None, metavar="A,B",
                     help="log every reward r as A * r + B (truth unchanged): does the learner depend on the units?")
+    ap.add_argument("--late-route", default=None, metavar="ROUTE,K",
+                    help="offer ROUTE only from the K-th trajectory on (a model the agent adds later)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "quality-results.json"))
     ap.add_argument("--pareto-lambda", type=float, default=PB_LAMBDA, help="pareto: reward = score - LAMBDA * USD")
     ap.add_argument("--pareto-logging", default=PB_LOGGING_MODEL, help="pareto: the logging agent's default model")
@@ -869,6 +892,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {name}: skipped, {skipped[name]}", file=sys.stderr)
             continue
         print(f"  {name}: ground truth ready in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+        if args.late_route:
+            route, k = args.late_route.rsplit(",", 1)
+            w = late_route(w, route, int(k))
         if args.reward_affine:
             a, b = (float(v) for v in args.reward_affine.split(","))
             w = rescaled(w, a, b)
