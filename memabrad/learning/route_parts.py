@@ -217,11 +217,12 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     step taken back in the outcome's units, so a step is the same share of a typical residual whatever
     the units; a head whose spread is 0 does not step. None: residuals as they are."""
     if steps is not None:  # residuals in units of each outcome's spread; 0: that head does not step
-        resid = np.divide(resid, steps, out=np.zeros(3), where=steps > 0)
+        spread = steps > 0
+        resid = np.divide(resid, steps, out=np.zeros(3), where=spread)
     grad = vals[:, None] * resid
     if l2:
         reg = l2 * rows[..., :3]  # in the same units as the residuals' gradient
-        grad = grad + (reg if steps is None else np.divide(reg, steps, out=np.zeros_like(reg), where=steps > 0))
+        grad = grad + (reg if steps is None else np.divide(reg, steps, out=np.zeros_like(reg), where=spread))
     tmp = grad * grad
     sq = rows[..., 3:]
     sq += tmp

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from memabrad.promotion.gates import percent
 from memabrad.store.errors import StoreError
 from memabrad.store.versions import ROUTER_ID_RE, RouterVersionStore
 
@@ -275,7 +276,7 @@ class RouterHistory:
     def interval_label(self) -> str:
         """``95% intervals`` when every evaluation used the same confidence level, else ``intervals``."""
         levels = {e.confidence for e in self.evaluations if e.confidence is not None}
-        return f"{next(iter(levels)) * 100:g}% intervals" if len(levels) == 1 else "intervals"
+        return f"{percent(next(iter(levels)))} intervals" if len(levels) == 1 else "intervals"
 
     def outcome_counts(self) -> dict[str, int]:
         """Evaluations per outcome, e.g. ``{"promoted": 2, "rejected": 1}``."""
