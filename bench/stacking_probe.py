@@ -1,0 +1,202 @@
+"""Where the router loses on short texts without task types: its stacking weights, measured against the truth.
+
+A route predicts ``mean + lambda_g * d_g + lambda_f * d_f`` and the router ranks routes by it
+(``learning/route_model.py``). This probe trains the product's ``Router`` on the help-desk log (task
+types removed by default) and, at each size, ranks held-out tasks with the *same* trained parts and
+different reward-head weights, scoring each ranking by the workload's exact expected rewards:
+
+- ``per-route``: the product's weights (each route's own prequential least squares);
+- ``eb``: each route's contextual weight shrunk toward the routes' precision-weighted mean by the
+  share of its distance from it that sampling noise explains (DerSimonian-Laird between-route
+  variance; a weight's variance from its route's prequential residual spread over its ``f*f`` sum);
+- ``pooled``: one pair for the router, from all routes' sums added up;
+- ``hier-K``: each route's sums plus K pseudo-events at the router's average;
+- ``common-1``: the contextual part at full weight for every route;
+- ``truth-fit``: per route, the intercept and the weights of its group and contextual parts that best
+  fit the exact truth on the held-out tasks (least squares, which no learner has: what perfectly
+  estimated MSE-optimal weights would rank like; not a ceiling, ranking is not least squares).
+
+Per route it also prints the weight the product uses, the weight that fits the truth now
+(``lambda_now``) and their correlation, which is what the benchmarks doc reads. Ranking uses the
+router's pessimism (``--pessimism``, default the product's 1.0) with its own standard errors.
+
+    .venv/bin/python bench/stacking_probe.py                       # untyped help desk, seeds 1-3
+    .venv/bin/python bench/stacking_probe.py --typed --seeds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from memabrad.learning.route_parts import stack  # noqa: E402
+from memabrad.learning.router import Router  # noqa: E402
+from memabrad.sim.helpdesk import EXPECTED_REWARD, HelpdeskWorkload  # noqa: E402
+
+VARIANTS = ("per-route", "eb", "pooled", "hier-50", "hier-200", "hier-1000", "common-1", "truth-fit")
+
+
+def _task(row: dict[str, Any], typed: bool) -> dict[str, Any]:
+    t = row["task"]
+    return {"input": t["input"], **({"task_type": t["task_type"]} if typed else {})}
+
+
+def _weights(r: Router, routes: list[str], variant: str) -> np.ndarray:
+    """Per route, the reward head's (lambda_g, lambda_f) under ``variant``."""
+    own = [r.routes[name].s_stack[0] for name in routes]
+    if variant == "per-route":
+        return np.array([stack(s) for s in own])
+    if variant == "eb":
+        return _empirical_bayes(r, routes)
+    total = [sum(s[i] for s in own) for i in range(5)]
+    if variant == "pooled":
+        return np.array([stack(total)] * len(routes))
+    n = sum(r.routes[name].n for name in routes)
+    k = float(variant.split("-")[1])
+    return np.array([stack([s[i] + k * total[i] / n for i in range(5)]) for s in own])
+
+
+class Parts(NamedTuple):
+    """The trained router's pieces of every route's reward score on held-out tasks, and the exact truth."""
+
+    routes: list[str]
+    f: np.ndarray  # (tasks, routes): contextual parts
+    means: np.ndarray  # (routes,)
+    dg: np.ndarray  # (tasks, routes): group offsets
+    se: np.ndarray  # (tasks, routes): standard errors
+    truth: np.ndarray  # (tasks, routes): exact expected rewards
+
+
+def parts(r: Router, test: list[dict[str, Any]], typed: bool) -> Parts:
+    ix = r.reward_index()
+    routes = list(ix.routes)
+    feats = [r.task_features(_task(t, typed)) for t in test]
+    models = [r.routes[name] for name in routes]
+    return Parts(
+        routes,
+        np.array([ix.contextual(x)[: len(routes)] for x, _ in feats]),
+        np.array([m.reward_mean for m in models]),
+        np.array([[m.group_offsets([g])[0, 0] for m in models] for _, g in feats]),
+        np.array([[m.reward_se(g) for m in models] for _, g in feats]),
+        np.array([[EXPECTED_REWARD[t["task"]["task_type"]][name] for name in routes] for t in test]),
+    )
+
+
+def scores(r: Router, p: Parts, variant: str, pessimism: float) -> np.ndarray:
+    """(tasks, routes): what ``variant`` ranks by (``per-route`` is the router's own score)."""
+    if variant == "truth-fit":
+        score = np.empty_like(p.f)
+        for j in range(len(p.routes)):
+            a = np.c_[np.ones(len(p.f)), p.f[:, j], p.dg[:, j]]
+            coef, *_ = np.linalg.lstsq(a, p.truth[:, j], rcond=None)
+            score[:, j] = a @ coef
+        return score
+    lam = _weights(r, p.routes, "per-route" if variant == "common-1" else variant)
+    lam_f = 1.0 if variant == "common-1" else lam[:, 1]
+    return p.means + lam[:, 0] * p.dg + lam_f * p.f - pessimism * p.se
+
+
+def _empirical_bayes(r: Router, routes: list[str]) -> np.ndarray:
+    """Each route's lambda_f shrunk toward the routes' precision-weighted mean by how much of its spread from
+    it is sampling noise (DerSimonian-Laird between-route variance); lambda_g its own."""
+    lam = np.array([stack(r.routes[name].s_stack[0]) for name in routes])
+    v = []
+    for name in routes:
+        m = r.routes[name]
+        ff = m.s_stack[0][2]
+        v.append((m.s_res[0] / m.w_sum) / ff if ff > 0 and m.w_sum > 0 else np.inf)
+    v = np.array(v)
+    ok = np.isfinite(v) & (v > 0)
+    if ok.sum() < 2:
+        return lam
+    w = 1.0 / v[ok]
+    x = lam[ok, 1]
+    mean = float(w @ x / w.sum())
+    q = float(w @ (x - mean) ** 2)
+    tau2 = max(0.0, (q - (ok.sum() - 1)) / (w.sum() - (w * w).sum() / w.sum()))
+    shrunk = lam.copy()
+    b = np.where(ok, tau2 / (tau2 + np.where(ok, v, 1.0)), 0.0)
+    shrunk[:, 1] = np.where(ok, mean + b * (lam[:, 1] - mean), lam[:, 1])
+    return shrunk
+
+
+def look(r: Router, test: list[dict[str, Any]], typed: bool, pessimism: float) -> dict[str, Any]:
+    """Values of each variant's ranking on ``test`` and the per-route weights, for the router as trained."""
+    p = parts(r, test, typed)
+    rows = np.arange(len(test))
+    values = {v: round(float(p.truth[rows, scores(r, p, v, pessimism).argmax(axis=1)].mean()), 4) for v in VARIANTS}
+    lam = _weights(r, p.routes, "per-route")
+    per_route = {}
+    for j, name in enumerate(p.routes):
+        t = p.truth[:, j] - p.means[j] - lam[j, 0] * p.dg[:, j]
+        f = p.f[:, j]
+        ff = float(f @ f)
+        per_route[name] = {
+            "n": r.routes[name].n,
+            "lambda_f": round(float(lam[j, 1]), 3),
+            "lambda_now": round(float(f @ t) / ff, 3) if ff > 0 else 0.0,
+            "corr": round(float(np.corrcoef(f, p.truth[:, j])[0, 1]), 3) if f.std() > 0 else 0.0,
+        }
+    return {"values": values, "routes": per_route}
+
+
+def run(seed: int, sizes: list[int], typed: bool, pessimism: float, n_test: int) -> list[dict[str, Any]]:
+    rows = HelpdeskWorkload(seed=seed).generate(max(sizes))
+    test = HelpdeskWorkload(seed=10_000 + seed).generate(n_test)
+    r = Router(pessimism=pessimism)
+    seen: set[str] = set()
+    out = []
+    for i, row in enumerate(rows, 1):
+        task = _task(row, typed)
+        x, group = r.task_features(task)
+        d, o = row["decision"], row["outcome"]
+        r.learn(x, d["route"], propensity=d["propensity"], reward=o["reward"], error=o["error"],
+                latency_ms=o["latency_ms"], group=group, novel=task["input"] not in seen)
+        seen.add(task["input"])
+        if i in sizes:
+            out.append({"n": i, **look(r, test, typed, pessimism)})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--sizes", default="1000,5000,20000")
+    ap.add_argument("--typed", action="store_true", help="keep task.task_type (default: removed)")
+    ap.add_argument("--pessimism", type=float, default=1.0)
+    ap.add_argument("--test", type=int, default=2000, help="held-out tasks per look")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    runs = {seed: run(seed, sizes, args.typed, args.pessimism, args.test) for seed in seeds}
+    print(f"help desk, {'typed' if args.typed else 'untyped'}, pessimism {args.pessimism}: true value of the "
+          f"ranking, mean over seeds {seeds}")
+    print(f"{'n':>7s} " + " ".join(f"{v:>10s}" for v in VARIANTS))
+    table = []
+    for i, n in enumerate(sizes):
+        means = {v: round(statistics.mean(runs[s][i]["values"][v] for s in seeds), 4) for v in VARIANTS}
+        table.append({"n": n, **means})
+        print(f"{n:>7,d} " + " ".join(f"{means[v]:>10.3f}" for v in VARIANTS))
+    last = runs[seeds[0]][-1]
+    print(f"\nseed {seeds[0]}, n={last['n']:,}: per route, the weight the product uses and the one that fits the truth")
+    for name, v in last["routes"].items():
+        print(f"  {name:18s} n={v['n']:6d} lambda_f={v['lambda_f']:5.2f} lambda_now={v['lambda_now']:5.2f} "
+              f"corr={v['corr']:5.2f}")
+    result = {"typed": args.typed, "pessimism": args.pessimism, "seeds": seeds, "mean": table,
+              "runs": {str(s): v for s, v in runs.items()}}
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
