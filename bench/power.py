@@ -416,11 +416,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exact-model", action="store_true",
                     help="also run the progressive method with the exact outcome model (the bound on any learner)")
     ap.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
+    ap.add_argument("--target-n", type=int, default=None,
+                    help="where the confidence sequences are tightest (evaluation.target_n; default: the product's)")
     args = ap.parse_args(argv)
     methods = (*METHODS, EXACT) if args.exact_model else METHODS
     t0 = time.time()
     pool = build_pool(args.pool)
-    settings = PolicySettings()
+    settings = PolicySettings() if args.target_n is None else PolicySettings(target_n=args.target_n)
     scenarios: list[tuple[str, Pool, np.ndarray, int, int]] = []
     for margin in (0.15, 0.05):
         for mistakes in (0.0, MISTAKES):
