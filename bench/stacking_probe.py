@@ -30,6 +30,7 @@ import argparse
 import json
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,9 +40,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from memabrad.learning.route_parts import stack  # noqa: E402
 from memabrad.learning.router import Router  # noqa: E402
+from memabrad.sim import hard  # noqa: E402
 from memabrad.sim.helpdesk import EXPECTED_REWARD, HelpdeskWorkload  # noqa: E402
 
 VARIANTS = ("per-route", "eb", "pooled", "hier-50", "hier-200", "hier-1000", "common-1", "truth-fit")
+
+
+def _helpdesk_truth(task: dict[str, Any], route: str) -> float:
+    return EXPECTED_REWARD[task["task_type"]][route]
+
+
+def _hard_truth(task: dict[str, Any], route: str) -> float:
+    ctx = hard.context_of_task(task)
+    return hard.expected_reward(ctx.family, ctx.level, route)
+
+
+# name: (a seeded log, the exact expected reward of a route on a task)
+WORKLOADS: dict[str, tuple[Callable[[int], Any], Callable[[dict[str, Any], str], float]]] = {
+    "helpdesk": (HelpdeskWorkload, _helpdesk_truth),
+    "hard": (hard.HardWorkload, _hard_truth),
+}
 
 
 def _task(row: dict[str, Any], typed: bool) -> dict[str, Any]:
@@ -75,7 +93,7 @@ class Parts(NamedTuple):
     truth: np.ndarray  # (tasks, routes): exact expected rewards
 
 
-def parts(r: Router, test: list[dict[str, Any]], typed: bool) -> Parts:
+def parts(r: Router, test: list[dict[str, Any]], typed: bool, workload: str = "helpdesk") -> Parts:
     ix = r.reward_index()
     routes = list(ix.routes)
     feats = [r.task_features(_task(t, typed)) for t in test]
@@ -86,7 +104,7 @@ def parts(r: Router, test: list[dict[str, Any]], typed: bool) -> Parts:
         np.array([m.reward_mean for m in models]),
         np.array([[m.group_offsets([g])[0, 0] for m in models] for _, g in feats]),
         np.array([[m.reward_se(g) for m in models] for _, g in feats]),
-        np.array([[EXPECTED_REWARD[t["task"]["task_type"]][name] for name in routes] for t in test]),
+        np.array([[WORKLOADS[workload][1](t["task"], name) for name in routes] for t in test]),
     )
 
 
@@ -128,9 +146,9 @@ def _empirical_bayes(r: Router, routes: list[str]) -> np.ndarray:
     return shrunk
 
 
-def look(r: Router, test: list[dict[str, Any]], typed: bool, pessimism: float) -> dict[str, Any]:
+def look(r: Router, test: list[dict[str, Any]], typed: bool, pessimism: float, workload: str) -> dict[str, Any]:
     """Values of each variant's ranking on ``test`` and the per-route weights, for the router as trained."""
-    p = parts(r, test, typed)
+    p = parts(r, test, typed, workload)
     rows = np.arange(len(test))
     values = {v: round(float(p.truth[rows, scores(r, p, v, pessimism).argmax(axis=1)].mean()), 4) for v in VARIANTS}
     lam = _weights(r, p.routes, "per-route")
@@ -148,9 +166,11 @@ def look(r: Router, test: list[dict[str, Any]], typed: bool, pessimism: float) -
     return {"values": values, "routes": per_route}
 
 
-def run(seed: int, sizes: list[int], typed: bool, pessimism: float, n_test: int) -> list[dict[str, Any]]:
-    rows = HelpdeskWorkload(seed=seed).generate(max(sizes))
-    test = HelpdeskWorkload(seed=10_000 + seed).generate(n_test)
+def run(seed: int, sizes: list[int], typed: bool, pessimism: float, n_test: int,
+        workload: str = "helpdesk") -> list[dict[str, Any]]:
+    make = WORKLOADS[workload][0]
+    rows = make(seed).generate(max(sizes))
+    test = make(10_000 + seed).generate(n_test)
     r = Router(pessimism=pessimism)
     seen: set[str] = set()
     out = []
@@ -162,12 +182,13 @@ def run(seed: int, sizes: list[int], typed: bool, pessimism: float, n_test: int)
                 latency_ms=o["latency_ms"], group=group, novel=task["input"] not in seen)
         seen.add(task["input"])
         if i in sizes:
-            out.append({"n": i, **look(r, test, typed, pessimism)})
+            out.append({"n": i, **look(r, test, typed, pessimism, workload)})
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workload", choices=sorted(WORKLOADS), default="helpdesk")
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--sizes", default="1000,5000,20000")
     ap.add_argument("--typed", action="store_true", help="keep task.task_type (default: removed)")
@@ -177,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     sizes = [int(s) for s in args.sizes.split(",")]
-    runs = {seed: run(seed, sizes, args.typed, args.pessimism, args.test) for seed in seeds}
-    print(f"help desk, {'typed' if args.typed else 'untyped'}, pessimism {args.pessimism}: true value of the "
+    runs = {seed: run(seed, sizes, args.typed, args.pessimism, args.test, args.workload) for seed in seeds}
+    print(f"{args.workload}, {'typed' if args.typed else 'untyped'}, pessimism {args.pessimism}: true value of the "
           f"ranking, mean over seeds {seeds}")
     print(f"{'n':>7s} " + " ".join(f"{v:>10s}" for v in VARIANTS))
     table = []
@@ -191,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, v in last["routes"].items():
         print(f"  {name:18s} n={v['n']:6d} lambda_f={v['lambda_f']:5.2f} lambda_now={v['lambda_now']:5.2f} "
               f"corr={v['corr']:5.2f}")
-    result = {"typed": args.typed, "pessimism": args.pessimism, "seeds": seeds, "mean": table,
-              "runs": {str(s): v for s, v in runs.items()}}
+    result = {"workload": args.workload, "typed": args.typed, "pessimism": args.pessimism, "seeds": seeds,
+              "mean": table, "runs": {str(s): v for s, v in runs.items()}}
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return 0
