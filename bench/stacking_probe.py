@@ -5,7 +5,10 @@ A route predicts ``mean + lambda_g * d_g + lambda_f * d_f`` and the router ranks
 types removed by default) and, at each size, ranks held-out tasks with the *same* trained parts and
 different reward-head weights, scoring each ranking by the workload's exact expected rewards:
 
-- ``per-route``: the product's weights (each route's own prequential least squares);
+- ``product``: the router's own weights (``RouteModel.lambdas``: each route's prequential least
+  squares, a lone contextual part's at its error today, ``route_parts.stack_now``);
+- ``per-route``: each route's plain prequential least squares (``route_parts.stack``; the product
+  before ``stack_now``);
 - ``eb``: each route's contextual weight shrunk toward the routes' precision-weighted mean by the
   share of its distance from it that sampling noise explains (DerSimonian-Laird between-route
   variance; a weight's variance from its route's prequential residual spread over its ``f*f`` sum);
@@ -16,8 +19,8 @@ different reward-head weights, scoring each ranking by the workload's exact expe
   fit the exact truth on the held-out tasks (least squares, which no learner has: what perfectly
   estimated MSE-optimal weights would rank like; not a ceiling, ranking is not least squares).
 
-Per route it also prints the weight the product uses, the weight that fits the truth now
-(``lambda_now``) and their correlation, which is what the benchmarks doc reads. Ranking uses the
+Per route it also prints the weight the product uses (and the plain one), the weight that fits the
+truth now (``lambda_now``) and their correlation, which is what the benchmarks doc reads. Ranking uses the
 router's pessimism (``--pessimism``, default the product's 1.0) with its own standard errors.
 
     .venv/bin/python bench/stacking_probe.py                       # untyped help desk, seeds 1-3
@@ -43,7 +46,7 @@ from memabrad.learning.router import Router  # noqa: E402
 from memabrad.sim import hard  # noqa: E402
 from memabrad.sim.helpdesk import EXPECTED_REWARD, HelpdeskWorkload  # noqa: E402
 
-VARIANTS = ("per-route", "eb", "pooled", "hier-50", "hier-200", "hier-1000", "common-1", "truth-fit")
+VARIANTS = ("product", "per-route", "eb", "pooled", "hier-50", "hier-200", "hier-1000", "common-1", "truth-fit")
 
 
 def _helpdesk_truth(task: dict[str, Any], route: str) -> float:
@@ -70,6 +73,8 @@ def _task(row: dict[str, Any], typed: bool) -> dict[str, Any]:
 def _weights(r: Router, routes: list[str], variant: str) -> np.ndarray:
     """Per route, the reward head's (lambda_g, lambda_f) under ``variant``."""
     own = [r.routes[name].s_stack[0] for name in routes]
+    if variant == "product":
+        return np.array([r.routes[name].lambdas()[0] for name in routes])
     if variant == "per-route":
         return np.array([stack(s) for s in own])
     if variant == "eb":
@@ -109,7 +114,7 @@ def parts(r: Router, test: list[dict[str, Any]], typed: bool, workload: str = "h
 
 
 def scores(r: Router, p: Parts, variant: str, pessimism: float) -> np.ndarray:
-    """(tasks, routes): what ``variant`` ranks by (``per-route`` is the router's own score)."""
+    """(tasks, routes): what ``variant`` ranks by (``product`` is the router's own score)."""
     if variant == "truth-fit":
         score = np.empty_like(p.f)
         for j in range(len(p.routes)):
@@ -117,7 +122,7 @@ def scores(r: Router, p: Parts, variant: str, pessimism: float) -> np.ndarray:
             coef, *_ = np.linalg.lstsq(a, p.truth[:, j], rcond=None)
             score[:, j] = a @ coef
         return score
-    lam = _weights(r, p.routes, "per-route" if variant == "common-1" else variant)
+    lam = _weights(r, p.routes, "product" if variant == "common-1" else variant)
     lam_f = 1.0 if variant == "common-1" else lam[:, 1]
     return p.means + lam[:, 0] * p.dg + lam_f * p.f - pessimism * p.se
 
@@ -151,7 +156,7 @@ def look(r: Router, test: list[dict[str, Any]], typed: bool, pessimism: float, w
     p = parts(r, test, typed, workload)
     rows = np.arange(len(test))
     values = {v: round(float(p.truth[rows, scores(r, p, v, pessimism).argmax(axis=1)].mean()), 4) for v in VARIANTS}
-    lam = _weights(r, p.routes, "per-route")
+    lam, plain = _weights(r, p.routes, "product"), _weights(r, p.routes, "per-route")
     per_route = {}
     for j, name in enumerate(p.routes):
         t = p.truth[:, j] - p.means[j] - lam[j, 0] * p.dg[:, j]
@@ -160,6 +165,7 @@ def look(r: Router, test: list[dict[str, Any]], typed: bool, pessimism: float, w
         per_route[name] = {
             "n": r.routes[name].n,
             "lambda_f": round(float(lam[j, 1]), 3),
+            "lambda_f_plain": round(float(plain[j, 1]), 3),
             "lambda_now": round(float(f @ t) / ff, 3) if ff > 0 else 0.0,
             "corr": round(float(np.corrcoef(f, p.truth[:, j])[0, 1]), 3) if f.std() > 0 else 0.0,
         }
@@ -208,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         table.append({"n": n, **means})
         print(f"{n:>7,d} " + " ".join(f"{means[v]:>10.3f}" for v in VARIANTS))
     last = runs[seeds[0]][-1]
-    print(f"\nseed {seeds[0]}, n={last['n']:,}: per route, the weight the product uses and the one that fits the truth")
+    print(f"\nseed {seeds[0]}, n={last['n']:,}: per route, the weight the product uses (plain: without stack_now) "
+          "and the one that fits the truth")
     for name, v in last["routes"].items():
-        print(f"  {name:18s} n={v['n']:6d} lambda_f={v['lambda_f']:5.2f} lambda_now={v['lambda_now']:5.2f} "
+        print(f"  {name:18s} n={v['n']:6d} lambda_f={v['lambda_f']:5.2f} (plain {v['lambda_f_plain']:5.2f}) "
+              f"lambda_now={v['lambda_now']:5.2f} "
               f"corr={v['corr']:5.2f}")
     result = {"workload": args.workload, "typed": args.typed, "pessimism": args.pessimism, "seeds": seeds,
               "mean": table, "runs": {str(s): v for s, v in runs.items()}}

@@ -47,7 +47,7 @@ def test_the_probes_per_route_ranking_is_the_routers(probe) -> None:  # noqa: AN
                 latency_ms=o["latency_ms"], group=g)
     test = HelpdeskWorkload(seed=5).generate(60)
     p = probe.parts(r, test, typed=False)
-    picked = probe.scores(r, p, "per-route", r.pessimism).argmax(axis=1)
+    picked = probe.scores(r, p, "product", r.pessimism).argmax(axis=1)
     for t, j in zip(test, picked, strict=True):
         x, g = r.task_features({"input": t["task"]["input"]})
         assert p.routes[j] == r.best(x, p.routes, g)

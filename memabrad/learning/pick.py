@@ -1,10 +1,14 @@
-"""The one rule every ranking of candidates follows: highest score, ties to the smallest route name.
+"""The one rule every ranking of candidates follows: highest score, ties to the smallest route name;
+and serving's exploration around that pick, with its exact propensity.
 
 Written as a loop rather than ``min(scores, key=lambda r: (-scores[r], r))``: it runs several times
 per trajectory on the record path, and the loop builds no key tuple and makes no call per candidate.
 """
 
 from __future__ import annotations
+
+import random
+from typing import Any
 
 
 def best_route(scores: dict[str, float]) -> str:
@@ -25,3 +29,15 @@ def best_route(scores: dict[str, float]) -> str:
         if s > top or (s == top and r < best):
             best, top = r, s
     return best
+
+
+def explore(greedy: str, cands: tuple[str, ...], epsilon: float, rng: random.Random | Any | None) -> tuple[str, float]:
+    """``greedy``, or with probability ``epsilon`` a uniform draw; and the served route's exact propensity."""
+    k = len(cands)
+    route = greedy
+    if epsilon > 0.0:
+        rng = rng if rng is not None else random.Random()
+        if rng.random() < epsilon:
+            route = cands[int(rng.random() * k) % k]
+    explore = epsilon / k
+    return route, (1.0 - epsilon) + explore if route == greedy else explore

@@ -70,6 +70,7 @@ from memabrad.learning.route_parts import (
     score_first,
     sigmoid,
     stack,
+    stack_now,
     table_from_state,
     table_from_v1,
     table_state,
@@ -104,11 +105,11 @@ class RouteModel(base.Regressor):
         self.s_stack = [[0.0] * 5 for _ in range(3)]
         self._lambdas: list[tuple[float, float]] | None = None
         self._consts: dict[Any, Any] | None = None  # reward_constant's: by (pessimism, group); by group, parts
+        self.history_correction = False  # a router sets it: a lone contextual part's weight by ``stack_now``
         self.s_res = [0.0, 0.0, 0.0]  # per head, prequential squared error of the blended prediction
         self.groups: dict[str, list[float]] = {}  # [events, reward weight, weighted reward, errors, latency]
         self._col: dict[int, int] = {}
-        # one row per known feature: the three heads' weights, then their AdaGrad sums of squares
-        self._a = np.zeros((16, 6))
+        self._a = np.zeros((16, 6))  # a row per known feature: the heads' weights, then their AdaGrad sums
 
     # -- the means ----------------------------------------------------------------------
 
@@ -121,8 +122,10 @@ class RouteModel(base.Regressor):
         """Per head, the stacking weights (lambda_g, lambda_f) of the group and contextual parts
         (recomputed only after the sums changed: routing asks for them for every candidate)."""
         cached = self.__dict__.get("_lambdas")
-        if cached is None:
-            cached = self._lambdas = [stack(s) for s in self.s_stack]
+        if cached is None:  # a lone contextual part (all tasks in one group) weighed at its error today
+            now = self.__dict__.get("history_correction") and len(self.groups) <= 1 and self.w_sum > 0
+            cached = self._lambdas = [stack_now(s, self.n, self.s_res[0] / self.w_sum) if now and h == 0
+                                      else stack(s) for h, s in enumerate(self.s_stack)]
         return cached
 
     def _means(self) -> Triple:
@@ -235,12 +238,10 @@ class RouteModel(base.Regressor):
         ``novel``: False for a task whose exact text was seen before. Such events still teach every
         part, but do not count as evidence for the stacking weights: a text model that memorised a
         repeated prompt predicts it well, which says nothing about prompts it has not seen.
-
         ``shared``: the router's ``SharedPart``. The contextual part is then ``shared(x) + own(x)``, both
-        stepped on the same residual (see ``learning/shared_part.py``).
-
-        ``steps``: the outcomes' spreads, so the outcomes' units do not change what is learned; ``prior``: the
-        router's mean reward and latency (None before its first outcome); see ``outcome_scale.py``."""
+        stepped on the same residual (see ``learning/shared_part.py``). ``steps``: the outcomes' spreads,
+        so their units do not change what is learned; ``prior``: the router's mean reward and latency
+        (None before its first outcome); see ``outcome_scale.py``."""
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
@@ -259,7 +260,7 @@ class RouteModel(base.Regressor):
         ys = (reward, y_err, latency_s)
         if steps is None or self.n:
             score_event(self.s_stack, self.s_res, lam, ys, means, dg, df, (weight, 1.0, 1.0), novel)
-            if novel:
+            if novel or self.history_correction:  # a corrected weight moves with n and the groups too
                 self._lambdas = None
         elif prior is not None:  # the route's first outcome, measured from the router's means
             score_first(self.s_res, weight, steps, y_err - means[1])

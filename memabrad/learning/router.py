@@ -34,7 +34,7 @@ from memabrad.learning.features import (
 )
 from memabrad.learning.guardrail_prices import Prices
 from memabrad.learning.outcome_scale import OutcomeScale
-from memabrad.learning.pick import best_route
+from memabrad.learning.pick import best_route, explore
 from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_model import ETA, RouteModel
 from memabrad.learning.shared_part import SharedPart
@@ -107,6 +107,7 @@ class Router:
     prices: Prices = field(default_factory=Prices)  # on predicted latency and errors (learning/guardrail_prices.py)
     text_groups: TextGroups = field(default_factory=TextGroups)  # groups of untyped tasks (learning/text_groups.py)
     scale: OutcomeScale = field(default_factory=OutcomeScale)  # what a residual is measured in (outcome_scale.py)
+    history_correction: bool = True  # stacking weights of a lone contextual part at today's error (route_parts.py)
 
     def __post_init__(self) -> None:
         self.featurizer = Featurizer(self.hash_bits, self.features_version)
@@ -145,6 +146,7 @@ class Router:
         model = self.routes.get(route)
         if model is None:
             model = self.routes[route] = RouteModel(self.learning_rate, self.l2)
+            model.history_correction = self.history_correction
         return model
 
     def learn(
@@ -266,7 +268,7 @@ class Router:
         hint = self.hint_for(task)
         x, group = self.task_features(task, hint)
         scores = self.scores(x, cands, group)
-        route, propensity = _explore(best_route(scores), cands, epsilon, rng)
+        route, propensity = explore(best_route(scores), cands, epsilon, rng)
         return Decision(route, propensity, scores, self.version_id, hint)
 
     # -- state ------------------------------------------------------------------------
@@ -288,6 +290,7 @@ class Router:
             **self.prices.to_state(),
             **({"text_groups": self.text_groups.to_state(seeds=False)} if len(self.text_groups) else {}),
             **({"outcome_scale": self.scale.to_state()} if self.scale.reward.n else {}),
+            **({"stacking_history": "harmonic"} if self.history_correction else {}),
         }
 
     @classmethod
@@ -322,18 +325,6 @@ class Router:
     def load(cls, version_dir: str | Path, *, case_index: Any = None) -> Router:
         """Load a saved version, verifying its sha256 against ``meta.json`` (see ``load_version``)."""
         return load_version(version_dir, case_index=case_index)
-
-
-def _explore(greedy: str, cands: tuple[str, ...], epsilon: float, rng: random.Random | Any | None) -> tuple[str, float]:
-    """``greedy``, or with probability ``epsilon`` a uniform draw; and the served route's exact propensity."""
-    k = len(cands)
-    route = greedy
-    if epsilon > 0.0:
-        rng = rng if rng is not None else random.Random()
-        if rng.random() < epsilon:
-            route = cands[int(rng.random() * k) % k]
-    explore = epsilon / k
-    return route, (1.0 - epsilon) + explore if route == greedy else explore
 
 
 def load_version(version_dir: str | Path, *, case_index: Any = None) -> Router:
@@ -382,10 +373,12 @@ def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -
             prices=Prices.from_state(state),
             text_groups=TextGroups.from_state(state.get("text_groups")),
             scale=OutcomeScale.from_state(state.get("outcome_scale")),
+            history_correction=state.get("stacking_history") == "harmonic",  # a model saved before: as it was
         )
         load = RouteModel.from_state if fmt == MODEL_FORMAT else RouteModel.from_v1
         for name, data in state["routes"].items():
-            router.routes[str(name)] = load(data, router.learning_rate, router.l2)
+            router.routes[str(name)] = model = load(data, router.learning_rate, router.l2)
+            model.history_correction = router.history_correction
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise ModelFormatError(f"malformed router model: {err!r}") from None
     return router
@@ -395,6 +388,6 @@ def _clone(r: Router) -> Router:
     twin = Router(r.hash_bits, r.learning_rate, r.l2, r.max_importance_weight, r.pessimism, r.version_id,
                   {name: m.copy() for name, m in r.routes.items()}, r.reward_sum, r.reward_sq, r.reward_n,
                   r.case_index, r.features_version, None if r.shared is None else r.shared.copy(), r.prices.copy(),
-                  r.text_groups.prototypes(), r.scale.copy())
+                  r.text_groups.prototypes(), r.scale.copy(), r.history_correction)
     twin._index = r._index.copy() if r._index is not None else None
     return twin
