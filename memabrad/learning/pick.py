@@ -39,5 +39,5 @@ def explore(greedy: str, cands: tuple[str, ...], epsilon: float, rng: random.Ran
         rng = rng if rng is not None else random.Random()
         if rng.random() < epsilon:
             route = cands[int(rng.random() * k) % k]
-    explore = epsilon / k
-    return route, (1.0 - epsilon) + explore if route == greedy else explore
+    share = epsilon / k
+    return route, (1.0 - epsilon) + share if route == greedy else share
