@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from bench_modules import bench_module
 
 from memabrad.promotion.policy import PolicySettings
 
 
 @pytest.fixture(scope="module")
 def power():  # noqa: ANN201 - the benchmark module
-    path = Path(__file__).resolve().parents[1] / "bench" / "power.py"
-    spec = importlib.util.spec_from_file_location("bench_power", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_power"] = mod
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop("bench_power", None)
+    with bench_module("power.py") as mod:
+        yield mod
 
 
 def test_exact_means_are_the_worlds_expected_outcomes(power) -> None:  # noqa: ANN001

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from bench_modules import bench_module
 
 from memabrad.learning.router import Router
 from memabrad.sim.helpdesk import EXPECTED_REWARD, HelpdeskWorkload
@@ -15,14 +14,8 @@ from memabrad.sim.helpdesk import EXPECTED_REWARD, HelpdeskWorkload
 
 @pytest.fixture(scope="module")
 def probe():  # noqa: ANN201 - the benchmark module
-    path = Path(__file__).resolve().parents[1] / "bench" / "stacking_probe.py"
-    spec = importlib.util.spec_from_file_location("bench_stacking_probe", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_stacking_probe"] = mod
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop("bench_stacking_probe", None)
+    with bench_module("stacking_probe.py") as mod:
+        yield mod
 
 
 def test_the_probe_scores_every_variant_by_the_truth(probe, tmp_path: Path) -> None:  # noqa: ANN001
