@@ -313,3 +313,25 @@ def test_models_saved_with_feature_tables_as_lists_load_with_the_same_choices() 
     assert older.to_bytes() == r.to_bytes()
     for row in rows[:50]:
         assert older.choose(row["task"], row["candidates"]).scores == r.choose(row["task"], row["candidates"]).scores
+
+
+def test_kept_prediction_terms_are_those_a_fresh_copy_computes() -> None:
+    """A route keeps its prediction terms per group until it learns; after every update its predictions
+    equal those of a model restored from its state (which has kept nothing yet)."""
+    rng = random.Random(5)
+    r = Router()
+    tasks = [r.featurizer.featurize({"input": f"ticket about {w}", "task_type": t})
+             for w in ("vpn", "email", "badge") for t in ("a", "b")]
+    for i in range(120):
+        x = tasks[i % len(tasks)]
+        group = "a" if i % 2 == 0 else "b"
+        for route in ("r1", "r2"):
+            r.predict_outcome(x, route, group)  # fill the kept terms
+        r.learn(x, "r1" if rng.random() < 0.5 else "r2", propensity=0.5, reward=rng.random(),
+                error=rng.random() < 0.1, latency_ms=100 + 900 * rng.random(), group=group)
+        if i % 10 == 9:
+            fresh = Router.from_state(r.export_state())
+            for x2 in tasks:
+                for g in ("a", "b", None):
+                    for route in ("r1", "r2"):
+                        assert r.predict_outcome(x2, route, g) == fresh.predict_outcome(x2, route, g)

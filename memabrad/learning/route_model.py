@@ -168,12 +168,10 @@ class RouteModel(base.Regressor):
 
     def predict_parts(self, f: Sequence[float], group: str | None = None) -> tuple[float, float, float]:
         """``predict`` from the contextual parts ``f`` (per head, the weighted sum of the task's features)."""
-        dg, df = self._parts(f, group)
-        (g0, g1), (e0, e1), (l0, l1) = self.lambdas()
-        r = self.reward_mean + g0 * dg[0] + g1 * df[0]
-        e = self.error_rate + e0 * dg[1] + e1 * df[1]
-        lat = self.latency_mean + l0 * dg[2] + l1 * df[2]
-        return r, min(1.0, max(0.0, e)), lat
+        a_r, g1, a_e, e1, base_err, logit_base, a_l, l1 = _prediction_terms(self, group)
+        fr, fe, fl = f
+        e = a_e + e1 * (sigmoid(logit_base + fe) - base_err)
+        return a_r + g1 * fr, min(1.0, max(0.0, e)), a_l + l1 * fl
 
     def reward_score(self, x: Features, pessimism: float, group: str | None = None) -> float:
         """Expected reward minus ``pessimism`` standard errors."""
@@ -328,6 +326,28 @@ class RouteModel(base.Regressor):
         twin._col = dict(self._col)
         twin._a = self._a.copy()
         return twin
+
+
+def _prediction_terms(m: RouteModel, group: str | None) -> tuple[float, ...]:
+    """What ``predict_parts`` needs besides the contextual parts, per group, kept with ``reward_constant``'s
+    values until the route learns again: routing and the doubly robust scores predict every candidate
+    of every trajectory, and only the route that learned changes. The same floats as computed inline:
+    ``mean + lambda_g * offset`` for reward and latency, ``error rate + lambda_g * offset`` and the
+    error head's base rate and its logit, and the three ``lambda_f``."""
+    cache = m.__dict__.get("_consts")
+    if cache is None:
+        cache = m._consts = {}
+    key = ("predict", group)
+    terms = cache.get(key)
+    if terms is None:
+        dr, de, dl = m._group_offsets(group)
+        base_err = m.error_rate + de
+        (g0, g1), (e0, e1), (l0, l1) = m.lambdas()
+        terms = (m.reward_mean + g0 * dr, g1, m.error_rate + e0 * de, e1, base_err, logit(base_err),
+                 m.latency_mean + l0 * dl, l1)
+        if len(cache) < 1024:
+            cache[key] = terms
+    return terms
 
 
 def route_from_v1(s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:
