@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:58s} {s['mean']:7.4f} {s['median']:7.4f} {s['min']:7.4f} {s['max']:7.4f}")
     print(f"{'best route per family (the target is this - 0.02)':58s} {result['best_per_family']:7.4f}")
     print(f"{'oracle per (family, level)':58s} {result['oracle_per_family_and_level']:7.4f}")
+    result["per_seed"] = {str(seed): {k: round(v, 4) for k, v in r.items()} for seed, r in enumerate(runs, 1)}
+    print("per seed (family / family and level): " + ", ".join(
+        f"{seed} {r['family']:.3f} / {r['family_level']:.3f}" for seed, r in enumerate(runs[:3], 1)) + ", ...")
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"JSON: {args.out}")
     return 0

@@ -17,7 +17,14 @@ different reward-head weights, scoring each ranking by the workload's exact expe
 - ``common-1``: the contextual part at full weight for every route;
 - ``truth-fit``: per route, the intercept and the weights of its group and contextual parts that best
   fit the exact truth on the held-out tasks (least squares, which no learner has: what perfectly
-  estimated MSE-optimal weights would rank like; not a ceiling, ranking is not least squares).
+  estimated MSE-optimal weights would rank like; not a ceiling, ranking is not least squares);
+- ``split-route``, ``split-type``: the contextual part's two halves, the route's own part and the
+  router's shared part, weighed apart — per route, or per route and task group — by least squares on
+  sums the probe gathers prequentially while the router learns (each novel event scored before it
+  is learned), ridge-shrunk toward the product's weight by ``SPLIT_PRIOR`` pseudo-events. A route
+  whose reward moves with the shared part less than the logging route's does (a large model on a
+  hard task of a family) could then follow it less: an item-response reading of the shared part
+  as task difficulty and of the weight as the route's sensitivity to it.
 
 Per route it also prints the weight the product uses (and the plain one), the weight that fits the
 truth now (``lambda_now``) and their correlation, which is what the benchmarks doc reads. Ranking uses the
@@ -25,6 +32,7 @@ router's pessimism (``--pessimism``, default the product's 1.0) with its own sta
 
     .venv/bin/python bench/stacking_probe.py                       # untyped help desk, seeds 1-3
     .venv/bin/python bench/stacking_probe.py --typed --seeds 1
+    .venv/bin/python bench/stacking_probe.py --workload sim --typed   # the project simulator (numbers, tags too)
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import argparse
 import json
 import statistics
 import sys
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -41,12 +50,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from memabrad.learning.route_parts import stack  # noqa: E402
+from memabrad.learning.route_parts import group_reward_offset, known_rows, stack  # noqa: E402
 from memabrad.learning.router import Router  # noqa: E402
-from memabrad.sim import hard  # noqa: E402
+from memabrad.sim import Simulator, hard  # noqa: E402
 from memabrad.sim.helpdesk import EXPECTED_REWARD, HelpdeskWorkload  # noqa: E402
+from memabrad.sim.world import expected_outcome_for_task  # noqa: E402
 
-VARIANTS = ("product", "per-route", "eb", "pooled", "hier-50", "hier-200", "hier-1000", "common-1", "truth-fit")
+VARIANTS = ("product", "per-route", "eb", "pooled", "hier-50", "hier-200", "hier-1000", "common-1", "truth-fit",
+            "split-route", "split-type")
+SPLIT_PRIOR = 20.0  # pseudo-events at the product's weight behind each split pair (fixed before measuring)
 
 
 def _helpdesk_truth(task: dict[str, Any], route: str) -> float:
@@ -58,16 +70,74 @@ def _hard_truth(task: dict[str, Any], route: str) -> float:
     return hard.expected_reward(ctx.family, ctx.level, route)
 
 
+def _sim_truth(task: dict[str, Any], route: str) -> float:
+    return expected_outcome_for_task(task, route).reward
+
+
 # name: (a seeded log, the exact expected reward of a route on a task)
 WORKLOADS: dict[str, tuple[Callable[[int], Any], Callable[[dict[str, Any], str], float]]] = {
     "helpdesk": (HelpdeskWorkload, _helpdesk_truth),
     "hard": (hard.HardWorkload, _hard_truth),
+    "sim": (Simulator, _sim_truth),
 }
 
 
 def _task(row: dict[str, Any], typed: bool) -> dict[str, Any]:
+    """What the router sees of a logged task: its text, numbers and tags, and its type unless untyped."""
     t = row["task"]
-    return {"input": t["input"], **({"task_type": t["task_type"]} if typed else {})}
+    extra = {k: t[k] for k in ("features", "tags") if t.get(k)}
+    return {"input": t["input"], **extra, **({"task_type": t["task_type"]} if typed else {})}
+
+
+class SplitSums:
+    """Prequential sums ``[o*o, o*s, s*s, o*t, s*t]`` of a route's own part ``o``, the shared part ``s`` and
+    the target ``t`` (what the mean and the weighted group part leave), per route and per (route, group)."""
+
+    def __init__(self) -> None:
+        self.route: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(5))
+        self.group: dict[tuple[str, str | None], np.ndarray] = defaultdict(lambda: np.zeros(5))
+        self.events: dict[str, int] = defaultdict(int)
+
+    def add(self, r: Router, x: Any, route: str, group: str | None, reward: float) -> None:
+        m = r.routes.get(route)
+        if m is None or not m.n or r.shared is None:
+            return
+        lam_g = m.lambdas()[0][0]
+        t = reward - m.reward_mean - lam_g * group_reward_offset(m.groups.get(group or ""), m.reward_mean)
+        o, s = _own(m, x), r.shared.part(x)[0]
+        v = np.array([o * o, o * s, s * s, o * t, s * t])
+        self.route[route] += v
+        self.group[(route, group)] += v
+        self.events[route] += 1
+
+    def weights(self, route: str, group: str | None, prior: float, per_type: bool) -> tuple[float, float]:
+        """(weight of the own part, weight of the shared part), ridge-shrunk toward ``prior``."""
+        n = self.events.get(route, 0)
+        if not n:
+            return prior, prior
+        tot = self.route[route]
+        own = _ridge(tot, prior, tot[0] / n, tot[2] / n)
+        if not per_type or (route, group) not in self.group:
+            return own
+        return _ridge(self.group[(route, group)], 0.5 * (own[0] + own[1]), tot[0] / n, tot[2] / n)
+
+
+def _own(m: Any, x: Any) -> float:
+    idx, vals = known_rows(m._col, x)
+    return float(vals @ m._a[idx, 0])
+
+
+def _ridge(s: np.ndarray, prior: float, oo_mean: float, ss_mean: float) -> tuple[float, float]:
+    """Least squares of the two weights from the sums ``s``, plus ``SPLIT_PRIOR`` pseudo-events at ``prior``;
+    clipped to [0, 1.5]."""
+    ko, ks = SPLIT_PRIOR * oo_mean, SPLIT_PRIOR * ss_mean
+    a = np.array([[s[0] + ko, s[1]], [s[1], s[2] + ks]])
+    b = np.array([s[3] + ko * prior, s[4] + ks * prior])
+    try:
+        w = np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        return prior, prior
+    return float(np.clip(w[0], 0.0, 1.5)), float(np.clip(w[1], 0.0, 1.5))
 
 
 def _weights(r: Router, routes: list[str], variant: str) -> np.ndarray:
@@ -95,7 +165,9 @@ class Parts(NamedTuple):
     means: np.ndarray  # (routes,)
     dg: np.ndarray  # (tasks, routes): group offsets
     se: np.ndarray  # (tasks, routes): standard errors
-    truth: np.ndarray  # (tasks, routes): exact expected rewards
+    truth: np.ndarray  # (tasks, routes): exact expected rewards; -inf where the route was not offered
+    shared: np.ndarray  # (tasks,): the shared part of every route's contextual part
+    groups: list[str | None]  # (tasks,): each task's group
 
 
 def parts(r: Router, test: list[dict[str, Any]], typed: bool, workload: str = "helpdesk") -> Parts:
@@ -103,23 +175,51 @@ def parts(r: Router, test: list[dict[str, Any]], typed: bool, workload: str = "h
     routes = list(ix.routes)
     feats = [r.task_features(_task(t, typed)) for t in test]
     models = [r.routes[name] for name in routes]
+    truth = WORKLOADS[workload][1]
     return Parts(
         routes,
         np.array([ix.contextual(x)[: len(routes)] for x, _ in feats]),
         np.array([m.reward_mean for m in models]),
         np.array([[m.group_offsets([g])[0, 0] for m in models] for _, g in feats]),
         np.array([[m.reward_se(g) for m in models] for _, g in feats]),
-        np.array([[WORKLOADS[workload][1](t["task"], name) for name in routes] for t in test]),
+        np.array([[truth(t["task"], name) if name in t.get("candidates", routes) else -np.inf for name in routes]
+                  for t in test]),
+        np.array([r.shared.part(x)[0] if r.shared is not None else 0.0 for x, _ in feats]),
+        [g for _, g in feats],
     )
 
 
-def scores(r: Router, p: Parts, variant: str, pessimism: float) -> np.ndarray:
-    """(tasks, routes): what ``variant`` ranks by (``product`` is the router's own score)."""
+def _split_scores(r: Router, p: Parts, split: SplitSums, per_type: bool, pessimism: float) -> np.ndarray:
+    lam = _weights(r, p.routes, "product")
+    score = p.means + lam[:, 0] * p.dg - pessimism * p.se
+    own = p.f - p.shared[:, None]
+    cache: dict[tuple[str, str | None], tuple[float, float]] = {}
+    for i, g in enumerate(p.groups):
+        for j, name in enumerate(p.routes):
+            w = cache.get((name, g))
+            if w is None:
+                w = cache[(name, g)] = split.weights(name, g, float(lam[j, 1]), per_type)
+            score[i, j] += w[0] * own[i, j] + w[1] * p.shared[i]
+    return score
+
+
+def scores(r: Router, p: Parts, variant: str, pessimism: float, split: SplitSums | None = None) -> np.ndarray:
+    """(tasks, routes): what ``variant`` ranks by (``product`` is the router's own score); routes a task was
+    not offered rank last."""
+    return np.where(np.isfinite(p.truth), _scores(r, p, variant, pessimism, split), -np.inf)
+
+
+def _scores(r: Router, p: Parts, variant: str, pessimism: float, split: SplitSums | None) -> np.ndarray:
+    if variant.startswith("split-"):
+        if split is None:
+            raise ValueError(f"{variant} needs the sums gathered while learning")
+        return _split_scores(r, p, split, variant == "split-type", pessimism)
     if variant == "truth-fit":
         score = np.empty_like(p.f)
         for j in range(len(p.routes)):
+            ok = np.isfinite(p.truth[:, j])
             a = np.c_[np.ones(len(p.f)), p.f[:, j], p.dg[:, j]]
-            coef, *_ = np.linalg.lstsq(a, p.truth[:, j], rcond=None)
+            coef, *_ = np.linalg.lstsq(a[ok], p.truth[ok, j], rcond=None)
             score[:, j] = a @ coef
         return score
     lam = _weights(r, p.routes, "product" if variant == "common-1" else variant)
@@ -151,23 +251,26 @@ def _empirical_bayes(r: Router, routes: list[str]) -> np.ndarray:
     return shrunk
 
 
-def look(r: Router, test: list[dict[str, Any]], typed: bool, pessimism: float, workload: str) -> dict[str, Any]:
+def look(r: Router, test: list[dict[str, Any]], typed: bool, pessimism: float, workload: str,
+         split: SplitSums | None = None) -> dict[str, Any]:
     """Values of each variant's ranking on ``test`` and the per-route weights, for the router as trained."""
     p = parts(r, test, typed, workload)
     rows = np.arange(len(test))
-    values = {v: round(float(p.truth[rows, scores(r, p, v, pessimism).argmax(axis=1)].mean()), 4) for v in VARIANTS}
+    values = {v: round(float(p.truth[rows, scores(r, p, v, pessimism, split).argmax(axis=1)].mean()), 4)
+              for v in VARIANTS if split is not None or not v.startswith("split-")}
     lam, plain = _weights(r, p.routes, "product"), _weights(r, p.routes, "per-route")
     per_route = {}
     for j, name in enumerate(p.routes):
-        t = p.truth[:, j] - p.means[j] - lam[j, 0] * p.dg[:, j]
-        f = p.f[:, j]
+        ok = np.isfinite(p.truth[:, j])
+        t = p.truth[ok, j] - p.means[j] - lam[j, 0] * p.dg[ok, j]
+        f = p.f[ok, j]
         ff = float(f @ f)
         per_route[name] = {
             "n": r.routes[name].n,
             "lambda_f": round(float(lam[j, 1]), 3),
             "lambda_f_plain": round(float(plain[j, 1]), 3),
             "lambda_now": round(float(f @ t) / ff, 3) if ff > 0 else 0.0,
-            "corr": round(float(np.corrcoef(f, p.truth[:, j])[0, 1]), 3) if f.std() > 0 else 0.0,
+            "corr": round(float(np.corrcoef(f, p.truth[ok, j])[0, 1]), 3) if len(f) > 1 and f.std() > 0 else 0.0,
         }
     return {"values": values, "routes": per_route}
 
@@ -178,17 +281,20 @@ def run(seed: int, sizes: list[int], typed: bool, pessimism: float, n_test: int,
     rows = make(seed).generate(max(sizes))
     test = make(10_000 + seed).generate(n_test)
     r = Router(pessimism=pessimism)
+    split = SplitSums()
     seen: set[str] = set()
     out = []
     for i, row in enumerate(rows, 1):
         task = _task(row, typed)
         x, group = r.task_features(task)
         d, o = row["decision"], row["outcome"]
+        if task["input"] not in seen:
+            split.add(r, x, d["route"], group, o["reward"])
         r.learn(x, d["route"], propensity=d["propensity"], reward=o["reward"], error=o["error"],
                 latency_ms=o["latency_ms"], group=group, novel=task["input"] not in seen)
         seen.add(task["input"])
         if i in sizes:
-            out.append({"n": i, **look(r, test, typed, pessimism, workload)})
+            out.append({"n": i, **look(r, test, typed, pessimism, workload, split)})
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bench_modules import bench_module
 
@@ -44,3 +45,28 @@ def test_the_probes_per_route_ranking_is_the_routers(probe) -> None:  # noqa: AN
     for t, j in zip(test, picked, strict=True):
         x, g = r.task_features({"input": t["task"]["input"]})
         assert p.routes[j] == r.best(x, p.routes, g)
+
+
+def test_split_weights_follow_the_sums_and_fall_back_to_the_product(probe) -> None:  # noqa: ANN001
+    split = probe.SplitSums()
+    assert split.weights("llm/nano", "code", 0.4, per_type=True) == (0.4, 0.4)  # no evidence: the product's
+    # 400 events where the target is exactly 0.9 * shared part and the own part is noise
+    rng = np.random.default_rng(3)
+    o, s = rng.normal(0, 0.1, 400), rng.normal(0, 0.3, 400)
+    t = 0.9 * s
+    v = np.array([o @ o, o @ s, s @ s, o @ t, s @ t])
+    split.route["r"] += v
+    split.group[("r", "g")] += v
+    split.events["r"] = 400
+    a, b = split.weights("r", "g", 0.4, per_type=True)
+    assert abs(b - 0.9) < 0.1 and a < 0.4  # the shared part's weight found, the noise's shrunk
+    assert split.weights("r", "other", 0.4, per_type=True) == split.weights("r", None, 0.4, per_type=False)
+
+
+def test_the_simulator_is_probed_over_the_routes_each_task_offered(probe, tmp_path: Path) -> None:  # noqa: ANN001
+    out = tmp_path / "sim.json"
+    assert probe.main(["--workload", "sim", "--typed", "--seeds", "1", "--sizes", "400", "--test", "150",
+                       "--out", str(out)]) == 0
+    values = json.loads(out.read_text())["runs"]["1"][0]["values"]
+    assert set(values) == set(probe.VARIANTS)
+    assert all(-1.0 <= v <= 1.0 for v in values.values())  # never a route the task was not offered (-inf)
