@@ -21,7 +21,8 @@ different reward-head weights, scoring each ranking by the workload's exact expe
 - ``split-route``, ``split-type``: the contextual part's two halves, the route's own part and the
   router's shared part, weighed apart — per route, or per route and task group — by least squares on
   sums the probe gathers prequentially while the router learns (each novel event scored before it
-  is learned), ridge-shrunk toward the product's weight by ``SPLIT_PRIOR`` pseudo-events. A route
+  is learned), ridge-shrunk by ``SPLIT_PRIOR`` pseudo-events: a route's pair toward the product's weight,
+  a (route, type) pair toward the mean of its route's pair. A route
   whose reward moves with the shared part less than the logging route's does (a large model on a
   hard task of a family) could then follow it less: an item-response reading of the shared part
   as task difficulty and of the weight as the route's sensitivity to it.
@@ -111,7 +112,8 @@ class SplitSums:
         self.events[route] += 1
 
     def weights(self, route: str, group: str | None, prior: float, per_type: bool) -> tuple[float, float]:
-        """(weight of the own part, weight of the shared part), ridge-shrunk toward ``prior``."""
+        """(weight of the own part, weight of the shared part): the route's pair ridge-shrunk toward ``prior``
+        (the product's weight); with ``per_type``, the (route, group) pair shrunk toward that pair's mean."""
         n = self.events.get(route, 0)
         if not n:
             return prior, prior
