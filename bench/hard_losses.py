@@ -18,6 +18,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality import memabrad_policy  # noqa: E402  (the challenger's choice as the quality benchmark makes it)
 
 from memabrad.config import load_config  # noqa: E402
 from memabrad.learning.learner import RouterLearner  # noqa: E402
@@ -30,17 +33,14 @@ def losses(seed: int, n: int, n_test: int) -> dict[str, object]:
     learner = RouterLearner.new("hard", cfg)
     for row in hard.HardWorkload(seed=seed, router_id="hard").iter_generate(n):
         learner.observe(parse_trajectory(json.dumps(row).encode()))
-    r = learner.challenger
+    policy = memabrad_policy(learner)
     picks: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     total = 0.0
     test = hard.HardWorkload(seed=12345).generate(n_test)
     for row in test:
         t = row["task"]
-        task = {"input": t["input"], "task_type": t["task_type"]}
         ctx = hard.context_of_task(t)
-        hint = learner.case_index.hint(task["input"]) if learner.use_case_index else None
-        x, group = r.task_features(task, hint)
-        route = r.best(x, list(hard.ROUTES), group)
+        route = policy({"input": t["input"], "task_type": t["task_type"]}, list(hard.ROUTES))
         picks[(ctx.family, ctx.level)][route] += 1
         total += hard.expected_reward(ctx.family, ctx.level, route)
     rows = {}
