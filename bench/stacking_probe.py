@@ -290,10 +290,11 @@ def run(seed: int, sizes: list[int], typed: bool, pessimism: float, n_test: int,
         task = _task(row, typed)
         x, group = r.task_features(task)
         d, o = row["decision"], row["outcome"]
-        if task["input"] not in seen:
+        novel = task["input"] not in seen
+        if novel:
             split.add(r, x, d["route"], group, o["reward"])
         r.learn(x, d["route"], propensity=d["propensity"], reward=o["reward"], error=o["error"],
-                latency_ms=o["latency_ms"], group=group, novel=task["input"] not in seen)
+                latency_ms=o["latency_ms"], group=group, novel=novel)
         seen.add(task["input"])
         if i in sizes:
             out.append({"n": i, **look(r, test, typed, pessimism, workload, split)})
