@@ -134,3 +134,30 @@ def test_frozen_scores_equal_the_array_formula() -> None:
                 s = consts + lam * np.array(fs._index.contextual(y)[: len(models)])
                 want = {n: float(s[fs._col[n]]) if n in fs._col else r.untrained_score() for n in routes}
                 assert fs.scores(y, routes, g) == want
+
+
+def test_a_priced_ranking_pays_the_penalty_of_its_own_predictions_exactly() -> None:
+    """``Router.scores`` and ``FrozenScorer.scores`` take the guardrail penalty from the contextual parts
+    (``guardrail_penalty``): the same floats as ``Prices.penalty`` of ``predict_outcome``'s predictions."""
+    from memabrad.learning.guardrail_prices import Prices
+
+    rng = random.Random(7)
+    r = Router()
+    routes = ["direct", "tool.a", "tool.b", "tool.c", "never"]
+    for i in range(400):
+        x = r.featurizer.featurize({"input": f"task {rng.randrange(40)} word{rng.randrange(9)}", "task_type": "q"})
+        r.learn(x, rng.choice(routes[:4]), propensity=0.25, reward=rng.random(), error=rng.random() < 0.2,
+                latency_ms=rng.random() * 3000, group=rng.choice(["q", "z"]))
+        if i % 80 == 79:
+            for prices in (Prices(0.3, 0.0), Prices(0.0, 2.0), Prices(0.17, 0.9)):
+                r.prices = prices
+                fs = FrozenScorer(r)
+                for g in ("q", "z", None):
+                    y = r.featurizer.featurize({"input": f"task {rng.randrange(60)} word{rng.randrange(9)}"})
+                    plain = r.scores(y, routes, g, prices=Prices())
+                    want = {}
+                    for n in routes:
+                        o = r.predict_outcome(y, n, g)
+                        want[n] = plain[n] - prices.penalty(o.error_rate, o.latency_ms) if r.routes.get(n) else plain[n]
+                    assert r.scores(y, routes, g) == want
+                    assert fs.scores(y, routes, g) == want

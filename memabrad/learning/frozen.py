@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from memabrad.learning.features import Features
 from memabrad.learning.pick import best_route
-from memabrad.learning.router import predict_route
+from memabrad.learning.route_model import guardrail_penalty
 
 if TYPE_CHECKING:
     from memabrad.learning.router import Router
@@ -67,9 +67,9 @@ class FrozenScorer:
                 out[r] = untrained
                 continue
             score = c[j] + lam[j] * f[j]
-            if priced:  # as ``Router.scores``: the same predictions (``predict_route``), subtracted after
-                o = predict_route(self._models[j], f, j, k, group)
-                score -= prices.penalty(o.error_rate, o.latency_ms)
+            if priced:  # as ``Router.scores``: the same penalty of the same predictions, subtracted after
+                score -= guardrail_penalty(self._models[j], f[k + j], f[2 * k + j], group, prices.latency_per_s,
+                                           prices.error)
             out[r] = score
         return out
 

@@ -350,6 +350,18 @@ def _prediction_terms(m: RouteModel, group: str | None) -> tuple[float, ...]:
     return terms
 
 
+def guardrail_penalty(m: RouteModel, fe: float, fl: float, group: str | None, latency_per_s: float,
+                      error_price: float) -> float:
+    """``Prices.penalty`` of the route's predicted error probability and latency, from its error and latency
+    contextual parts ``fe``, ``fl``: the same floats as ``predict_parts`` and the penalty give, without
+    the prediction objects (a priced ranking asks it of every candidate of every trajectory, twice)."""
+    cache = m._consts  # ``_prediction_terms``' kept values, looked up here: one call fewer per candidate
+    terms = cache.get(("predict", group)) if cache is not None else None
+    _, _, a_e, e1, base_err, logit_base, a_l, l1 = terms if terms is not None else _prediction_terms(m, group)
+    err = min(1.0, max(0.0, a_e + e1 * (sigmoid(logit_base + fe) - base_err)))
+    return latency_per_s * max(0.0, (a_l + l1 * fl) * 1000.0) / 1000.0 + error_price * err
+
+
 def route_from_v1(s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:
     """A route of a ``memabrad.router/v1`` model (river SGD heads: intercept + weights), converted
     exactly: the intercepts become the means, the weights the contextual parts with weight 1 and

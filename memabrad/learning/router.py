@@ -36,7 +36,7 @@ from memabrad.learning.guardrail_prices import Prices
 from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.pick import best_route, explore
 from memabrad.learning.reward_index import RewardIndex
-from memabrad.learning.route_model import ETA, RouteModel
+from memabrad.learning.route_model import ETA, RouteModel, guardrail_penalty
 from memabrad.learning.shared_part import SharedPart
 from memabrad.learning.text_groups import TextGroups
 from memabrad.store.chunked_json import dumps_chunked
@@ -201,7 +201,8 @@ class Router:
         """Each candidate's pessimistic score for a task of ``group`` (its task_type): expected reward
         minus ``pessimism`` standard errors, minus its guardrail ``prices`` (both the router's unless given)."""
         f = self._contextual(x)
-        col = self.reward_index().col
+        ix = self.reward_index()
+        col, n = ix.col, len(ix.routes)
         routes = self.routes
         out: dict[str, float] = {}
         k = self.pessimism if pessimism is None else pessimism
@@ -215,11 +216,11 @@ class Router:
                     untrained = self.prior_reward - k * self.prior_se
                 out[route] = untrained
             else:
-                c, lam_f = routes[route].score_terms(k, group)
+                m = routes[route]
+                c, lam_f = m.score_terms(k, group)
                 out[route] = c + lam_f * f[j]
-                if priced:
-                    o = self.predict_outcome(x, route, group)
-                    out[route] -= pr.penalty(o.error_rate, o.latency_ms)
+                if priced and m.n:  # as ``predict_outcome`` and ``Prices.penalty`` (an untrained route: 0)
+                    out[route] -= guardrail_penalty(m, f[n + j], f[2 * n + j], group, pr.latency_per_s, pr.error)
         return out
 
     def best(self, x: Features, candidates: Sequence[str], group: str | None = None) -> str:
