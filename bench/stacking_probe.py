@@ -51,7 +51,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from memabrad.learning.route_parts import group_reward_offset, known_rows, stack  # noqa: E402
+from memabrad.learning.route_model import own_reward_part  # noqa: E402
+from memabrad.learning.route_parts import group_reward_offset, stack  # noqa: E402
 from memabrad.learning.router import Router  # noqa: E402
 from memabrad.sim import Simulator, hard  # noqa: E402
 from memabrad.sim.helpdesk import EXPECTED_REWARD, HelpdeskWorkload  # noqa: E402
@@ -105,7 +106,7 @@ class SplitSums:
             return
         lam_g = m.lambdas()[0][0]
         t = reward - m.reward_mean - lam_g * group_reward_offset(m.groups.get(group or ""), m.reward_mean)
-        o, s = _own(m, x), r.shared.part(x)[0]
+        o, s = own_reward_part(m, x), r.shared.part(x)[0]
         v = np.array([o * o, o * s, s * s, o * t, s * t])
         self.route[route] += v
         self.group[(route, group)] += v
@@ -122,11 +123,6 @@ class SplitSums:
         if not per_type or (route, group) not in self.group:
             return own
         return _ridge(self.group[(route, group)], 0.5 * (own[0] + own[1]), tot[0] / n, tot[2] / n)
-
-
-def _own(m: Any, x: Any) -> float:
-    idx, vals = known_rows(m._col, x)
-    return float(vals @ m._a[idx, 0])
 
 
 def _ridge(s: np.ndarray, prior: float, oo_mean: float, ss_mean: float) -> tuple[float, float]:

@@ -350,6 +350,13 @@ def _prediction_terms(m: RouteModel, group: str | None) -> tuple[float, ...]:
     return terms
 
 
+def own_reward_part(m: RouteModel, x: Features) -> float:
+    """The route's own contextual reward part of ``x`` (without the router's shared part): what the
+    stacking probes weigh apart from the shared part."""
+    idx, vals = known_rows(m._col, x)
+    return float(vals @ m._a[idx, 0])
+
+
 def guardrail_penalty(m: RouteModel, fe: float, fl: float, group: str | None, latency_per_s: float,
                       error_price: float) -> float:
     """``Prices.penalty`` of the route's predicted error probability and latency, from its error and latency
