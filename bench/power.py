@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from memabrad.evaluation.compare import METRICS, BenchmarkResult, Diagnostics, PolicyEstimate  # noqa: E402
 from memabrad.evaluation.estimators import Interval, mean_interval  # noqa: E402
 from memabrad.evaluation.sequential import SequentialSettings, stream_results  # noqa: E402
-from memabrad.learning.progressive import RESTART_LOOKS, ProgressiveEvidence  # noqa: E402
+from memabrad.learning.progressive import RESTART_AT, ProgressiveEvidence  # noqa: E402
 from memabrad.promotion.evaluation import decide_streams  # noqa: E402
 from memabrad.promotion.policy import PolicySettings, PromotionPolicy  # noqa: E402
 from memabrad.sim.generator import ContextStream  # noqa: E402
@@ -261,10 +261,11 @@ def _evidence(s: Stream, cols_idx: np.ndarray, q: np.ndarray, end: int) -> Progr
 def progressive_results(s: Stream, cols_idx: np.ndarray, q: np.ndarray, look: int, k: int,
                         seq: SequentialSettings, holdout: BenchmarkResult, min_n: int) -> list[BenchmarkResult]:
     """The daemon's streams at look ``k`` (one every ``look`` trajectories): the whole evidence, and the
-    evidence since each restart look reached so far."""
+    evidence since each restart size (``RESTART_AT``) reached so far, as the daemon keeps them."""
     ev = _evidence(s, cols_idx, q, k * look)
     ev.looks = k
-    ev.restarts = [(r, _evidence(s, cols_idx, q, r * look)._core_state()) for r in RESTART_LOOKS if r <= k]
+    ev.restarts = [((m - 1) // look, _evidence(s, cols_idx, q, m)._core_state())
+                   for m in sorted(RESTART_AT) if m <= k * look]
     return stream_results(ev, seq, min_trajectories=min_n, holdout=holdout)
 
 

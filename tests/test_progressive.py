@@ -307,7 +307,8 @@ def test_frozen_scorer_chooses_as_the_router_does() -> None:
 
 
 def test_restart_streams_leave_the_untrained_stretch_out() -> None:
-    """After look 1 a second stream starts; a promotion may rest on it, at its share of alpha."""
+    """After 250, 500, 1,000, ... trajectories a further stream starts; a promotion may rest on it, at its
+    share of alpha."""
     from memabrad.evaluation.sequential import stream_results
     from memabrad.promotion.policy import PromotionPolicy
 
@@ -315,27 +316,49 @@ def test_restart_streams_leave_the_untrained_stretch_out() -> None:
     ev = ProgressiveEvidence()
     direct = ProgressiveEvidence()
     for i in range(4000):
-        if i == 1000:
-            ev.mark_look()
         gain = -0.4 if i < 1000 else 0.05  # an untrained challenger first, then a slightly better one
         y = float(rng.random() < 0.5)
         phi_ch, phi_bl = (y + gain, 0.0, 500.0), (y, 0.0, 500.0)
         ev.add(phi_ch, phi_bl, weight=1.0, unsupported=False, at=str(i))
         if i >= 1000:
             direct.add(phi_ch, phi_bl, weight=1.0, unsupported=False, at=str(i))
-    ev.mark_look()
-    whole, later, empty = ev.streams()  # restarts after looks 1 and 2; nothing came after look 2
-    assert empty.n == 0 and whole.n == 4000
-    assert later.n == direct.n == 3000 and later.start_look == 1 and later.looks == 1
+        if i % 1000 == 999:
+            ev.mark_look()
+    streams = ev.streams()  # the whole, then since 250, 500, 1,000, 2,000 and 4,000 (empty)
+    assert [s.start_n for s in streams] == [0, 250, 500, 1000, 2000, 4000]
+    assert [s.n for s in streams] == [4000, 3750, 3500, 3000, 2000, 0]
+    later = streams[3]
+    assert later.n == direct.n == 3000 and later.start_look == 0 and later.looks == 4
     assert later.delta[0].mean == pytest.approx(direct.delta[0].mean)
     assert later.delta[0].variance == pytest.approx(direct.delta[0].variance, abs=1e-9)
     results = stream_results(ev, SequentialSettings(), min_trajectories=200)
-    assert [r.sequential["stream_start_look"] for r in results] == [0, 1]
+    assert [r.sequential["stream_start_trajectory"] for r in results] == [0, 250, 500, 1000, 2000]
     assert sum(r.sequential["alpha"] for r in results) < 0.05
     verdicts = [PromotionPolicy(PolicySettings()).decide(r).verdict for r in results]
-    assert verdicts[0] != "promote" and verdicts[1] == "promote"
+    assert verdicts[0] != "promote" and verdicts[3] == "promote"
+    assert "after the first 1000 trajectories" in results[3].sequential["covers"]
     restored = ProgressiveEvidence.from_state(json.loads(json.dumps(ev.to_state())))
     assert [s.to_state() for s in restored.streams()] == [s.to_state() for s in ev.streams()]
+
+
+def test_the_streams_do_not_depend_on_how_often_the_daemon_looks() -> None:
+    """The same trajectories looked at every 250 and every 1,000: the same streams, the same evidence."""
+    rng = np.random.default_rng(4)
+    often, rarely = ProgressiveEvidence(), ProgressiveEvidence()
+    for i in range(5000):
+        y = float(rng.random() < 0.5)
+        for ev in (often, rarely):
+            ev.add((y + 0.1, 0.0, 400.0), (y, 0.0, 500.0), weight=2.0, unsupported=False, at=str(i))
+        if i % 250 == 249:
+            often.mark_look()
+        if i % 1000 == 999:
+            rarely.mark_look()
+
+    def evidence(ev: ProgressiveEvidence) -> list[tuple[int, int, float, float]]:
+        return [(s.start_n, s.n, s.delta[0].mean, s.delta[2].variance) for s in ev.streams()]
+
+    assert evidence(often) == evidence(rarely)
+    assert [s.start_n for s in often.streams()] == [0, 250, 500, 1000, 2000, 4000]
 
 
 def test_point_mode_judges_the_holdout_window_as_the_seed_did() -> None:

@@ -17,7 +17,9 @@ spends no alpha (``holdout`` in the result: a gate whose hold-out interval lies 
 the wrong side blocks the promotion), and live, by the post-promotion guard.
 
 The challenger judged first is untrained, and a running average remembers it for long; so
-after looks 1, 2, 4, 8, ... a further stream starts that leaves the earlier stretch out. Stream
+after 250, 500, 1,000, 2,000, ... trajectories (``RESTART_AT``: counted in trajectories, so the
+streams do not depend on how often the daemon looks) a further stream starts that leaves the
+earlier stretch out. Stream
 ``i`` gets ``alpha * 6 / (pi^2 (i + 1)^2)`` of the alpha (the shares add up to less than
 alpha), a promotion may rest on any one stream, and the chance that any of them is wrong at
 any look stays at most alpha.
@@ -141,6 +143,7 @@ def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSetting
         "alpha_spent": round(alpha_total if alpha_total is not None else settings.alpha, 6),
         "looks": evidence.looks,
         "stream_start_look": evidence.start_look,
+        "stream_start_trajectory": evidence.start_n,
         "streams": streams,
         "portfolio_members": members,
         **({"portfolio_member": member} if member is not None else {}),
@@ -150,8 +153,9 @@ def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSetting
         "first_trajectory_id": evidence.first_at,
         "last_trajectory_id": evidence.last_at,
         "covers": ("average advantage of the challengers judged since the baseline was activated"
-                   if evidence.start_look == 0 else
-                   f"average advantage of the challengers judged since look {evidence.start_look}"),
+                   if evidence.start_n == 0 else
+                   f"average advantage of the challengers judged after the first {evidence.start_n} "
+                   "trajectories against this baseline"),
     }
     return BenchmarkResult(
         task_count=n,

@@ -36,11 +36,13 @@ if TYPE_CHECKING:
     from memabrad.learning.router import Router
 
 METRICS = ("reward", "error_rate", "latency_ms")
-RESTART_LOOKS = (1, 2, 4, 8, 16, 32, 64)
-"""Looks after which a second stream of evidence starts: it leaves out the challengers of the
-stretch before (an untrained challenger judged at the start drags a running average for long).
-Each stream has its own share of alpha (``evaluation.sequential``), so looking at all of them
-still spends alpha once."""
+RESTART_AT = frozenset(250 * 2**j for j in range(9))
+"""Evidence sizes (trajectories since the baseline: 250, 500, 1,000, ... 64,000) after which a further
+stream of evidence starts: it leaves out the challengers of the stretch before (an untrained
+challenger judged at the start drags a running average for long). Counted in trajectories, not
+looks, so the streams a decision may rest on do not depend on how often the daemon looks
+(``evaluation.min_new_trajectories``). Each stream has its own share of alpha
+(``evaluation.sequential``), so looking at all of them still spends alpha once."""
 
 
 def _three() -> list[Moments]:
@@ -77,9 +79,12 @@ class ProgressiveEvidence:
     error_smooth: Moments = field(default_factory=Moments)
     error_noise: float = 0.0
     restarts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    """(look, this evidence's state at that look) for each look of ``RESTART_LOOKS`` reached."""
+    """(looks taken by then, this evidence's state) at each size of ``RESTART_AT`` reached (checkpoints
+    written before that rule hold states taken at looks 1, 2, 4, ...: streams just as valid)."""
     start_look: int = 0
-    """For a stream cut out by ``streams``: the look after which it starts (0: the baseline's start)."""
+    """For a stream cut out by ``streams``: the looks taken before it starts (0 also for the whole evidence)."""
+    start_n: int = 0
+    """For a stream cut out by ``streams``: the trajectories of the evidence before it starts (0: the whole)."""
 
     @property
     def n(self) -> int:
@@ -110,6 +115,8 @@ class ProgressiveEvidence:
         if self.first_at is None:
             self.first_at = at
         self.last_at = at
+        if self.delta[0].n in RESTART_AT:
+            self.restarts.append((self.looks, self._core_state()))
 
     def error_variance(self) -> float:
         """Model-based variance of the error-rate difference, for a floor under the sample variance.
@@ -130,19 +137,24 @@ class ProgressiveEvidence:
         """Kish's effective sample size of the challenger's importance weights."""
         return self.weight_sum * self.weight_sum / self.weight_sq if self.weight_sq > 0 else 0.0
 
+    def adopt(self, version_id: str | None) -> None:
+        """Name the baseline this evidence was gathered against, in its restart states too (a look's
+        shadow evidence, adopted when that look's challenger is promoted: as if it had had the name)."""
+        self.baseline_version_id = version_id
+        for _, state in self.restarts:
+            state["baseline_version_id"] = version_id
+
     def mark_look(self) -> None:
-        """Count one more look; at a look of ``RESTART_LOOKS``, remember where a later stream starts."""
+        """Count one more look."""
         self.looks += 1
-        if self.looks in RESTART_LOOKS:
-            self.restarts.append((self.looks, self._core_state()))
 
     def streams(self) -> list[ProgressiveEvidence]:
-        """The whole evidence, then one stream per restart: the evidence since that look."""
+        """The whole evidence, then one stream per restart: the evidence since that restart."""
         core = replace(self, restarts=[])
         return [core] + [core._since(look, ProgressiveEvidence.from_state(state)) for look, state in self.restarts]
 
     def _since(self, look: int, earlier: ProgressiveEvidence) -> ProgressiveEvidence:
-        """What was added after ``earlier`` (this evidence's copy at ``look``); the largest weight is
+        """What was added after ``earlier`` (this evidence's copy, taken after ``look`` looks); the largest weight is
         the whole evidence's (an upper bound: it only makes the health check stricter)."""
         def minus(a: list[Moments], b: list[Moments]) -> list[Moments]:
             return [x.minus(y) for x, y in zip(a, b, strict=True)]
@@ -156,7 +168,7 @@ class ProgressiveEvidence:
             unsupported=self.unsupported - earlier.unsupported, unsupported_routes=list(self.unsupported_routes),
             looks=self.looks - look, first_at=None, last_at=self.last_at,
             error_smooth=self.error_smooth.minus(earlier.error_smooth),
-            error_noise=self.error_noise - earlier.error_noise, start_look=look,
+            error_noise=self.error_noise - earlier.error_noise, start_look=look, start_n=earlier.n,
         )
 
     def copy(self) -> ProgressiveEvidence:
