@@ -136,7 +136,7 @@ class RouterLearner:
             for m in self.portfolio:
                 m.evidence = shadow.of(m.name)
             for ev in (self.progressive, *(m.evidence for m in self.portfolio)):
-                ev.adopt(router.version_id)
+                ev.baseline_version_id = router.version_id
             return
         if from_look is not None and router is not None and from_look > self.counters.evaluations:
             self._pending = (from_look, router, scorer)

@@ -115,8 +115,10 @@ class ProgressiveEvidence:
         if self.first_at is None:
             self.first_at = at
         self.last_at = at
-        if self.delta[0].n in RESTART_AT:
-            self.restarts.append((self.looks, self._core_state()))
+        if self.delta[0].n in RESTART_AT:  # without the baseline's name: a stream takes it from the whole
+            state = self._core_state()
+            del state["baseline_version_id"]
+            self.restarts.append((self.looks, state))
 
     def error_variance(self) -> float:
         """Model-based variance of the error-rate difference, for a floor under the sample variance.
@@ -136,13 +138,6 @@ class ProgressiveEvidence:
     def effective_sample_size(self) -> float:
         """Kish's effective sample size of the challenger's importance weights."""
         return self.weight_sum * self.weight_sum / self.weight_sq if self.weight_sq > 0 else 0.0
-
-    def adopt(self, version_id: str | None) -> None:
-        """Name the baseline this evidence was gathered against, in its restart states too (a look's
-        shadow evidence, adopted when that look's challenger is promoted: as if it had had the name)."""
-        self.baseline_version_id = version_id
-        for _, state in self.restarts:
-            state["baseline_version_id"] = version_id
 
     def mark_look(self) -> None:
         """Count one more look."""
@@ -197,7 +192,7 @@ class ProgressiveEvidence:
     def from_state(cls, s: dict[str, Any]) -> ProgressiveEvidence:
         ws, wq, wmax, matches = s["weights"]
         return cls(
-            baseline_version_id=s["baseline_version_id"],
+            baseline_version_id=s.get("baseline_version_id"),
             challenger=[Moments.from_state(m) for m in s["challenger"]],
             baseline=[Moments.from_state(m) for m in s["baseline"]],
             delta=[Moments.from_state(m) for m in s["delta"]],

@@ -175,8 +175,7 @@ class RouteModel(base.Regressor):
 
     def reward_score(self, x: Features, pessimism: float, group: str | None = None) -> float:
         """Expected reward minus ``pessimism`` standard errors."""
-        idx, vals = known_rows(self._col, x)
-        return self.reward_constant(pessimism, group) + self.lambdas()[0][1] * float(vals @ self._a[idx, 0])
+        return self.reward_constant(pessimism, group) + self.lambdas()[0][1] * own_reward_part(self, x)
 
     def score_terms(self, pessimism: float, group: str | None = None) -> tuple[float, float]:
         """(``reward_constant``, the reward head's ``lambda_f``): the pessimistic score of a task is ``constant +
@@ -351,8 +350,8 @@ def _prediction_terms(m: RouteModel, group: str | None) -> tuple[float, ...]:
 
 
 def own_reward_part(m: RouteModel, x: Features) -> float:
-    """The route's own contextual reward part of ``x`` (without the router's shared part): what the
-    stacking probes weigh apart from the shared part."""
+    """The route's own contextual reward part of ``x`` (without the router's shared part): what
+    ``reward_score`` adds to its constant, and what the stacking probes weigh apart from the shared part."""
     idx, vals = known_rows(m._col, x)
     return float(vals @ m._a[idx, 0])
 
@@ -362,9 +361,7 @@ def guardrail_penalty(m: RouteModel, fe: float, fl: float, group: str | None, la
     """``Prices.penalty`` of the route's predicted error probability and latency, from its error and latency
     contextual parts ``fe``, ``fl``: the same floats as ``predict_parts`` and the penalty give, without
     the prediction objects (a priced ranking asks it of every candidate of every trajectory, twice)."""
-    cache = m._consts  # ``_prediction_terms``' kept values, looked up here: one call fewer per candidate
-    terms = cache.get(("predict", group)) if cache is not None else None
-    _, _, a_e, e1, base_err, logit_base, a_l, l1 = terms if terms is not None else _prediction_terms(m, group)
+    _, _, a_e, e1, base_err, logit_base, a_l, l1 = _prediction_terms(m, group)
     err = min(1.0, max(0.0, a_e + e1 * (sigmoid(logit_base + fe) - base_err)))
     return latency_per_s * max(0.0, (a_l + l1 * fl) * 1000.0) / 1000.0 + error_price * err
 
