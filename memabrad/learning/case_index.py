@@ -27,7 +27,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from memabrad.learning.features import Hint, normalize_text, text_hashes
+from memabrad.learning.features import Hint, TaskView, normalize_text, text_hashes
+from memabrad.learning.task_identity import case_query, key_hashes
 
 DIMS = 256
 _BANDS = 20  # 20 bands of 12 random hyperplanes: a pair at cosine 0.9 shares a band with p ~ 0.97
@@ -215,6 +216,11 @@ class CaseIndex:
         m = self.lookup(text, hashes, key)
         return None if m is None else Hint(m.case.route, m.similarity)
 
+    def hint_of(self, view: TaskView) -> Hint | None:
+        """``hint`` for a whole task: its text and the fields that are part of its identity (``task_identity``)."""
+        key, hashes = case_query(view)
+        return self.hint(view.input, hashes, key)
+
     # -- update -----------------------------------------------------------------------
 
     def add(
@@ -285,7 +291,7 @@ class CaseIndex:
         last = self._last
         if last is not None and last[0] == key:
             return last[1], last[2], last[3]
-        dims, counts = _sparse_counts(text_hashes(key) if hashes is None else hashes)
+        dims, counts = _sparse_counts(key_hashes(key) if hashes is None else hashes)
         v = _dense(dims, counts)
         norm = math.sqrt(counts @ counts)  # exact integers, as ``v @ v``
         # only the text's dimensions' rows of the projection: the same exact integer sums as ``v @ _PROJECTION``
@@ -343,7 +349,7 @@ class CaseIndex:
         n = len(cases)
         if n == 0:
             return idx
-        vectors = np.stack([text_counts(c.key) for c in cases])
+        vectors = np.stack([text_counts(c.key, key_hashes(c.key)) for c in cases])
         rows = max(n, min(idx.capacity, 1024))
         idx._vectors, idx._norms = np.zeros((rows, DIMS), dtype=np.int8), np.zeros(rows)
         idx._slot_buckets = np.zeros((rows, _BANDS), dtype=np.int64)

@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memabrad.learning.case_index import CaseIndex
-from memabrad.learning.features import Features, Hint, normalize_text, text_hashes
+from memabrad.learning.features import Features, Hint, TaskView, normalize_text, text_hashes
 from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.guardrail_prices import Repricer
 from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_from_state, members_of, reconcile
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.router import Router
 from memabrad.learning.snapshot import LearnerSnapshot, Span, look_of_report
+from memabrad.learning.task_identity import case_query
 from memabrad.learning.text_groups import TextGroups
 from memabrad.learning.window import BenchmarkWindow, LoggedItem, is_holdout
 from memabrad.wire.trajectory import Trajectory
@@ -183,8 +184,10 @@ class RouterLearner:
         ``digest``: ``wire.ids.trajectory_digest`` of its id, when the caller has it already."""
         task = t.task
         hashes = text_hashes(task.input)
-        key = normalize_text(task.input) if self.use_case_index else ""
-        hint = self.case_index.hint(task.input, hashes, key) if self.use_case_index else None
+        key, case_h = (normalize_text(task.input) if self.use_case_index else ""), hashes
+        if self.use_case_index and (task.features or task.tags):  # the task is its text and its fields
+            key, case_h = case_query(TaskView.of(task), hashes)
+        hint = self.case_index.hint(task.input, case_h, key) if self.use_case_index else None
         novel = not self.use_case_index or not self.case_index.has(key)
         x = self.challenger.featurizer.featurize(task, hint, hashes)
         d, o = t.decision, t.outcome
@@ -214,7 +217,7 @@ class RouterLearner:
         if self.use_case_index:
             self.case_index.add(task.input, trajectory_id=t.trajectory_id, route=d.route, reward=o.reward,
                                 error=o.error, latency_ms=o.latency_ms, task_type=task.task_type,
-                                occurred_at=at, hashes=hashes, key=key)
+                                occurred_at=at, hashes=case_h, key=key)
         self.counters.learned += 1
         self.counters.since_evaluation += 1
         self.counters.imputed_propensities += imputed

@@ -249,9 +249,7 @@ class Router:
         return self.featurizer.featurize(view, hint, hashes), self.group_of(view.task_type, hashes)
 
     def hint_for(self, task: Any) -> Hint | None:
-        if self.case_index is None:
-            return None
-        return self.case_index.hint(TaskView.of(task).input)
+        return None if self.case_index is None else self.case_index.hint_of(TaskView.of(task))
 
     def choose(
         self,
