@@ -68,6 +68,14 @@ Workloads and their ground truth:
   rate (± a normal 95% half-width); best
   single = the item with the best click rate on the random train half, valued on the held-out
   half. With ~0.4% CTR, nothing is expected to separate from the logging policy at these sizes.
+- ``digits``, ``wine``, ``cancer``: classification datasets bundled with scikit-learn (the UCI optical
+  digits, 1,797 x 64 pixel counts, 10 classes; wine, 178 x 13 measurements, 3 classes; breast cancer
+  Wisconsin, 569 x 30 measurements, 2 classes) as contextual bandits, the classic check of off-policy
+  learners: one route per class, reward 1 for the right one. Every task has the same text and the
+  example's numbers in ``task.features``; logging 70% to ``class-0`` + 30% uniform; the log cycles
+  through seeded permutations of a 70% training split, truth = exact accuracy on the other 30%. Added
+  after every default was set; nothing was tuned on them (digits found a bug: tasks were keyed by
+  their text alone, ``memabrad/learning/task_identity.py``).
 
 Nothing in memabrad is tuned here: default ``Config()`` throughout.
 """
@@ -352,6 +360,58 @@ def numeric_workload(name: str, seed: int, n_contexts: int) -> Workload:
         meta={"truth": f"exact expected reward over {n_contexts} fixed contexts (seed 12345)",
               "logging_policy": f"{world.logging_share:.0%} {world.logging_route} + uniform over the offered routes",
               "oracle_is": "per-context best", "single_route_values": {r: round(v, 6) for r, v in singles.items()}},
+    )
+
+
+CLASSES_TEXT = "classify this item"  # one fixed text: every bit of the context is in the numbers
+CLASSES = {"digits": "load_digits", "wine": "load_wine", "cancer": "load_breast_cancer"}
+
+
+def classes_workload(name: str, seed: int) -> Workload:
+    """A classification dataset bundled with scikit-learn as a contextual bandit, the classic test of
+    off-policy learners: one route per class, reward 1 for the right class, else 0; the task is one
+    fixed text and the example's numbers in ``task.features`` (an agent that routes on numbers alone).
+    Logging: 70% to the first class's route + 30% uniform, exact propensities. A seeded 70 / 30 split:
+    the log cycles through seeded permutations of the training examples, truth = exact accuracy of a
+    policy's choice on the held-out ones."""
+    import sklearn.datasets
+
+    data = getattr(sklearn.datasets, CLASSES[name])()
+    xs, ys = np.asarray(data.data, dtype=float), [int(v) for v in data.target]
+    names = [str(f).replace(" ", "_") for f in getattr(data, "feature_names", [])] or [
+        f"x{j}" for j in range(xs.shape[1])]
+    routes = [f"class-{c}" for c in sorted(set(ys))]
+    order = list(range(len(ys)))
+    random.Random(seed).shuffle(order)
+    cut = int(0.7 * len(order))
+    train, test = order[:cut], order[cut:]
+    probs = _skewed_probs(routes, routes[0])
+
+    def task(i: int) -> dict[str, Any]:
+        return {"input": CLASSES_TEXT, "features": {n: float(v) for n, v in zip(names, xs[i], strict=True)}}
+
+    tasks = [(task(i), routes[ys[i]]) for i in test]
+
+    def stream(n: int) -> Iterator[dict[str, Any]]:
+        rng = random.Random(seed + 101)
+        for k, j in enumerate(_epochs(len(train), n, random.Random(seed + 202))):
+            i = train[j]
+            route = rng.choices(routes, weights=[probs[r] for r in routes])[0]
+            yield _row(name, k, task(i), list(routes), route, probs[route], 1.0 if route == routes[ys[i]] else 0.0)
+
+    def value(policy: Policy) -> Value:
+        return Value(sum(policy(t, list(routes)) == right for t, right in tasks) / len(tasks))
+
+    share = Counter(right for _, right in tasks)
+    best = max(routes, key=lambda r: (share[r], r == routes[0]))
+    return Workload(
+        name=name, router_id=name, exact=True, stream=stream, value=value,
+        logging=Value(sum(probs[right] for _, right in tasks) / len(tasks)),
+        best_single=(best, Value(share[best] / len(tasks))), oracle=Value(1.0),
+        meta={"truth": f"exact accuracy over the {len(test)} held-out examples of sklearn.datasets."
+                       f"{CLASSES[name]}() ({len(ys)} examples, {xs.shape[1]} numbers, {len(routes)} classes)",
+              "logging_policy": f"{LOG_SHARE:.0%} {routes[0]} + uniform over the {len(routes)} routes",
+              "task": f"input {CLASSES_TEXT!r}, the numbers in task.features; no task_type"},
     )
 
 
@@ -836,7 +896,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (300 / 1,000 / 2,000) and eval samples")
     ap.add_argument("--sizes", default=None, help="comma-separated looks, default 1000,5000,20000")
-    ap.add_argument("--workloads", default="sim,helpdesk,hard,tokens,priced,guarded,drift,pareto,obd")
+    ap.add_argument("--workloads", default="sim,helpdesk,hard,tokens,priced,guarded,drift,pareto,obd,digits,wine,"
+                                                "cancer")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", default=None, help="a config file for memabrad (default: built-in defaults)")
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
@@ -877,6 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pareto": lambda: pareto_workload(args.seed, cache, lam=args.pareto_lambda,
                                           logging_model=args.pareto_logging, share=args.pareto_share),
         "obd": lambda: obd_workload(args.seed, cache),
+        **{name: (lambda name=name: classes_workload(name, args.seed)) for name in CLASSES},
     }
     started = time.perf_counter()
     results, skipped = [], {}

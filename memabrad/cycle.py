@@ -17,8 +17,10 @@ from typing import Any
 from memabrad.config import Config, load_config
 from memabrad.evaluation.benchmark import load_suite
 from memabrad.learning.case_index import CaseIndex
+from memabrad.learning.features import TaskView
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.router import Router
+from memabrad.learning.task_identity import case_query
 from memabrad.promotion.evaluation import apply_evaluation, build_report, evaluate
 from memabrad.promotion.policy import PolicySettings
 from memabrad.promotion.portfolio import selector
@@ -198,7 +200,8 @@ def build_case_index(trajectories: list[Trajectory], cfg: Config) -> CaseIndex:
     """A fresh case index over the given trajectories (``--rebuild-case-index``)."""
     idx = CaseIndex(cfg.case_index.capacity, cfg.case_index.similarity_threshold)
     for t in trajectories:
+        key, hashes = case_query(TaskView.of(t.task))  # as the learner keys it: the text and the task's fields
         idx.add(t.task.input, trajectory_id=t.trajectory_id, route=t.decision.route, reward=t.outcome.reward,
                 error=t.outcome.error, latency_ms=t.outcome.latency_ms, task_type=t.task.task_type,
-                occurred_at=t.occurred_at.isoformat())
+                occurred_at=t.occurred_at.isoformat(), hashes=hashes, key=key)
     return idx

@@ -17,7 +17,8 @@ from memabrad.cli.main import main
 from memabrad.config import Config, load_config
 from memabrad.cycle import LEARNER_STATE_FILE, CycleInputError
 from memabrad.learning.case_index import CaseIndex
-from memabrad.learning.features import normalize_text
+from memabrad.learning.features import TaskView, normalize_text
+from memabrad.learning.task_identity import case_query
 from memabrad.promotion.policy import PolicySettings
 from memabrad.sim import Simulator, true_value, true_value_of_logging, write_jsonl
 
@@ -283,7 +284,8 @@ def test_case_index_path_and_rebuild(tmp_path: Path, capsys: pytest.CaptureFixtu
                           "--min-new-trajectories", "100", "--case-index", str(index))
     assert code == 0, err
     assert json.loads(out)["status"] == "evaluated"
-    distinct = len({normalize_text(r["task"]["input"]) for r in rows})
+    distinct = len({case_query(TaskView.of(r["task"]))[0] for r in rows})  # a task: its text and its fields
+    assert distinct > len({normalize_text(r["task"]["input"]) for r in rows})
     assert len(CaseIndex.load(index)) == distinct
     assert index.read_bytes() == (base / "default" / "case-index.json").read_bytes()
     # Rebuild from all trajectories at another path, with nothing new to learn.
@@ -294,7 +296,7 @@ def test_case_index_path_and_rebuild(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert json.loads(out)["status"] == "skipped"
     idx = CaseIndex.load(rebuilt)
     assert len(idx) == distinct
-    m = idx.lookup(rows[0]["task"]["input"])
+    m = idx.hint_of(TaskView.of(rows[0]["task"]))
     assert m is not None and m.similarity == 1.0
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from memabrad.learning.route_parts import stack, stack_now
+from memabrad.learning.route_model import RouteModel
+from memabrad.learning.route_parts import stack, stack_now, with_prior
 from memabrad.learning.router import Router
 from memabrad.sim.helpdesk import ROUTES, HelpdeskWorkload
 
@@ -18,15 +19,20 @@ def _trained(typed: bool, n: int = 3000, seed: int = 2) -> Router:
     return r
 
 
+def _sums(m: RouteModel) -> list[list[float]]:
+    """The sums a route's weights are solved from: its own and its prior from the other routes'."""
+    return with_prior(m.s_stack, m.prior)
+
+
 def test_a_lone_contextual_part_weighs_more_than_its_history_says() -> None:
     r = _trained(typed=False)
     raised = 0
     for m in r.routes.values():
         assert len(m.groups) == 1  # no task types, short texts: one group
-        plain, now = stack(m.s_stack[0]), m.lambdas()[0]
+        plain, now = stack(_sums(m)[0]), m.lambdas()[0]
         assert now[1] >= plain[1]
         raised += now[1] > plain[1] + 0.05
-        assert m.lambdas()[1:] == [stack(s) for s in m.s_stack[1:]]  # only the reward head's
+        assert m.lambdas()[1:] == [stack(s) for s in _sums(m)[1:]]  # only the reward head's
     assert raised >= 3
 
 
@@ -34,7 +40,7 @@ def test_with_task_groups_the_weights_are_the_plain_ones() -> None:
     r = _trained(typed=True, n=1500)
     for m in r.routes.values():
         assert len(m.groups) > 1
-        assert m.lambdas() == [stack(s) for s in m.s_stack]
+        assert m.lambdas() == [stack(s) for s in _sums(m)]
 
 
 def test_noise_in_the_product_of_part_and_target_is_not_magnified() -> None:
@@ -56,6 +62,6 @@ def test_a_model_saved_before_keeps_its_weights_and_the_round_trip_keeps_the_cor
     del state["stacking_history"]
     old = Router.from_state(state)
     assert not old.history_correction
-    assert all(m.lambdas() == [stack(s) for s in m.s_stack] for m in old.routes.values())
+    assert all(m.lambdas() == [stack(s) for s in _sums(m)] for m in old.routes.values())
     assert "stacking_history" not in old.export_state()
     assert r.clone().history_correction and all(m.history_correction for m in r.clone().routes.values())

@@ -69,3 +69,19 @@ def test_a_router_learns_from_numbers_sent_with_one_fixed_text() -> None:
     for x, right in ((0.5, "class-a"), (0.52, "class-a"), (8.0, "class-b"), (7.7, "class-b")):
         features, group = router.task_features(_task(x), learner.case_index.hint_of(TaskView.of(_task(x))))
         assert router.best(features, ROUTES, group) == right
+
+
+def test_the_app_finds_a_task_with_fields_by_its_text_and_by_the_whole_task(tmp_path) -> None:
+    from memabrad.sdk.cases import CaseLookup
+
+    index = CaseIndex(capacity=100)
+    for i, (x, route) in enumerate([(1.0, "class-a"), (50.0, "class-b")]):
+        key, hashes = case_query(TaskView.of(_task(x)))
+        index.add(TEXT, trajectory_id=f"t{i}", route=route, reward=1.0, error=False, latency_ms=5.0,
+                  hashes=hashes, key=key)
+    index.save(tmp_path / "r" / "case-index.json")
+    cases = CaseLookup(tmp_path, "r", check_interval_s=0)
+    assert cases.lookup_task(_task(1.0)).case.route == "class-a"
+    assert cases.lookup_task(_task(50.0)).case.route == "class-b"
+    assert cases.lookup(TEXT).case.route == "class-b"  # by its text alone: the latest task with that text
+    assert cases.lookup("something else entirely") is None

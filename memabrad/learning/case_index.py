@@ -204,6 +204,10 @@ class CaseIndex:
         row = self._cases.get(normalize_text(text) if key is None else key)
         return None if row is None else Case._make(row)
 
+    def task_keys(self) -> list[str]:
+        """Every task's key, least recently seen first."""
+        return list(self._cases)
+
     def has(self, key: str) -> bool:
         """Whether the text of this ``normalize_text`` key was recorded (``get`` without building the case)."""
         return key in self._cases

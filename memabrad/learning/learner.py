@@ -186,7 +186,7 @@ class RouterLearner:
         hashes = text_hashes(task.input)
         key, case_h = (normalize_text(task.input) if self.use_case_index else ""), hashes
         if self.use_case_index and (task.features or task.tags):  # the task is its text and its fields
-            key, case_h = case_query(TaskView.of(task), hashes)
+            key, case_h = case_query(TaskView.of(task), hashes, key)
         hint = self.case_index.hint(task.input, case_h, key) if self.use_case_index else None
         novel = not self.use_case_index or not self.case_index.has(key)
         x = self.challenger.featurizer.featurize(task, hint, hashes)

@@ -61,7 +61,6 @@ from memabrad.learning.route_parts import (
     adagrad_step,
     add_columns,
     add_to_group,
-    errors_for_rate,
     group_offsets,
     group_reward_offset,
     known_rows,
@@ -71,11 +70,11 @@ from memabrad.learning.route_parts import (
     sigmoid,
     stack,
     stack_now,
-    table_from_state,
-    table_from_v1,
     table_state,
+    with_prior,
 )
 from memabrad.learning.shared_part import SharedPart
+from memabrad.learning.stacking_pool import StackingPool
 
 
 class RouteModel(base.Regressor):
@@ -107,6 +106,8 @@ class RouteModel(base.Regressor):
         self._consts: dict[Any, Any] | None = None  # reward_constant's: by (pessimism, group); by group, parts
         self.history_correction = False  # a router sets it: a lone contextual part's weight by ``stack_now``
         self.s_res = [0.0, 0.0, 0.0]  # per head, prequential squared error of the blended prediction
+        self.novel_n = 0.0  # events in ``s_stack``
+        self.prior: list[list[float]] | None = None  # the other routes' stacking sums, scaled (stacking_pool.py)
         self.groups: dict[str, list[float]] = {}  # [events, reward weight, weighted reward, errors, latency]
         self._col: dict[int, int] = {}
         self._a = np.zeros((16, 6))  # a row per known feature: the heads' weights, then their AdaGrad sums
@@ -125,7 +126,7 @@ class RouteModel(base.Regressor):
         if cached is None:  # a lone contextual part (all tasks in one group) weighed at its error today
             now = self.__dict__.get("history_correction") and len(self.groups) <= 1 and self.w_sum > 0
             cached = self._lambdas = [stack_now(s, self.n, self.s_res[0] / self.w_sum) if now and h == 0
-                                      else stack(s) for h, s in enumerate(self.s_stack)]
+                                      else stack(s) for h, s in enumerate(with_prior(self.s_stack, self.prior))]
         return cached
 
     def _means(self) -> Triple:
@@ -226,19 +227,21 @@ class RouteModel(base.Regressor):
 
     def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0,
               group: str | None = None, novel: bool = True, shared: SharedPart | None = None,
-              steps: np.ndarray | None = None, prior: tuple[float, float] | None = None) -> np.ndarray:
+              steps: np.ndarray | None = None, prior: tuple[float, float] | None = None,
+              pool: StackingPool | None = None) -> np.ndarray:
         """Score the event first (prequential evidence for the stacking weights and the standard
         error), then learn it: the means, the group's means and the contextual part. Returns the
         contextual weights of ``x``'s features after the update (a row per feature in ``x``'s order;
         with ``shared``, a stack of two such tables: the route's own, then the shared part's).
 
-        ``novel``: False for a task whose exact text was seen before. Such events still teach every
+        ``novel``: False for a task seen before (``task_identity.py``). Such events still teach every
         part, but do not count as evidence for the stacking weights: a text model that memorised a
         repeated prompt predicts it well, which says nothing about prompts it has not seen.
         ``shared``: the router's ``SharedPart``. The contextual part is then ``shared(x) + own(x)``, both
         stepped on the same residual (see ``learning/shared_part.py``). ``steps``: the outcomes' spreads,
         so their units do not change what is learned; ``prior``: the router's mean reward and latency
-        (None before its first outcome); see ``outcome_scale.py``."""
+        (None before its first outcome); see ``outcome_scale.py``. ``pool``: the router's ``StackingPool``,
+        which gets the event's stacking sums too and gives the route its prior."""
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
@@ -256,7 +259,11 @@ class RouteModel(base.Regressor):
         lam = self.lambdas() if self.n else [(0.0, 0.0)] * 3
         ys = (reward, y_err, latency_s)
         if steps is None or self.n:
-            score_event(self.s_stack, self.s_res, lam, ys, means, dg, df, (weight, 1.0, 1.0), novel)
+            score_event(self.s_stack, self.s_res, lam, ys, means, dg, df, (weight, 1.0, 1.0), novel,
+                        None if pool is None else pool.sums)
+            self.novel_n += novel
+            if novel and pool is not None:
+                pool.n += 1.0
             if novel or self.history_correction:  # a corrected weight moves with n and the groups too
                 self._lambdas = None
         elif prior is not None:  # the route's first outcome, measured from the router's means
@@ -281,6 +288,8 @@ class RouteModel(base.Regressor):
         self.errors += y_err
         self.latency_mean += (latency_s - self.latency_mean) / self.n
         add_to_group(self.groups, group or "", weight, reward, y_err, latency_s)
+        if pool is not None and pool.n != self.__dict__.get("_prior_at"):  # the pool changed: so did the prior
+            self.prior, self._prior_at, self._lambdas = pool.prior_for(self.s_stack, self.novel_n), pool.n, None
         return head_weights
 
     # -- batch prediction -----------------------------------------------------------------
@@ -296,23 +305,15 @@ class RouteModel(base.Regressor):
             "n": self.n, "w_sum": self.w_sum, "reward_mean": self.reward_mean, "errors": self.errors,
             "latency_mean": self.latency_mean, "s_stack": [list(v) for v in self.s_stack],
             "s_res": list(self.s_res), "groups": {k: list(v) for k, v in sorted(self.groups.items())},
+            "novel_n": self.novel_n, **({} if self.prior is None else {"prior": [list(h) for h in self.prior]}),
             **table_state(self._col, self._a),
         }
 
     @classmethod
     def from_state(cls, s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:
-        m = cls(eta, l2)
-        m.n, m.w_sum, m.reward_mean = int(s["n"]), float(s["w_sum"]), float(s["reward_mean"])
-        m.errors, m.latency_mean = float(s["errors"]), float(s["latency_mean"])
-        m.s_stack, m.s_res = [[float(v) for v in row] for row in s["s_stack"]], [float(v) for v in s["s_res"]]
-        m._lambdas = m._consts = None
-        m.groups = {str(k): [float(v) for v in row] for k, row in s["groups"].items()}
-        m._col, m._a = table_from_state(s)
-        return m
+        from memabrad.learning.route_state import route_from_state
 
-    @classmethod
-    def from_v1(cls, s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:
-        return route_from_v1(s, eta, l2)
+        return route_from_state(s, eta, l2)
 
     def copy(self) -> RouteModel:
         """A trained, independent twin (river's ``clone`` gives an untrained one)."""
@@ -321,6 +322,7 @@ class RouteModel(base.Regressor):
         twin.s_stack = [list(v) for v in self.s_stack]
         twin._lambdas = twin._consts = None
         twin.s_res = list(self.s_res)
+        twin.prior = None if self.prior is None else [list(h) for h in self.prior]
         twin.groups = {k: list(v) for k, v in self.groups.items()}
         twin._col = dict(self._col)
         twin._a = self._a.copy()
@@ -364,19 +366,3 @@ def guardrail_penalty(m: RouteModel, fe: float, fl: float, group: str | None, la
     _, _, a_e, e1, base_err, logit_base, a_l, l1 = _prediction_terms(m, group)
     err = min(1.0, max(0.0, a_e + e1 * (sigmoid(logit_base + fe) - base_err)))
     return latency_per_s * max(0.0, (a_l + l1 * fl) * 1000.0) / 1000.0 + error_price * err
-
-
-def route_from_v1(s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:
-    """A route of a ``memabrad.router/v1`` model (river SGD heads: intercept + weights), converted
-    exactly: the intercepts become the means, the weights the contextual parts with weight 1 and
-    no groups; its standard error is unknown (0: no pessimism), as v1 had none."""
-    m = RouteModel(eta, l2)
-    m.n = int(s["n"])
-    m.w_sum = float(m.n)
-    m.reward_mean = float(s["reward"]["intercept"])
-    m.errors = errors_for_rate(sigmoid(float(s["error"]["intercept"])), m.n)
-    m.latency_mean = float(s["latency"]["intercept"])
-    m.s_stack = [[0.0, 0.0, 1.0, 0.0, 1.0] for _ in range(3)]  # lambda_g = 0, lambda_f = 1
-    m._lambdas = m._consts = None
-    m._col, m._a = table_from_v1(s)
-    return m

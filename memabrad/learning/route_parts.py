@@ -119,22 +119,39 @@ def stack_now(s: list[float], n: int, resid_var: float) -> tuple[float, float]:
 
 
 def score_event(s_stack: list[list[float]], s_res: list[float], lam: Sequence[tuple[float, float]],
-                ys: Triple, means: Triple, dg: Triple, df: Triple, wts: Triple, novel: bool) -> None:
+                ys: Triple, means: Triple, dg: Triple, df: Triple, wts: Triple, novel: bool,
+                pool: list[list[float]] | None = None) -> None:
     """Add one event, scored before it is learned, to the prequential sums: per head, the squared
     error of the blended prediction (``s_res``) and, for a ``novel`` event, the stacking sums
-    ``[g*g, g*f, f*f, g*t, f*t]`` (t = y - mean) of ``s_stack``."""
+    ``[g*g, g*f, f*f, g*t, f*t]`` (t = y - mean) of ``s_stack`` (and the same to the router's ``pool``
+    of them, ``stacking_pool.py``)."""
     for h in range(3):
         t, g_, f_, w_ = ys[h] - means[h], dg[h], df[h], wts[h]
         r = t - lam[h][0] * g_ - lam[h][1] * f_
         s_res[h] += w_ * r * r
         if not novel:
             continue
+        inc = (w_ * g_ * g_, w_ * g_ * f_, w_ * f_ * f_, w_ * g_ * t, w_ * f_ * t)
         st = s_stack[h]
-        st[0] += w_ * g_ * g_
-        st[1] += w_ * g_ * f_
-        st[2] += w_ * f_ * f_
-        st[3] += w_ * g_ * t
-        st[4] += w_ * f_ * t
+        st[0] += inc[0]
+        st[1] += inc[1]
+        st[2] += inc[2]
+        st[3] += inc[3]
+        st[4] += inc[4]
+        if pool is not None:
+            ps = pool[h]
+            ps[0] += inc[0]
+            ps[1] += inc[1]
+            ps[2] += inc[2]
+            ps[3] += inc[3]
+            ps[4] += inc[4]
+
+
+def with_prior(s_stack: list[list[float]], prior: list[list[float]] | None) -> list[list[float]]:
+    """Per head, a route's stacking sums plus its prior's (``stacking_pool.py``)."""
+    if prior is None:
+        return s_stack
+    return [[a + b for a, b in zip(s, p, strict=True)] for s, p in zip(s_stack, prior, strict=True)]
 
 
 def score_first(s_res: list[float], weight: float, steps: Sequence[float], error_residual: float) -> None:

@@ -37,7 +37,9 @@ from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.pick import best_route, explore
 from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_model import ETA, RouteModel, guardrail_penalty
+from memabrad.learning.route_state import route_from_state, route_from_v1
 from memabrad.learning.shared_part import SharedPart
+from memabrad.learning.stacking_pool import StackingPool
 from memabrad.learning.text_groups import TextGroups
 from memabrad.store.chunked_json import dumps_chunked
 
@@ -108,6 +110,7 @@ class Router:
     text_groups: TextGroups = field(default_factory=TextGroups)  # groups of untyped tasks (learning/text_groups.py)
     scale: OutcomeScale = field(default_factory=OutcomeScale)  # what a residual is measured in (outcome_scale.py)
     history_correction: bool = True  # stacking weights of a lone contextual part at today's error (route_parts.py)
+    pool: StackingPool = field(default_factory=StackingPool)  # the routes' stacking sums (stacking_pool.py)
 
     def __post_init__(self) -> None:
         self.featurizer = Featurizer(self.hash_bits, self.features_version)
@@ -166,7 +169,7 @@ class Router:
         w = min(1.0 / propensity, self.max_importance_weight)
         weights = self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
                                            weight=w, group=group, novel=novel, shared=self.shared,
-                                           steps=self.scale.steps(), prior=self.scale.means())
+                                           steps=self.scale.steps(), prior=self.scale.means(), pool=self.pool)
         if self._index is not None:
             if self.shared is None:
                 self._index.set(route, x, weights)
@@ -290,6 +293,7 @@ class Router:
             **({"text_groups": self.text_groups.to_state(seeds=False)} if len(self.text_groups) else {}),
             **({"outcome_scale": self.scale.to_state()} if self.scale.reward.n else {}),
             **({"stacking_history": "harmonic"} if self.history_correction else {}),
+            "stacking_pool": self.pool.to_state(),
         }
 
     @classmethod
@@ -374,10 +378,12 @@ def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -
             scale=OutcomeScale.from_state(state.get("outcome_scale")),
             history_correction=state.get("stacking_history") == "harmonic",  # a model saved before: as it was
         )
-        load = RouteModel.from_state if fmt == MODEL_FORMAT else RouteModel.from_v1
+        load = route_from_state if fmt == MODEL_FORMAT else route_from_v1
         for name, data in state["routes"].items():
             router.routes[str(name)] = model = load(data, router.learning_rate, router.l2)
             model.history_correction = router.history_correction
+        # a model saved before the routes' evidence was pooled: the pool of its routes' sums from here on
+        router.pool = StackingPool.from_state(state.get("stacking_pool"), router.routes.values())
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise ModelFormatError(f"malformed router model: {err!r}") from None
     return router
@@ -387,6 +393,7 @@ def _clone(r: Router) -> Router:
     twin = Router(r.hash_bits, r.learning_rate, r.l2, r.max_importance_weight, r.pessimism, r.version_id,
                   {name: m.copy() for name, m in r.routes.items()}, r.reward_sum, r.reward_sq, r.reward_n,
                   r.case_index, r.features_version, None if r.shared is None else r.shared.copy(), r.prices.copy(),
-                  r.text_groups.prototypes(), r.scale.copy(), r.history_correction)
+                  r.text_groups.prototypes(), r.scale.copy(), r.history_correction,
+                  r.pool.copy())
     twin._index = r._index.copy() if r._index is not None else None
     return twin

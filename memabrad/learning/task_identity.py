@@ -50,10 +50,7 @@ SEP = "\x1f"  # whitespace to ``normalize_text``, so never inside a normalised t
 
 def task_key(view: TaskView, text_key: str) -> str:
     """The case index's key of a task whose normalised input is ``text_key``."""
-    if not view.features and not view.tags:
-        return text_key
-    fields = [sorted(str(t) for t in view.tags), sorted([str(k), float(v)] for k, v in view.features.items())]
-    return text_key + SEP + json.dumps(fields, separators=(", ", ": "))
+    return case_query(view, [], text_key)[0]
 
 
 def key_hashes(key: str, hashes: list[int] | None = None) -> list[int]:
@@ -75,9 +72,15 @@ def _field_hashes(tags: Iterable[str], features: Iterable[tuple[str, float]]) ->
     return out
 
 
-def case_query(view: TaskView, hashes: list[int] | None = None) -> tuple[str, list[int]]:
+def case_query(view: TaskView, hashes: list[int] | None = None, text_key: str | None = None
+               ) -> tuple[str, list[int]]:
     """(``task_key``, ``key_hashes``) of a task: what a case-index lookup or record of it takes.
-    ``hashes``: the input's ``text_hashes``, when the caller has them."""
+    ``hashes``, ``text_key``: the input's ``text_hashes`` and ``normalize_text``, when the caller has them."""
     hashes = text_hashes(view.input) if hashes is None else hashes
-    key = task_key(view, normalize_text(view.input))
-    return key, key_hashes(key, hashes)
+    text_key = normalize_text(view.input) if text_key is None else text_key
+    if not view.features and not view.tags:
+        return text_key, hashes
+    tags = sorted(str(t) for t in view.tags)
+    features = sorted((str(k), float(v)) for k, v in view.features.items())
+    return text_key + SEP + json.dumps([tags, features], separators=(", ", ": ")), [
+        *hashes, *_field_hashes(tags, features)]

@@ -14,8 +14,11 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from memabrad.learning.case_index import Case, CaseIndex, Match
+from memabrad.learning.features import TaskView, normalize_text
+from memabrad.learning.task_identity import SEP, case_query
 from memabrad.store.versions import RouterVersionStore
 
 __all__ = ["Case", "CaseLookup", "Match"]
@@ -45,6 +48,9 @@ class CaseLookup:
     'tool.web_search'
     >>> cases.lookup("something never seen") is None
     True
+    >>> task = {"input": "Classify this item", "features": {"x": 3.0}}
+    >>> cases.lookup_task(task) is None  # a task with numbers: its text and them
+    True
     """
 
     def __init__(
@@ -64,6 +70,7 @@ class CaseLookup:
         self.load_failures = 0
         self.last_error: str | None = None
         self._index: CaseIndex | None = None
+        self._by_text: dict[str, str] = {}  # normalised text -> the key of the latest task with fields and that text
         self._signature: _Signature | None = None
         self._checked_at = -float("inf")
         self._lock = threading.Lock()
@@ -103,6 +110,7 @@ class CaseLookup:
                 log.error("cannot load case index %s, keeping the previous one: %s", self.path, self.last_error)
                 return False
             self._index, self._signature = index, signature
+            self._by_text = texts_of(index)
             self.loads += 1
             return True
 
@@ -116,12 +124,42 @@ class CaseLookup:
             self.refresh()
 
     def lookup(self, text: str) -> Match | None:
-        """The best past case for ``text`` (exact, or a near duplicate above the similarity threshold), or None."""
+        """The best past case for ``text`` (exact, or a near duplicate above the similarity threshold), or None.
+
+        Tasks that carried tags or numbers are cases of their own (``lookup_task``); asked by their text alone,
+        the answer is the most recently seen of them with exactly this text."""
         self._maybe_refresh()
         index = self._index
-        return index.lookup(text) if index is not None else None
+        if index is None:
+            return None
+        key = normalize_text(text)
+        if index.get(text, key) is None and key in self._by_text:
+            case = index.get(text, self._by_text[key])
+            if case is not None:
+                return Match(case, 1.0)
+        return index.lookup(text, key=key)
 
+    def lookup_task(self, task: Any) -> Match | None:
+        """``lookup`` of a whole task (a dict or model with ``input``, and ``tags`` and ``features`` if any): a
+        task that carries numbers or tags is its text and them (``learning/task_identity.py``), as in training."""
+        self._maybe_refresh()
+        index = self._index
+        if index is None:
+            return None
+        view = TaskView.of(task)
+        key, hashes = case_query(view)
+        return index.lookup(view.input, hashes, key)
     def best_route(self, text: str) -> str | None:
         """The route of the best past trajectory for ``text``, or None if the task was not seen."""
         match = self.lookup(text)
         return match.case.route if match is not None else None
+
+
+def texts_of(index: CaseIndex) -> dict[str, str]:
+    """Normalised text -> the key of the most recently seen task with that text and tags or numbers."""
+    out: dict[str, str] = {}
+    for key in index.task_keys():  # least recently seen first: the latest wins
+        text, sep, _ = key.partition(SEP)
+        if sep:
+            out[text] = key
+    return out

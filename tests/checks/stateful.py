@@ -37,6 +37,7 @@ from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.route_model import RouteModel
 from memabrad.learning.router import Router
 from memabrad.learning.shared_part import SharedPart
+from memabrad.learning.stacking_pool import StackingPool
 from memabrad.learning.text_groups import TextGroups
 from memabrad.promotion.guard import GuardSettings, PromotionGuard
 from memabrad.sim import Simulator
@@ -203,6 +204,22 @@ def _step_shared_part(sp: SharedPart, r: Row) -> Any:
 
 
 _run_shared_part = feeder(_step_shared_part)
+
+
+def _stacking_pool() -> StackingPool:
+    return fed(StackingPool(), _run_stacking_pool)
+
+
+def _step_stacking_pool(p: StackingPool, r: Row) -> Any:
+    seen = p.prior_for([[0.1] * 5] * 3, own_events=1.0)
+    y = r["outcome"]["reward"]
+    for h in range(3):
+        p.add(h, [y * y, y, 1.0, y, y * y])
+    p.n += 1.0
+    return seen
+
+
+_run_stacking_pool = feeder(_step_stacking_pool)
 
 
 def _router() -> Router:
@@ -462,6 +479,8 @@ SPECS: list[Spec] = [
          _run_route_model, clone=RouteModel.copy),
     Spec("SharedPart", _shared_part, SharedPart.to_state, via_json(SharedPart.to_state, SharedPart.from_state),
          _run_shared_part, clone=SharedPart.copy),
+    Spec("StackingPool", _stacking_pool, StackingPool.to_state,
+         via_json(StackingPool.to_state, StackingPool.from_state), _run_stacking_pool, clone=StackingPool.copy),
     Spec("Router", _router, Router.export_state, via_json(Router.export_state, Router.from_state), _run_router,
          clone=Router.clone),
     Spec("Router.bytes", _router, Router.to_bytes, lambda r: Router.from_bytes(r.to_bytes()), _run_router,
