@@ -1,7 +1,8 @@
 """Case index: a task maps to its best past trajectory, for episodic hints.
 
-A task is keyed by its normalised input; near duplicates are found by cosine similarity
-of hashed word and bigram vectors (numpy). To keep lookups cheap as the index grows,
+A task is keyed by its normalised input and, where it has them, its tags and numbers
+(``task_identity.py``); near duplicates are found by cosine similarity of hashed word and
+bigram vectors, plus a token per tag and number (numpy). To keep lookups cheap as the index grows,
 candidates come from random-hyperplane LSH buckets and only those are compared exactly.
 
 Eviction: capacity is bounded; when full, the task seen least recently (recorded or
@@ -209,7 +210,7 @@ class CaseIndex:
         return list(self._cases)
 
     def has(self, key: str) -> bool:
-        """Whether the text of this ``normalize_text`` key was recorded (``get`` without building the case)."""
+        """Whether the task of this ``task_identity.task_key`` was recorded (``get`` without building a case)."""
         return key in self._cases
 
     def hint(self, text: str, hashes: list[int] | None = None, key: str | None = None) -> Hint | None:
