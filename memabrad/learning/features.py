@@ -192,7 +192,7 @@ class Featurizer:
             if not knots:
                 x[key("f:" + name)] = math.copysign(math.log1p(abs(v)), v)
                 continue
-            pos = min(KNOT_LIMIT, max(-KNOT_LIMIT, math.log(abs(v)) / KNOT_STEP))
+            pos = knot_position(v)
             k = math.floor(pos)
             frac = pos - k
             stem = ("f:" if v > 0.0 else "f-:") + name + "#"
@@ -211,6 +211,11 @@ class Featurizer:
             x[k] = x.get(k, 0.0) + 1.0
         self._add_fields(x, view, hint, weight=2.0)
         return _unit(x)
+
+
+def knot_position(v: float) -> float:
+    """Where a non-zero number falls on the knot grid of ``ln|v|`` (in knots, clamped to +-``KNOT_LIMIT``)."""
+    return min(KNOT_LIMIT, max(-KNOT_LIMIT, math.log(abs(v)) / KNOT_STEP))
 
 
 def _unit(x: Features) -> Features:

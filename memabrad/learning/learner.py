@@ -183,13 +183,14 @@ class RouterLearner:
 
         ``digest``: ``wire.ids.trajectory_digest`` of its id, when the caller has it already."""
         task = t.task
-        hashes = text_hashes(task.input)
-        key, case_h = (normalize_text(task.input) if self.use_case_index else ""), hashes
-        if self.use_case_index and (task.features or task.tags):  # the task is its text and its fields
-            key, case_h = case_query(TaskView.of(task), hashes, key)
-        hint = self.case_index.hint(task.input, case_h, key) if self.use_case_index else None
+        view = TaskView.of(task)  # read once: the case key and the features both take it
+        hashes = text_hashes(view.input)
+        key, case_h = (normalize_text(view.input) if self.use_case_index else ""), hashes
+        if self.use_case_index and (view.features or view.tags):  # the task is its text and its fields
+            key, case_h = case_query(view, hashes, key)
+        hint = self.case_index.hint(view.input, case_h, key) if self.use_case_index else None
         novel = not self.use_case_index or not self.case_index.has(key)
-        x = self.challenger.featurizer.featurize(task, hint, hashes)
+        x = self.challenger.featurizer.featurize(view, hint, hashes)
         d, o = t.decision, t.outcome
         imputed = d.propensity is None
         p = 1.0 / len(t.candidates) if imputed else d.propensity

@@ -36,14 +36,7 @@ import json
 import math
 from collections.abc import Iterable
 
-from memabrad.learning.features import (
-    KNOT_LIMIT,
-    KNOT_STEP,
-    TaskView,
-    cached_hash,
-    normalize_text,
-    text_hashes,
-)
+from memabrad.learning.features import TaskView, cached_hash, knot_position, normalize_text, text_hashes
 
 SEP = "\x1f"  # whitespace to ``normalize_text``, so never inside a normalised text
 
@@ -67,7 +60,7 @@ def _field_hashes(tags: Iterable[str], features: Iterable[tuple[str, float]]) ->
     out = [cached_hash("g:" + t) for t in tags]
     for name, v in features:
         if math.isfinite(v) and v != 0.0:
-            knot = round(min(KNOT_LIMIT, max(-KNOT_LIMIT, math.log(abs(v)) / KNOT_STEP)))
+            knot = round(knot_position(v))
             out.append(cached_hash(("f:" if v > 0.0 else "f-:") + name + "#" + str(knot)))
     return out
 
