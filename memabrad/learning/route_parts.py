@@ -132,19 +132,19 @@ def score_event(s_stack: list[list[float]], s_res: list[float], lam: Sequence[tu
         if not novel:
             continue
         inc = (w_ * g_ * g_, w_ * g_ * f_, w_ * f_ * f_, w_ * g_ * t, w_ * f_ * t)
-        st = s_stack[h]
-        st[0] += inc[0]
-        st[1] += inc[1]
-        st[2] += inc[2]
-        st[3] += inc[3]
-        st[4] += inc[4]
+        _add5(s_stack[h], inc)
         if pool is not None:
-            ps = pool[h]
-            ps[0] += inc[0]
-            ps[1] += inc[1]
-            ps[2] += inc[2]
-            ps[3] += inc[3]
-            ps[4] += inc[4]
+            _add5(pool[h], inc)
+
+
+def _add5(acc: list[float], inc: tuple[float, float, float, float, float]) -> None:
+    """``acc += inc``, elementwise, for one head's five stacking sums."""
+    a, b, c, d, e = inc
+    acc[0] += a
+    acc[1] += b
+    acc[2] += c
+    acc[3] += d
+    acc[4] += e
 
 
 def with_prior(s_stack: list[list[float]], prior: list[list[float]] | None) -> list[list[float]]:
