@@ -4,6 +4,7 @@
     .venv/bin/python bench/quality.py --quick               # small sizes, a smoke run
     .venv/bin/python bench/quality.py --workloads hard,pareto --out bench/quality-results.json
     .venv/bin/python bench/quality.py --untyped             # task.task_type removed (agents that send none)
+    .venv/bin/python bench/quality.py --untyped --cyrillic  # and the texts in another script
 
 Seeded: the same command prints the same numbers (up to Vowpal Wabbit's float summation).
 For every workload one logged stream is generated; memabrad's real learning path
@@ -711,6 +712,30 @@ def untyped(w: Workload) -> Workload:
                    meta={**w.meta, "untyped": "task_type removed from the log and from the policies' view"})
 
 
+CYRILLIC = str.maketrans("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                         "абцдефгхийклмнопярстужвьызАБЦДЕФГХИЙКЛМНОПЯРСТУЖВЬЫЗ")
+
+
+def cyrillic(w: Workload) -> Workload:
+    """``w`` with every Latin letter of ``task.input`` written in a Cyrillic one (one letter for one, so the
+    words, and what they tell, stay the same), in the log and in what a learned policy is asked about: does
+    the router read a text that is not in ASCII as well as one that is?"""
+
+    def script(task: Mapping[str, Any]) -> dict[str, Any]:
+        return {**task, "input": str(task["input"]).translate(CYRILLIC)}
+
+    def stream(n: int) -> Iterator[dict[str, Any]]:
+        for row in w.stream(n):
+            yield {**row, "task": script(row["task"])}
+
+    def seen(truth: Callable[[Policy], Value]) -> Callable[[Policy], Value]:
+        return lambda policy: truth(lambda task, cands: policy(script(task), cands))
+
+    return replace(w, stream=stream, value=seen(w.value),
+                   value_in_sample=seen(w.value_in_sample) if w.value_in_sample is not None else None,
+                   meta={**w.meta, "script": "task.input's Latin letters written as Cyrillic ones"})
+
+
 def rescaled(w: Workload, a: float, b: float) -> Workload:
     """``w`` with every logged reward r replaced by ``a * r + b`` (other units: cents, a shifted score); the
     truth stays in the original units, so values compare directly with ``w``'s. The gates' thresholds do
@@ -901,6 +926,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", default=None, help="a config file for memabrad (default: built-in defaults)")
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
+    ap.add_argument("--cyrillic", action="store_true",
+                    help="write task.input's Latin letters as Cyrillic ones (truth unchanged): texts not in ASCII")
     ap.add_argument("--untyped", action="store_true",
                     help="remove task.task_type from the log and from what memabrad and VW see (truth unchanged)")
     ap.add_argument("--cache-dir", default=os.environ.get("MEMABRAD_BENCH_CACHE")
@@ -960,11 +987,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.reward_affine:
             a, b = (float(v) for v in args.reward_affine.split(","))
             w = rescaled(w, a, b)
+        w = cyrillic(w) if args.cyrillic else w
         results.append(run_workload(untyped(w) if args.untyped else w, sizes, with_vw, args.config))
     out = {
         "benchmark": "memabrad learning quality", "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-        "seed": args.seed, "sizes": sizes, "quick": args.quick, "untyped": args.untyped,
+        "seed": args.seed, "sizes": sizes, "quick": args.quick, "untyped": args.untyped, "cyrillic": args.cyrillic,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "vowpalwabbit": _version("vowpalwabbit") if with_vw else None},
         "memabrad_config": f"config file {args.config}" if args.config else "defaults (Config())",

@@ -169,7 +169,7 @@ def test_a_model_saved_with_older_features_is_read_and_keeps_learning_with_them(
     task = Simulator(seed=6).generate(1)[0]
     assert twin.featurizer.featurize(task["task"]) == old.featurizer.featurize(task["task"])
     assert twin.choose(task["task"], task["candidates"]).scores == old.choose(task["task"], task["candidates"]).scores
-    assert Router().features_version == FEATURES_VERSION == 3
+    assert Router().features_version == FEATURES_VERSION == 4
 
 
 def test_from_state_refuses_foreign_or_malformed_models() -> None:
@@ -335,3 +335,43 @@ def test_kept_prediction_terms_are_those_a_fresh_copy_computes() -> None:
                 for g in ("a", "b", None):
                     for route in ("r1", "r2"):
                         assert r.predict_outcome(x2, route, g) == fresh.predict_outcome(x2, route, g)
+
+
+MULTILINGUAL = [  # (text, the route that answers it well): the word that tells is not in ASCII
+    ("Пожалуйста, переведите этот договор", "tool.translate"),
+    ("Переведите письмо клиенту сегодня", "tool.translate"),
+    ("Посчитайте сумму счёта за месяц", "tool.calculator"),
+    ("Посчитайте налог на эту покупку", "tool.calculator"),
+    ("请翻译这份合同", "tool.translate"),
+    ("请翻译这封邮件", "tool.translate"),
+    ("请计算这张发票的总额", "tool.calculator"),
+    ("请计算本月的税费", "tool.calculator"),
+]
+
+
+def _learn_multilingual(r: Router, n: int = 1600) -> None:
+    rng = random.Random(3)
+    routes = ["tool.translate", "tool.calculator"]
+    for _ in range(n):
+        text, right = rng.choice(MULTILINGUAL)
+        route = rng.choice(routes)
+        x, group = r.task_features({"input": text})
+        r.learn(x, route, propensity=0.5, reward=1.0 if route == right else 0.0, error=False, latency_ms=100.0,
+                group=group)
+
+
+def test_texts_in_any_script_are_words_the_router_learns_from() -> None:
+    """Version 4 reads letters of every script (Chinese a character at a time); before, a Russian or Chinese
+    text had no words at all and every route predicted its mean."""
+    r = Router()
+    _learn_multilingual(r)
+    unseen = [("Переведите, пожалуйста, эту инструкцию", "tool.translate"),
+              ("Посчитайте сумму заказа", "tool.calculator"),
+              ("请翻译这段文字", "tool.translate"), ("请计算总额", "tool.calculator")]
+    for text, right in unseen:
+        x, group = r.task_features({"input": text})
+        assert r.best(x, ["tool.calculator", "tool.translate"], group) == right, text
+    old = Router(features_version=3)  # a model saved before reads its texts as it learned them
+    x, _ = old.task_features({"input": "请翻译这段文字"})
+    assert not any(k == old.featurizer._key(n) for k in x for n in ("w:请", "w:翻"))
+    assert Router.from_state(old.export_state()).featurizer.version == 3

@@ -15,12 +15,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+_TOKEN = re.compile(r"[a-z0-9]+")  # versions 1-3: ASCII letters and digits only
+# Version 4: letters and digits of every script; scripts written without spaces (Chinese, Japanese kana) a
+# character at a time, so a text's bigrams are its character bigrams. For ASCII text exactly ``_TOKEN``.
+_NO_SPACES = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN_V4 = re.compile(f"[^\\W_{_NO_SPACES}]+|[{_NO_SPACES}]")
 _SPACE = re.compile(r"\s+")
 
 Features = dict[int, float]
 TAIL_WORDS = 16  # the end of a long input gets a block of its own
-FEATURES_VERSION = 3  # saved with every model: a model is always read with the features it learned on
+FEATURES_VERSION = 4  # saved with every model: a model is always read with the features it learned on
 KNOT_STEP = 0.5  # numeric features (version 3): knots every 0.5 of ln|v|, i.e. a factor of 1.65 apart
 KNOT_LIMIT = 40  # knots run from -KNOT_LIMIT to KNOT_LIMIT steps: |v| from 2e-9 to 5e8, clamped beyond
 
@@ -34,13 +38,22 @@ def normalize_text(text: str) -> str:
     return _SPACE.sub(" ", text.strip().lower())
 
 
-def tokens(text: str) -> list[str]:
-    """Lowercase alphanumeric words of ``text``.
+def tokens(text: str, version: int = FEATURES_VERSION) -> list[str]:
+    """Lowercase words of ``text``: from version 4 in any script, before only ASCII letters and digits
+    (which left a Russian or Chinese text with no words at all, and split "Málaga" into "m" and "laga").
 
     >>> tokens("Speed up SQL-query #42")
     ['speed', 'up', 'sql', 'query', '42']
+    >>> tokens("Как ускорить SQL-запрос в Málaga?")
+    ['как', 'ускорить', 'sql', 'запрос', 'в', 'málaga']
+    >>> tokens("如何加速SQL查询")
+    ['如', '何', '加', '速', 'sql', '查', '询']
+    >>> tokens("Как ускорить SQL-запрос в Málaga?", version=3)
+    ['sql', 'm', 'laga']
     """
-    return _TOKEN.findall(text.lower())
+    if version < 4 or text.isascii():
+        return _TOKEN.findall(text.lower())
+    return _TOKEN_V4.findall(text.lower())
 
 
 _HASH_CACHE: dict[str, int] = {}
@@ -57,9 +70,10 @@ def cached_hash(key: str) -> int:
     return h
 
 
-def text_hashes(text: str) -> list[int]:
-    """32-bit hashes of the words (``w:``) and bigrams (``b:``) of a text, shared by featurizer and case index."""
-    words = tokens(text)
+def text_hashes(text: str, version: int = FEATURES_VERSION) -> list[int]:
+    """32-bit hashes of the words (``w:``) and bigrams (``b:``) of a text, shared by featurizer and case index
+    (``version``: the features version whose ``tokens`` to use; the case index always uses the latest)."""
+    words = tokens(text, version)
     out = [cached_hash("w:" + w) for w in words]
     out.extend(cached_hash("b:" + a + "_" + b) for a, b in zip(words, words[1:], strict=False))
     return out
@@ -122,7 +136,7 @@ class Featurizer:
     """
 
     def __init__(self, hash_bits: int = 18, version: int = FEATURES_VERSION) -> None:
-        if version not in (1, 2, 3):
+        if version not in (1, 2, 3, 4):
             raise ValueError(f"unknown feature version {version}")
         self.hash_bits = hash_bits
         self.version = version
@@ -145,7 +159,7 @@ class Featurizer:
         if self.version == 1:
             return self._featurize_v1(view, hint, hashes)
         mask = self._mask
-        hs = text_hashes(view.input) if hashes is None else hashes
+        hs = text_hashes(view.input, self.version) if hashes is None else hashes
         n_words = (len(hs) + 1) // 2  # text_hashes: n words, then n - 1 bigrams
         x: Features = {}
         for h in hs:
@@ -206,7 +220,7 @@ class Featurizer:
         """The features of models saved before version 2 (one block, L2-normalised as a whole)."""
         x: Features = {}
         mask = self._mask
-        for h in text_hashes(view.input) if hashes is None else hashes:
+        for h in text_hashes(view.input, self.version) if hashes is None else hashes:
             k = h & mask
             x[k] = x.get(k, 0.0) + 1.0
         self._add_fields(x, view, hint, weight=2.0)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memabrad.learning.case_index import CaseIndex
-from memabrad.learning.features import Features, Hint, TaskView, normalize_text, text_hashes
+from memabrad.learning.features import FEATURES_VERSION, Features, Hint, TaskView, normalize_text, text_hashes
 from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.guardrail_prices import Repricer
 from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_from_state, members_of, reconcile
@@ -184,10 +184,13 @@ class RouterLearner:
         ``digest``: ``wire.ids.trajectory_digest`` of its id, when the caller has it already."""
         task = t.task
         view = TaskView.of(task)  # read once: the case key and the features both take it
-        hashes = text_hashes(view.input)
+        version = self.challenger.featurizer.version
+        hashes = text_hashes(view.input, version)
         key, case_h = (normalize_text(view.input) if self.use_case_index else ""), hashes
+        if version != FEATURES_VERSION and not view.input.isascii():  # the case index reads every text one way
+            case_h = text_hashes(view.input)
         if self.use_case_index and (view.features or view.tags):  # the task is its text and its fields
-            key, case_h = case_query(view, hashes, key)
+            key, case_h = case_query(view, case_h, key)
         hint = self.case_index.hint(view.input, case_h, key) if self.use_case_index else None
         novel = not self.use_case_index or not self.case_index.has(key)
         x = self.challenger.featurizer.featurize(view, hint, hashes)

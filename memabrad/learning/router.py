@@ -248,7 +248,7 @@ class Router:
     def task_features(self, task: Any, hint: Hint | None = None) -> tuple[Features, str | None]:
         """A task's features (with the case-index ``hint``) and its group, as ranking takes them."""
         view = TaskView.of(task)
-        hashes = text_hashes(view.input)
+        hashes = text_hashes(view.input, self.featurizer.version)
         return self.featurizer.featurize(view, hint, hashes), self.group_of(view.task_type, hashes)
 
     def hint_for(self, task: Any) -> Hint | None:
