@@ -1,0 +1,37 @@
+"""The quality benchmark's workloads added for agents that route on numbers or write in other scripts."""
+
+from __future__ import annotations
+
+import json
+
+from bench_modules import bench_module
+
+from memabrad.wire.parse import parse_trajectory
+
+
+def test_the_classification_and_embedding_workloads_log_valid_trajectories_with_exact_truth() -> None:
+    with bench_module("quality.py") as q:
+        for w in (q.classes_workload("wine", 1), q.embed_workload(1, 300)):
+            rows = list(w.stream(200))
+            assert len(rows) == 200 and len({r["trajectory_id"] for r in rows}) == 200
+            for r in rows:
+                t = parse_trajectory(json.dumps(r).encode())
+                assert t.task.features and round(t.decision.propensity, 9) in {0.775, 0.075, 0.8, 0.1}
+            assert 0.0 < w.logging.value < w.best_single[1].value < w.oracle.value <= 1.0
+            first = rows[0]["task"]
+            assert w.value(lambda task, _c, first=first: "r0" if "e0" in task["features"] else "class-0").value >= 0
+
+
+def test_the_cyrillic_view_keeps_the_words_and_the_truth() -> None:
+    with bench_module("quality.py") as q:
+        w = q.helpdesk_workload(1, 200)
+        c = q.cyrillic(w)
+        plain, other = next(w.stream(1)), next(c.stream(1))
+        assert other["task"]["input"] == plain["task"]["input"].translate(q.CYRILLIC)
+        assert not any("a" <= ch <= "z" for ch in other["task"]["input"].lower())
+        assert len(other["task"]["input"].split()) == len(plain["task"]["input"].split())
+
+        def policy(task: dict, _c: list[str]) -> str:
+            return "answer.direct" if task["input"].isascii() else "tool.kb_search"
+
+        assert c.value(policy).value == w.value(lambda _t, _c: "tool.kb_search").value
