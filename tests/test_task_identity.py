@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from memabrad.config import load_config
-from memabrad.learning.case_index import CaseIndex
+from memabrad.learning.case_index import CaseIndex, text_counts
 from memabrad.learning.features import TaskView
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.task_identity import case_query, key_hashes, task_key
@@ -27,6 +27,15 @@ def _trajectory(i: int, task: dict, route: str, reward: float) -> Trajectory:
     })
 
 
+def test_a_key_stays_short_whatever_the_task_carries() -> None:
+    many = {"input": TEXT, "features": {f"a_rather_long_feature_name_{j:03d}": j + 0.123456789 for j in range(256)},
+            "tags": [f"tag-{j}" for j in range(32)]}
+    key = task_key(TaskView.of(many), "classify this item")
+    assert len(key) - len("classify this item") < 800  # the fields as JSON: ~13,000 characters
+    other = {**many, "features": {**many["features"], "a_rather_long_feature_name_000": 0.5}}
+    assert task_key(TaskView.of(other), "classify this item") != key
+
+
 def test_the_same_text_with_other_fields_is_another_task_and_a_text_only_key_is_unchanged() -> None:
     keys = {task_key(TaskView.of(t), "classify this item") for t in
             (_task(1.0), _task(2.0), _task(1.0, ["vip"]), {"input": TEXT, "features": {"noise": 1, "x": 1}})}
@@ -41,7 +50,7 @@ def test_an_index_restored_from_its_keys_answers_structured_tasks_as_the_live_on
     for i in range(60):
         view = TaskView.of(_task(rng.choice([1.0, 3.0, 9.0, 27.0]) * rng.uniform(0.9, 1.1), ["a"]))
         key, hashes = case_query(view)
-        assert key_hashes(key) == hashes
+        assert (text_counts(TEXT, key_hashes(key)) == text_counts(TEXT, hashes)).all()  # what the index reads
         live.add(view.input, trajectory_id=f"t{i}", route=ROUTES[i % 2], reward=rng.random(), error=False,
                  latency_ms=10.0, hashes=hashes, key=key)
     restored = CaseIndex.from_state(live.to_state())

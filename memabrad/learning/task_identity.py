@@ -7,31 +7,39 @@ would be one case, every event after the first would count as a repeat (and not 
 the contextual part's stacking weight, see ``RouteModel.learn``), and every hint would be the same.
 
 - ``task_key``: the normalised text; for a task with tags or numeric features, then a unit
-  separator (which ``normalize_text`` never leaves in a text) and the sorted tags and features
-  with their exact values, as JSON. A text-only task's key is its normalised text, unchanged.
+  separator (which ``normalize_text`` never leaves in a text), a 64-bit digest of the sorted tags
+  and features with their exact values (the task's identity), another separator and the fields'
+  near-duplicate tokens, packed. A text-only task's key is its normalised text, unchanged. The key
+  stays short whatever the task carries (256 numbers: ~700 characters, not the ~20 KB their names
+  and values would take): the case index keeps 20,000 of them and saves them with every checkpoint.
 - ``key_hashes``: what the case index compares near duplicates on, read back from a key (so an
   index restored from its saved keys answers as the live one did): the text's word and bigram
-  hashes, plus one hash per tag and one per non-zero numeric feature at its nearest knot of
-  ``ln|v|`` (the featuriser's grid). Two tasks with the same text and similar numbers are near
-  duplicates; two with very different numbers are not. A text-only key's hashes are the text's.
+  hashes, plus one token per tag and one per non-zero number at its nearest knot of ``ln|v|`` (the
+  featuriser's grid). Two tasks with the same text and similar numbers are near duplicates; two with
+  very different numbers are not. The index reads a token only as a dimension and a sign (``h % 256``
+  and bit 31), which is what the key keeps of it: two bytes.
 
 The task type is not part of either: it is the task's group, which the router learns apart.
 
 >>> from memabrad.learning.features import TaskView, normalize_text, text_hashes
 >>> a = TaskView.of({"input": "Classify this item", "features": {"p1": 3, "p0": 16.0}})
->>> task_key(a, normalize_text(a.input))
-'classify this item\\x1f[[], [["p0", 16.0], ["p1", 3.0]]]'
->>> len(key_hashes(task_key(a, "classify this item"))) - len(text_hashes(a.input))
-2
+>>> key, hashes = case_query(a)
+>>> key.split(SEP)[0], len(key.split(SEP)[1]), len(hashes) - len(text_hashes(a.input))
+('classify this item', 16, 2)
+>>> case_query(TaskView.of({"input": "Classify this item", "features": {"p0": 16, "p1": 3.0}}))[0] == key
+True
+>>> from memabrad.learning.case_index import text_counts
+>>> (text_counts(a.input, key_hashes(key)) == text_counts(a.input, hashes)).all()  # as restored, as live
+np.True_
 >>> b = TaskView.of({"input": "Classify this item"})
->>> task_key(b, normalize_text(b.input))
-'classify this item'
->>> key_hashes("classify this item") == text_hashes(b.input)
+>>> case_query(b) == ("classify this item", text_hashes(b.input))
 True
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 from collections.abc import Iterable
@@ -39,6 +47,7 @@ from collections.abc import Iterable
 from memabrad.learning.features import TaskView, cached_hash, knot_position, normalize_text, text_hashes
 
 SEP = "\x1f"  # whitespace to ``normalize_text``, so never inside a normalised text
+_SIGN = 1 << 31
 
 
 def task_key(view: TaskView, text_key: str) -> str:
@@ -47,13 +56,15 @@ def task_key(view: TaskView, text_key: str) -> str:
 
 
 def key_hashes(key: str, hashes: list[int] | None = None) -> list[int]:
-    """The case-index hashes of a ``task_key`` (``hashes``: its text's ``text_hashes``, when known)."""
+    """The case-index hashes of a ``task_key`` (``hashes``: its text's ``text_hashes``, when known); a field
+    token comes back as its dimension and sign, all the index reads of it."""
     text, _, fields = key.partition(SEP)
     out = text_hashes(text) if hashes is None else hashes
     if not fields:
         return out
-    tags, features = json.loads(fields)
-    return [*out, *_field_hashes(tags, features)]
+    packed = base64.b64decode(fields.partition(SEP)[2])
+    codes = [int.from_bytes(packed[i:i + 2], "little") for i in range(0, len(packed), 2)]
+    return [*out, *((c & 0xFF) | (_SIGN if c >> 8 else 0) for c in codes)]
 
 
 def _field_hashes(tags: Iterable[str], features: Iterable[tuple[str, float]]) -> list[int]:
@@ -63,6 +74,12 @@ def _field_hashes(tags: Iterable[str], features: Iterable[tuple[str, float]]) ->
             knot = round(knot_position(v))
             out.append(cached_hash(("f:" if v > 0.0 else "f-:") + name + "#" + str(knot)))
     return out
+
+
+def _packed(tokens: list[int]) -> str:
+    """Each token's dimension (``h % 256``) and sign (bit 31) in two bytes, base64."""
+    return base64.b64encode(b"".join(((h % 256) | ((h >> 31) & 1) << 8).to_bytes(2, "little")
+                                     for h in tokens)).decode("ascii")
 
 
 def case_query(view: TaskView, hashes: list[int] | None = None, text_key: str | None = None
@@ -75,5 +92,6 @@ def case_query(view: TaskView, hashes: list[int] | None = None, text_key: str | 
         return text_key, hashes
     tags = sorted(str(t) for t in view.tags)
     features = sorted((str(k), float(v)) for k, v in view.features.items())
-    return text_key + SEP + json.dumps([tags, features], separators=(", ", ": ")), [
-        *hashes, *_field_hashes(tags, features)]
+    identity = hashlib.blake2b(json.dumps([tags, features]).encode(), digest_size=8).hexdigest()
+    tokens = _field_hashes(tags, features)
+    return text_key + SEP + identity + SEP + _packed(tokens), [*hashes, *tokens]
