@@ -70,12 +70,23 @@ def cached_hash(key: str) -> int:
     return h
 
 
+_LAST_HASHED: tuple[str, int, list[int]] = ("", FEATURES_VERSION, [])
+
+
 def text_hashes(text: str, version: int = FEATURES_VERSION) -> list[int]:
     """32-bit hashes of the words (``w:``) and bigrams (``b:``) of a text, shared by featurizer and case index
-    (``version``: the features version whose ``tokens`` to use; the case index always uses the latest)."""
+    (``version``: the features version whose ``tokens`` to use; the case index always uses the latest).
+
+    The last text's hashes are kept: serving asks for them twice per choice (the case-index hint, then the
+    features), and a long prompt costs tens of microseconds to hash. Callers only read the list."""
+    global _LAST_HASHED
+    last = _LAST_HASHED
+    if last[1] == version and (last[0] is text or last[0] == text):
+        return last[2]
     words = tokens(text, version)
     out = [cached_hash("w:" + w) for w in words]
     out.extend(cached_hash("b:" + a + "_" + b) for a, b in zip(words, words[1:], strict=False))
+    _LAST_HASHED = (text, version, out)
     return out
 
 

@@ -42,6 +42,7 @@ import base64
 import hashlib
 import json
 import math
+import struct
 from collections.abc import Iterable
 
 from memabrad.learning.features import TaskView, cached_hash, knot_position, normalize_text, text_hashes
@@ -67,19 +68,47 @@ def key_hashes(key: str, hashes: list[int] | None = None) -> list[int]:
     return [*out, *((c & 0xFF) | (_SIGN if c >> 8 else 0) for c in codes)]
 
 
+_CACHE_MAX = 100_000
+_JSON: dict[str, str] = {}  # a name or tag as JSON text: an agent's names are a small set that repeats
+_TOKENS: dict[tuple[str, int, bool], int] = {}  # (name, knot, positive) -> the token's hash
+
+
+def _json(s: str) -> str:
+    j = _JSON.get(s)
+    if j is None:
+        if len(_JSON) >= _CACHE_MAX:
+            _JSON.clear()
+        j = _JSON[s] = json.dumps(s)
+    return j
+
+
+def _identity(tags: list[str], features: list[tuple[str, float]]) -> str:
+    """64-bit digest of ``json.dumps([tags, features])``, its text assembled from cached names (a float's
+    JSON text is its ``repr``; the numbers are finite)."""
+    text = ("[[" + ", ".join(map(_json, tags)) + "], ["
+            + ", ".join(f"[{_json(k)}, {v!r}]" for k, v in features) + "]]")
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
 def _field_hashes(tags: Iterable[str], features: Iterable[tuple[str, float]]) -> list[int]:
     out = [cached_hash("g:" + t) for t in tags]
+    tokens = _TOKENS
     for name, v in features:
         if math.isfinite(v) and v != 0.0:
-            knot = round(knot_position(v))
-            out.append(cached_hash(("f:" if v > 0.0 else "f-:") + name + "#" + str(knot)))
+            key = (name, round(knot_position(v)), v > 0.0)
+            h = tokens.get(key)
+            if h is None:
+                if len(tokens) >= _CACHE_MAX:
+                    tokens.clear()
+                h = tokens[key] = cached_hash(("f:" if key[2] else "f-:") + name + "#" + str(key[1]))
+            out.append(h)
     return out
 
 
 def _packed(tokens: list[int]) -> str:
     """Each token's dimension (``h % 256``) and sign (bit 31) in two bytes, base64."""
-    return base64.b64encode(b"".join(((h % 256) | ((h >> 31) & 1) << 8).to_bytes(2, "little")
-                                     for h in tokens)).decode("ascii")
+    return base64.b64encode(struct.pack(f"<{len(tokens)}H", *[(h & 0xFF) | (h >> 31 & 1) << 8 for h in tokens])
+                            ).decode("ascii")
 
 
 def case_query(view: TaskView, hashes: list[int] | None = None, text_key: str | None = None
@@ -92,6 +121,5 @@ def case_query(view: TaskView, hashes: list[int] | None = None, text_key: str | 
         return text_key, hashes
     tags = sorted(str(t) for t in view.tags)
     features = sorted((str(k), float(v)) for k, v in view.features.items())
-    identity = hashlib.blake2b(json.dumps([tags, features]).encode(), digest_size=8).hexdigest()
     tokens = _field_hashes(tags, features)
-    return text_key + SEP + identity + SEP + _packed(tokens), [*hashes, *tokens]
+    return text_key + SEP + _identity(tags, features) + SEP + _packed(tokens), [*hashes, *tokens]
