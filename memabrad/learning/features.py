@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from memabrad.learning.number_scales import NumberScales
+
 _TOKEN = re.compile(r"[a-z0-9]+")  # versions 1-3: ASCII letters and digits only
 # Version 4: letters and digits of every script; scripts written without spaces (Chinese, Japanese kana) a
 # character at a time, so a text's bigrams are its character bigrams. For ASCII text exactly ``_TOKEN``.
@@ -24,7 +26,7 @@ _SPACE = re.compile(r"\s+")
 
 Features = dict[int, float]
 TAIL_WORDS = 16  # the end of a long input gets a block of its own
-FEATURES_VERSION = 4  # saved with every model: a model is always read with the features it learned on
+FEATURES_VERSION = 5  # saved with every model: a model is always read with the features it learned on
 KNOT_STEP = 0.5  # numeric features (version 3): knots every 0.5 of ln|v|, i.e. a factor of 1.65 apart
 KNOT_LIMIT = 40  # knots run from -KNOT_LIMIT to KNOT_LIMIT steps: |v| from 2e-9 to 5e8, clamped beyond
 
@@ -146,11 +148,13 @@ class Featurizer:
     True
     """
 
-    def __init__(self, hash_bits: int = 18, version: int = FEATURES_VERSION) -> None:
-        if version not in (1, 2, 3, 4):
+    def __init__(self, hash_bits: int = 18, version: int = FEATURES_VERSION,
+                 numbers: NumberScales | None = None) -> None:
+        if version not in (1, 2, 3, 4, 5):
             raise ValueError(f"unknown feature version {version}")
         self.hash_bits = hash_bits
         self.version = version
+        self.numbers = numbers if version >= 5 else None  # the numbers' fixed scales (number_scales.py)
         self._mask = (1 << hash_bits) - 1
 
     def _key(self, name: str) -> int:
@@ -163,8 +167,8 @@ class Featurizer:
         input; for inputs longer than ``TAIL_WORDS`` words, the last ``TAIL_WORDS`` words again in a
         namespace of their own (long prompts often share their opening — instructions, few-shot
         examples — and differ only at the end, which would otherwise be a sliver of the norm); the
-        task type, tags, numeric features (on knots of their logarithm, see ``_add_fields``), the input's length,
-        and the case-index hint.
+        task type, tags, numeric features (on knots of their logarithm, see ``_add_fields``, and from
+        version 5 standardised, see ``number_scales.py``), the input's length, and the case-index hint.
         """
         view = TaskView.of(task)
         if self.version == 1:
@@ -185,6 +189,13 @@ class Featurizer:
             for k, v in _unit(tail).items():
                 x[k] = x.get(k, 0.0) + v
         self._add_fields(x, view, hint, weight=1.0, knots=self.version >= 3)
+        numbers = self.numbers
+        if numbers is not None and numbers.frozen and view.features:  # a linear term per number with a scale
+            key = self._key
+            for name, value in view.features.items():
+                z = numbers.z(name, float(value))
+                if z:
+                    x[key("z:" + name)] = z
         if n_words:  # a length feature on a small scale: 0.06 at 3 words, 0.16 at 300, 0.25 at 10,000
             x[self._key("s:words")] = 0.25 * math.log1p(n_words) / math.log(10_000)
         return _unit(x)

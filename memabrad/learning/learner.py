@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memabrad.learning.case_index import CaseIndex
-from memabrad.learning.features import FEATURES_VERSION, Features, Hint, TaskView, normalize_text, text_hashes
+from memabrad.learning.features import Features, Hint, TaskView, normalize_text, text_hashes
 from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.guardrail_prices import Repricer
 from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_from_state, members_of, reconcile
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
-from memabrad.learning.router import Router
+from memabrad.learning.router import Router, same_features
 from memabrad.learning.snapshot import LearnerSnapshot, Span, look_of_report
 from memabrad.learning.task_identity import case_query
 from memabrad.learning.text_groups import TextGroups
@@ -175,8 +175,9 @@ class RouterLearner:
 
     def __post_init__(self) -> None:
         for m in self.portfolio:
-            if m.own_model:
+            if m.own_model:  # what members learn from the stream's tasks alone is the main challenger's
                 m.router.text_groups = self.challenger.text_groups
+                m.router.numbers = m.router.featurizer.numbers = self.challenger.numbers
 
     def observe(self, t: Trajectory, digest: bytes | None = None) -> bool:
         """Learn from or hold out one valid, not-yet-seen trajectory; True if held out.
@@ -187,7 +188,7 @@ class RouterLearner:
         version = self.challenger.featurizer.version
         hashes = text_hashes(view.input, version)
         key, case_h = (normalize_text(view.input) if self.use_case_index else ""), hashes
-        if version != FEATURES_VERSION and not view.input.isascii():  # the case index reads every text one way
+        if version < 4 and not view.input.isascii():  # the case index reads every text one way (version 4's words)
             case_h = text_hashes(view.input)
         if self.use_case_index and (view.features or view.tags):  # the task is its text and its fields
             key, case_h = case_query(view, case_h, key)
@@ -210,6 +211,8 @@ class RouterLearner:
             ))
             self.counters.benchmarked += 1
         else:
+            if view.features and version >= 5:  # after featurising: a task is never scaled by its own numbers
+                self.challenger.numbers.observe(view.features)
             self.challenger.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
                                   latency_ms=o.latency_ms, group=group, novel=novel)
             for m in self.portfolio:
@@ -232,8 +235,7 @@ class RouterLearner:
         members learn it."""
         baseline = self.baseline
         xb = x
-        if baseline is not None and (baseline.featurizer.version != self.challenger.featurizer.version
-                                     or baseline.featurizer.hash_bits != self.challenger.featurizer.hash_bits):
+        if baseline is not None and not same_features(baseline, self.challenger):
             xb = baseline.featurizer.featurize(t.task, hint)
         o = t.outcome
         outcome = (o.reward, 1.0 if o.error else 0.0, o.latency_ms)

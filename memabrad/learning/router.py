@@ -33,11 +33,11 @@ from memabrad.learning.features import (
     text_hashes,
 )
 from memabrad.learning.guardrail_prices import Prices
+from memabrad.learning.number_scales import NumberScales
 from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.pick import best_route, explore
 from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_model import ETA, RouteModel, guardrail_penalty
-from memabrad.learning.route_state import route_from_state, route_from_v1
 from memabrad.learning.shared_part import SharedPart
 from memabrad.learning.stacking_pool import StackingPool
 from memabrad.learning.text_groups import TextGroups
@@ -111,9 +111,10 @@ class Router:
     scale: OutcomeScale = field(default_factory=OutcomeScale)  # what a residual is measured in (outcome_scale.py)
     history_correction: bool = True  # stacking weights of a lone contextual part at today's error (route_parts.py)
     pool: StackingPool = field(default_factory=StackingPool)  # the routes' stacking sums (stacking_pool.py)
+    numbers: NumberScales = field(default_factory=NumberScales)  # the numbers' scales (number_scales.py)
 
     def __post_init__(self) -> None:
-        self.featurizer = Featurizer(self.hash_bits, self.features_version)
+        self.featurizer = Featurizer(self.hash_bits, self.features_version, self.numbers)
         self._index: RewardIndex | None = None  # built at the first ranking, then kept current by learn
         self._last: tuple[Features, list[float]] | None = None  # the last task's contextual parts, until learn
         self._preds: dict[tuple[str, str | None], OutcomePrediction] = {}  # and its outcome predictions
@@ -134,14 +135,9 @@ class Router:
     @classmethod
     def from_config(cls, cfg: Any) -> Router:
         """Build an untrained router from a ``RouterConfig``."""
-        return cls(
-            hash_bits=cfg.hash_bits,
-            learning_rate=cfg.learning_rate,
-            l2=cfg.l2,
-            max_importance_weight=cfg.max_importance_weight,
-            pessimism=cfg.pessimism,
-            shared=SharedPart() if cfg.shared_context else None,
-        )
+        return cls(hash_bits=cfg.hash_bits, learning_rate=cfg.learning_rate, l2=cfg.l2,
+                   max_importance_weight=cfg.max_importance_weight, pessimism=cfg.pessimism,
+                   shared=SharedPart() if cfg.shared_context else None)
 
     # -- learning ---------------------------------------------------------------------
 
@@ -294,15 +290,18 @@ class Router:
             **({"outcome_scale": self.scale.to_state()} if self.scale.reward.n else {}),
             **({"stacking_history": "harmonic"} if self.history_correction else {}),
             "stacking_pool": self.pool.to_state(),
+            **({"number_scales": self.numbers.to_state()} if self.features_version >= 5 else {}),
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], version_id: str | None = None) -> Router:
+        from memabrad.learning.router_state import router_from_state
         return router_from_state(state, version_id)
 
     def clone(self) -> Router:
         """An independent copy (no shared arrays; the text groups without seeds: only learning makes groups)."""
-        return _clone(self)
+        from memabrad.learning.router_state import clone_router
+        return clone_router(self)
 
     def to_bytes(self) -> bytes:
         """Compact JSON with sorted keys, encoded a slice at a time: a large model encoded in one call
@@ -330,6 +329,16 @@ class Router:
         return load_version(version_dir, case_index=case_index)
 
 
+def same_features(a: Router, b: Router) -> bool:
+    """Whether ``a`` and ``b`` featurise every task alike (then a baseline reuses the challenger's features):
+    the same features version and hash size and, from version 5, the same fixed number scales."""
+    fa, fb = a.featurizer, b.featurizer
+    if fa.version != fb.version or fa.hash_bits != fb.hash_bits:
+        return False
+    na, nb = fa.numbers, fb.numbers
+    return na is nb or na is None or nb is None or (len(na) == len(nb) and na.frozen == nb.frozen)
+
+
 def load_version(version_dir: str | Path, *, case_index: Any = None) -> Router:
     """Load a saved version, verifying its sha256 against ``meta.json``.
 
@@ -353,47 +362,3 @@ def load_version(version_dir: str | Path, *, case_index: Any = None) -> Router:
             case_index = CaseIndex.load(index_path)
     router.case_index = None if case_index is False else case_index
     return router
-
-
-def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -> Router:
-    """A router from ``export_state``'s output (or a ``memabrad.router/v1`` model)."""
-    fmt = state.get("format") if isinstance(state, Mapping) else None
-    if fmt not in (MODEL_FORMAT, MODEL_FORMAT_V1):
-        raise ModelFormatError(f"not a {MODEL_FORMAT} model")
-    try:
-        router = Router(
-            hash_bits=int(state["hash_bits"]),
-            learning_rate=float(state["learning_rate"]) if fmt == MODEL_FORMAT else ETA,
-            l2=float(state["l2"]),
-            max_importance_weight=float(state["max_importance_weight"]),
-            pessimism=float(state.get("pessimism", PESSIMISM)),
-            version_id=version_id,
-            reward_sum=float(state["reward_sum"]),
-            reward_sq=float(state.get("reward_sq", 0.0)),
-            reward_n=int(state["reward_n"]),
-            features_version=int(state.get("features_version", 1)),
-            shared=SharedPart.from_state(state["shared"]) if "shared" in state else None,
-            prices=Prices.from_state(state),
-            text_groups=TextGroups.from_state(state.get("text_groups")),
-            scale=OutcomeScale.from_state(state.get("outcome_scale")),
-            history_correction=state.get("stacking_history") == "harmonic",  # a model saved before: as it was
-        )
-        load = route_from_state if fmt == MODEL_FORMAT else route_from_v1
-        for name, data in state["routes"].items():
-            router.routes[str(name)] = model = load(data, router.learning_rate, router.l2)
-            model.history_correction = router.history_correction
-        # a model saved before the routes' evidence was pooled: the pool of its routes' sums from here on
-        router.pool = StackingPool.from_state(state.get("stacking_pool"), router.routes.values())
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
-        raise ModelFormatError(f"malformed router model: {err!r}") from None
-    return router
-
-
-def _clone(r: Router) -> Router:
-    twin = Router(r.hash_bits, r.learning_rate, r.l2, r.max_importance_weight, r.pessimism, r.version_id,
-                  {name: m.copy() for name, m in r.routes.items()}, r.reward_sum, r.reward_sq, r.reward_n,
-                  r.case_index, r.features_version, None if r.shared is None else r.shared.copy(), r.prices.copy(),
-                  r.text_groups.prototypes(), r.scale.copy(), r.history_correction,
-                  r.pool.copy())
-    twin._index = r._index.copy() if r._index is not None else None
-    return twin

@@ -37,6 +37,7 @@ from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.route_model import RouteModel
 from memabrad.learning.router import Router
 from memabrad.learning.shared_part import SharedPart
+from memabrad.learning.number_scales import NumberScales
 from memabrad.learning.stacking_pool import StackingPool
 from memabrad.learning.text_groups import TextGroups
 from memabrad.promotion.guard import GuardSettings, PromotionGuard
@@ -222,6 +223,22 @@ def _step_stacking_pool(p: StackingPool, r: Row) -> Any:
 _run_stacking_pool = feeder(_step_stacking_pool)
 
 
+def _number_scales() -> NumberScales:
+    return fed(NumberScales(), _run_number_scales)
+
+
+def _step_number_scales(s: NumberScales, r: Row) -> Any:
+    """The scales freeze during the next rows (60 built, fixed at the 64th value of a name)."""
+    nums = {**(r["task"].get("features") or {}), "reward": r["outcome"]["reward"],
+            "latency": r["outcome"]["latency_ms"]}
+    seen = {k: s.z(k, float(v)) for k, v in nums.items()}
+    s.observe(nums)
+    return seen
+
+
+_run_number_scales = feeder(_step_number_scales)
+
+
 def _router() -> Router:
     return fed(Router(), _run_router)
 
@@ -229,6 +246,7 @@ def _router() -> Router:
 def _step_router(router: Router, r: Row) -> Any:
     d, o = r["decision"], r["outcome"]
     seen = router.choose(r["task"], r["candidates"])
+    router.numbers.observe({**(r["task"].get("features") or {}), "latency": o["latency_ms"]})  # as the learner
     router.learn(features(r), d["route"], propensity=d["propensity"], reward=o["reward"], error=o["error"],
                  latency_ms=o["latency_ms"], group=r["task"].get("task_type"))
     return seen
@@ -481,6 +499,8 @@ SPECS: list[Spec] = [
          _run_shared_part, clone=SharedPart.copy),
     Spec("StackingPool", _stacking_pool, StackingPool.to_state,
          via_json(StackingPool.to_state, StackingPool.from_state), _run_stacking_pool, clone=StackingPool.copy),
+    Spec("NumberScales", _number_scales, NumberScales.to_state,
+         via_json(NumberScales.to_state, NumberScales.from_state), _run_number_scales, clone=NumberScales.copy),
     Spec("Router", _router, Router.export_state, via_json(Router.export_state, Router.from_state), _run_router,
          clone=Router.clone),
     Spec("Router.bytes", _router, Router.to_bytes, lambda r: Router.from_bytes(r.to_bytes()), _run_router,
