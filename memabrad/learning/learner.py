@@ -22,7 +22,7 @@ from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.guardrail_prices import Repricer
 from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_from_state, members_of, reconcile
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
-from memabrad.learning.router import Router, same_features
+from memabrad.learning.router import Router, same_features, share_numbers
 from memabrad.learning.snapshot import LearnerSnapshot, Span, look_of_report
 from memabrad.learning.task_identity import case_query
 from memabrad.learning.text_groups import TextGroups
@@ -177,7 +177,7 @@ class RouterLearner:
         for m in self.portfolio:
             if m.own_model:  # what members learn from the stream's tasks alone is the main challenger's
                 m.router.text_groups = self.challenger.text_groups
-                m.router.numbers = m.router.featurizer.numbers = self.challenger.numbers
+                share_numbers(m.router, self.challenger.numbers)
 
     def observe(self, t: Trajectory, digest: bytes | None = None) -> bool:
         """Learn from or hold out one valid, not-yet-seen trajectory; True if held out.

@@ -329,6 +329,13 @@ class Router:
         return load_version(version_dir, case_index=case_index)
 
 
+def share_numbers(router: Router, numbers: NumberScales) -> None:
+    """``router`` reads, and saves, ``numbers`` from now on (a portfolio member's are the main challenger's)."""
+    router.numbers = numbers
+    if router.featurizer.numbers is not None:  # a model of features version 5 or later
+        router.featurizer.numbers = numbers
+
+
 def same_features(a: Router, b: Router) -> bool:
     """Whether ``a`` and ``b`` featurise every task alike (then a baseline reuses the challenger's features):
     the same features version and hash size and, from version 5, the same fixed number scales."""

@@ -31,13 +31,13 @@ from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import text_hashes
 from memabrad.learning.guardrail_prices import Mark, Prices, Repricer
 from memabrad.learning.learner import RouterLearner
+from memabrad.learning.number_scales import NumberScales
 from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.portfolio import Member, members_from_state, members_of
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.route_model import RouteModel
 from memabrad.learning.router import Router
 from memabrad.learning.shared_part import SharedPart
-from memabrad.learning.number_scales import NumberScales
 from memabrad.learning.stacking_pool import StackingPool
 from memabrad.learning.text_groups import TextGroups
 from memabrad.promotion.guard import GuardSettings, PromotionGuard
