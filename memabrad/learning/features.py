@@ -191,9 +191,9 @@ class Featurizer:
         self._add_fields(x, view, hint, weight=1.0, knots=self.version >= 3)
         numbers = self.numbers
         if numbers is not None and numbers.frozen and view.features:  # a linear term per number with a scale
-            key = self._key
+            key, z_of = self._key, numbers.z
             for name, value in view.features.items():
-                z = numbers.z(name, float(value))
+                z = z_of(name, float(value))
                 if z:
                     x[key("z:" + name)] = z
         if n_words:  # a length feature on a small scale: 0.06 at 3 words, 0.16 at 300, 0.25 at 10,000
@@ -221,20 +221,23 @@ class Featurizer:
             x[key("t:" + view.task_type)] = weight
         for tag in view.tags:
             x[key("g:" + str(tag))] = 1.0
+        mask, knot_hashes, log, floor, isfinite = self._mask, _KNOT_HASHES, math.log, math.floor, math.isfinite
         for name, value in view.features.items():
             v = float(value)
-            if not (math.isfinite(v) and v != 0.0):
+            if not (isfinite(v) and v != 0.0):
                 continue
             if not knots:
                 x[key("f:" + name)] = math.copysign(math.log1p(abs(v)), v)
                 continue
-            pos = knot_position(v)
-            k = math.floor(pos)
+            pos = min(KNOT_LIMIT, max(-KNOT_LIMIT, log(abs(v)) / KNOT_STEP))  # ``knot_position``, inline
+            k = floor(pos)
             frac = pos - k
-            stem = ("f:" if v > 0.0 else "f-:") + name + "#"
-            x[key(stem + str(k))] = 1.0 - frac
+            up = v > 0.0
+            h = knot_hashes.get((name, k, up))
+            x[(knot_hash(name, k, up) if h is None else h) & mask] = 1.0 - frac
             if frac > 0.0:
-                x[key(stem + str(k + 1))] = frac
+                h = knot_hashes.get((name, k + 1, up))
+                x[(knot_hash(name, k + 1, up) if h is None else h) & mask] = frac
         if hint is not None:
             x[key("h:" + hint.route)] = weight * hint.similarity
 
@@ -247,6 +250,17 @@ class Featurizer:
             x[k] = x.get(k, 0.0) + 1.0
         self._add_fields(x, view, hint, weight=2.0)
         return _unit(x)
+
+
+_KNOT_HASHES: dict[tuple[str, int, bool], int] = {}  # (name, knot, positive) -> its key's hash: names repeat
+
+
+def knot_hash(name: str, knot: int, positive: bool) -> int:
+    """``stable_hash`` of a number's knot key (``f:name#knot``, ``f-:`` for a negative value), memoised."""
+    if len(_KNOT_HASHES) >= _HASH_CACHE_MAX:
+        _KNOT_HASHES.clear()
+    h = _KNOT_HASHES[(name, knot, positive)] = cached_hash(("f:" if positive else "f-:") + name + "#" + str(knot))
+    return h
 
 
 def knot_position(v: float) -> float:
