@@ -165,3 +165,7 @@ def test_untyped_traffic_is_grouped_by_text_and_the_promoted_version_serves_by_g
     assert len(families) == 6 and len(version.text_groups) >= 6  # a group per family at least
     for r in rows[:50]:  # every family's task is served with a group
         assert version.group_of(None, text_hashes(str(r["task"]["input"]))) is not None
+    # the numbers' fixed scales came with the version: it featurises a task as the daemon learned it
+    assert {"tokens", "has_code", "history_sessions"} <= set(version.numbers.frozen)
+    z_key = version.featurizer._key("z:tokens")
+    assert z_key in version.featurizer.featurize(rows[0]["task"])
