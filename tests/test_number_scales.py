@@ -64,6 +64,19 @@ def test_a_name_gets_a_fixed_scale_after_its_first_values_and_never_again() -> N
     assert s.z("x", 1e12) == Z_CLIP and s.z("x", -1e12) == -Z_CLIP
 
 
+def test_numbers_at_the_float_limits_never_make_a_term_that_is_not_finite() -> None:
+    s = NumberScales()
+    for i in range(3 * FREEZE_AT):
+        s.observe({"huge": 1.7e308 * (-1) ** i, "ok": float(i)})
+    assert "huge" not in s.frozen  # its sums overflowed and started again, never frozen
+    for v in (math.inf, -math.inf, 1e308, -1e308):
+        z = s.z("ok", v)
+        assert z is not None and math.isfinite(z) and abs(z) <= Z_CLIP
+    assert s.z("ok", math.nan) is None
+    task = {"input": "x", "features": {"ok": 1e308, "huge": -1e308}}
+    assert all(math.isfinite(v) for v in Featurizer(numbers=s).featurize(task).values())
+
+
 def test_scales_are_bounded_and_round_trip_exactly() -> None:
     s = NumberScales()
     for i in range(FREEZE_AT):

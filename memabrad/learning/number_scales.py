@@ -64,14 +64,18 @@ class NumberScales:
             d = v - s[1]
             s[1] += d / s[0]
             s[2] += d * (v - s[1])
-            if s[0] >= FREEZE_AT and s[2] > 0.0:
-                frozen[name] = (s[1], 1.0 / math.sqrt(s[2] / (s[0] - 1.0)))
-                del pending[name]
+            if not (math.isfinite(s[1]) and math.isfinite(s[2])):  # values near the float limit overflowed
+                s[:] = [0.0, 0.0, 0.0]
+            elif s[0] >= FREEZE_AT and s[2] > 0.0:
+                inv_sd = 1.0 / math.sqrt(s[2] / (s[0] - 1.0))
+                if inv_sd > 0.0:  # 0 for a spread beyond the float range: no term
+                    frozen[name] = (s[1], inv_sd)
+                    del pending[name]
 
     def z(self, name: str, value: float) -> float | None:
         """``value`` standardised by ``name``'s fixed scale (clipped), None while it has none."""
         s = self.frozen.get(name)
-        if s is None:
+        if s is None or value != value:  # a NaN has no place on any scale
             return None
         z = (value - s[0]) * s[1]
         return Z_CLIP if z > Z_CLIP else (-Z_CLIP if z < -Z_CLIP else z)
