@@ -437,7 +437,7 @@ def embed_workload(seed: int, n_contexts: int) -> Workload:
         return {"input": "route this request", "features": {f"e{j}": round(float(v), 4) for j, v in enumerate(x)}}
 
     fixed = [np.random.default_rng([12345, i]).normal(size=EMBED_DIMS) for i in range(n_contexts)]
-    truth = [(task(x), success(np.array(list(task(x)["features"].values())))) for x in fixed]
+    truth = [(t, success(np.array(list(t["features"].values())))) for t in map(task, fixed)]
 
     def stream(n: int) -> Iterator[dict[str, Any]]:
         rng, pick = np.random.default_rng([seed, 1]), random.Random(seed + 303)

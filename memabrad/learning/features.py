@@ -256,10 +256,13 @@ _KNOT_HASHES: dict[tuple[str, int, bool], int] = {}  # (name, knot, positive) ->
 
 
 def knot_hash(name: str, knot: int, positive: bool) -> int:
-    """``stable_hash`` of a number's knot key (``f:name#knot``, ``f-:`` for a negative value), memoised."""
-    if len(_KNOT_HASHES) >= _HASH_CACHE_MAX:
-        _KNOT_HASHES.clear()
-    h = _KNOT_HASHES[(name, knot, positive)] = cached_hash(("f:" if positive else "f-:") + name + "#" + str(knot))
+    """``stable_hash`` of a number's knot key (``f:name#knot``, ``f-:`` for a negative value), memoised: the
+    featurizer's knots and the case key's near-duplicate tokens (``task_identity.py``) are the same keys."""
+    h = _KNOT_HASHES.get((name, knot, positive))
+    if h is None:
+        if len(_KNOT_HASHES) >= _HASH_CACHE_MAX:
+            _KNOT_HASHES.clear()
+        h = _KNOT_HASHES[(name, knot, positive)] = cached_hash(("f:" if positive else "f-:") + name + "#" + str(knot))
     return h
 
 

@@ -132,12 +132,12 @@ def score_event(s_stack: list[list[float]], s_res: list[float], lam: Sequence[tu
         if not novel:
             continue
         inc = (w_ * g_ * g_, w_ * g_ * f_, w_ * f_ * f_, w_ * g_ * t, w_ * f_ * t)
-        _add5(s_stack[h], inc)
+        add5(s_stack[h], inc)
         if pool is not None:
-            _add5(pool[h], inc)
+            add5(pool[h], inc)
 
 
-def _add5(acc: list[float], inc: tuple[float, float, float, float, float]) -> None:
+def add5(acc: list[float], inc: Sequence[float]) -> None:
     """``acc += inc``, elementwise, for one head's five stacking sums."""
     a, b, c, d, e = inc
     acc[0] += a

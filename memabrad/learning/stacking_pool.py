@@ -34,6 +34,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from memabrad.learning.route_parts import add5
+
 PRIOR_EVENTS = 30.0  # the other routes' evidence counts as this many novel events of the route's own
 
 
@@ -49,9 +51,7 @@ class StackingPool:
     n: float = 0.0
 
     def add(self, head: int, increments: Sequence[float]) -> None:
-        s = self.sums[head]
-        for i, v in enumerate(increments):
-            s[i] += v
+        add5(self.sums[head], increments)
 
     def prior_for(self, own: Sequence[Sequence[float]], own_events: float) -> list[list[float]]:
         """The other routes' sums (the pool minus ``own``), scaled to at most ``PRIOR_EVENTS`` novel events."""

@@ -45,7 +45,7 @@ import math
 import struct
 from collections.abc import Iterable
 
-from memabrad.learning.features import TaskView, cached_hash, knot_position, normalize_text, text_hashes
+from memabrad.learning.features import TaskView, cached_hash, knot_hash, knot_position, normalize_text, text_hashes
 
 SEP = "\x1f"  # whitespace to ``normalize_text``, so never inside a normalised text
 _SIGN = 1 << 31
@@ -70,7 +70,6 @@ def key_hashes(key: str, hashes: list[int] | None = None) -> list[int]:
 
 _CACHE_MAX = 100_000
 _JSON: dict[str, str] = {}  # a name or tag as JSON text: an agent's names are a small set that repeats
-_TOKENS: dict[tuple[str, int, bool], int] = {}  # (name, knot, positive) -> the token's hash
 
 
 def _json(s: str) -> str:
@@ -92,16 +91,8 @@ def _identity(tags: list[str], features: list[tuple[str, float]]) -> str:
 
 def _field_hashes(tags: Iterable[str], features: Iterable[tuple[str, float]]) -> list[int]:
     out = [cached_hash("g:" + t) for t in tags]
-    tokens = _TOKENS
-    for name, v in features:
-        if math.isfinite(v) and v != 0.0:
-            key = (name, round(knot_position(v)), v > 0.0)
-            h = tokens.get(key)
-            if h is None:
-                if len(tokens) >= _CACHE_MAX:
-                    tokens.clear()
-                h = tokens[key] = cached_hash(("f:" if key[2] else "f-:") + name + "#" + str(key[1]))
-            out.append(h)
+    out.extend(knot_hash(name, round(knot_position(v)), v > 0.0) for name, v in features
+               if math.isfinite(v) and v != 0.0)
     return out
 
 

@@ -149,6 +149,7 @@ class CaseLookup:
         view = TaskView.of(task)
         key, hashes = case_query(view)
         return index.lookup(view.input, hashes, key)
+
     def best_route(self, text: str) -> str | None:
         """The route of the best past trajectory for ``text``, or None if the task was not seen."""
         match = self.lookup(text)
