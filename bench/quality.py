@@ -114,6 +114,7 @@ from scipy.stats import beta  # noqa: E402
 
 from memabrad.config import Config, load_config  # noqa: E402
 from memabrad.evaluation.estimators import mean_interval  # noqa: E402
+from memabrad.learning.features import TaskView  # noqa: E402
 from memabrad.learning.learner import RouterLearner, Selector  # noqa: E402
 from memabrad.learning.router import Router  # noqa: E402
 from memabrad.learning.snapshot import LearnerSnapshot  # noqa: E402
@@ -730,7 +731,7 @@ def memabrad_policy(learner: RouterLearner, router: Router | None = None) -> Pol
     r = router if router is not None else learner.challenger
 
     def policy(task: Mapping[str, Any], candidates: Sequence[str]) -> str:
-        hint = learner.case_index.hint(task["input"]) if learner.use_case_index else None
+        hint = learner.case_index.hint_of(TaskView.of(task)) if learner.use_case_index else None
         x, group = r.task_features(task, hint)
         return r.best(x, candidates, group)
 

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from memabrad.config import Config
+from memabrad.learning.features import TaskView
 from memabrad.learning.learner import RouterLearner
 from memabrad.sim.numeric import GUARDED, PRICED, TOKENS, WORLDS, NumericWorkload
 from memabrad.wire.parse import parse_trajectory
@@ -70,7 +71,7 @@ def test_the_default_learner_routes_on_numeric_features() -> None:
     fixed = NumericWorkload(TOKENS).contexts(2000)
 
     def pick(task: dict, cands: list[str]) -> str:
-        hint = learner.case_index.hint(task["input"]) if learner.use_case_index else None
+        hint = learner.case_index.hint_of(TaskView.of(task)) if learner.use_case_index else None  # as served
         return r.best(r.featurizer.featurize(task, hint), cands, task.get("task_type"))
 
     value = sum(TOKENS.expected(t, pick(t, cs)) for t, cs in fixed) / len(fixed)
