@@ -221,10 +221,15 @@ class CaseIndex:
         m = self.lookup(text, hashes, key)
         return None if m is None else Hint(m.case.route, m.similarity)
 
-    def hint_of(self, view: TaskView) -> Hint | None:
-        """``hint`` for a whole task: its text and the fields that are part of its identity (``task_identity``)."""
+    def lookup_of(self, view: TaskView) -> Match | None:
+        """``lookup`` of a whole task: its text and the fields that are part of its identity (``task_identity``)."""
         key, hashes = case_query(view)
-        return self.hint(view.input, hashes, key)
+        return self.lookup(view.input, hashes, key)
+
+    def hint_of(self, view: TaskView) -> Hint | None:
+        """``hint`` for a whole task (``lookup_of``), as serving asks for it."""
+        m = self.lookup_of(view)
+        return None if m is None else Hint(m.case.route, m.similarity)
 
     # -- update -----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from memabrad.learning.case_index import Case, CaseIndex, Match
 from memabrad.learning.features import TaskView, normalize_text
-from memabrad.learning.task_identity import SEP, case_query
+from memabrad.learning.task_identity import SEP
 from memabrad.store.versions import RouterVersionStore
 
 __all__ = ["Case", "CaseLookup", "Match"]
@@ -146,9 +146,7 @@ class CaseLookup:
         index = self._index
         if index is None:
             return None
-        view = TaskView.of(task)
-        key, hashes = case_query(view)
-        return index.lookup(view.input, hashes, key)
+        return index.lookup_of(TaskView.of(task))
 
     def best_route(self, text: str) -> str | None:
         """The route of the best past trajectory for ``text``, or None if the task was not seen."""
