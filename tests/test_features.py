@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import Featurizer, Hint, TaskView, normalize_text, stable_hash, tokens
 
 TASKS: list[dict[str, Any]] = [
@@ -106,6 +107,28 @@ def test_hint_feature_is_present_and_weighted_by_similarity() -> None:
     assert hinted[hkey] / hinted[_key("t:qa")] == pytest.approx(0.9)
     # A different hinted route is a different feature.
     assert _key("h:direct") in f.featurize(task, Hint("direct", 1.0))
+
+
+def test_a_near_duplicates_hint_is_a_feature_apart_from_an_exact_repeats_from_version_6() -> None:
+    task = {"input": "latest gold price", "task_type": "qa"}
+    exact, near = Hint("tool.web_search", 1.0), Hint("tool.web_search", 0.93, exact=False)
+    new = Featurizer()
+    assert _key("h:tool.web_search") in new.featurize(task, exact)
+    x = new.featurize(task, near)
+    assert _key("hn:tool.web_search") in x and _key("h:tool.web_search") not in x
+    old = Featurizer(version=5)  # a model saved before keeps one hint feature for both
+    assert _key("h:tool.web_search") in old.featurize(task, near)
+    assert _key("hn:tool.web_search") not in old.featurize(task, near)
+
+
+def test_the_case_index_says_whether_its_hint_is_an_exact_repeat() -> None:
+    idx = CaseIndex()
+    idx.add("reset my password please now", trajectory_id="t1", route="kb", reward=1.0, error=False,
+            latency_ms=10.0)
+    assert idx.hint("Reset my password  please now") == Hint("kb", 1.0, exact=True)
+    near = idx.hint("reset my password please now thanks")
+    assert near is not None and not near.exact and near.route == "kb" and near.similarity < 1.0
+    assert idx.hint_of(TaskView.of({"input": "reset my password please now thanks"})) == near
 
 
 def test_numeric_features_are_log_scaled_and_signed_in_version_2() -> None:

@@ -218,8 +218,8 @@ class CaseIndex:
         row = self._cases.get(key)
         if row is not None:  # ``lookup``'s exact match, without building its Case and Match
             return Hint(row[2], 1.0)  # the route
-        m = self.lookup(text, hashes, key)
-        return None if m is None else Hint(m.case.route, m.similarity)
+        m = self.lookup(text, hashes, key)  # a near duplicate (an exact match returned above)
+        return None if m is None else Hint(m.case.route, m.similarity, exact=False)
 
     def lookup_of(self, view: TaskView) -> Match | None:
         """``lookup`` of a whole task: its text and the fields that are part of its identity (``task_identity``)."""
@@ -227,9 +227,9 @@ class CaseIndex:
         return self.lookup(view.input, hashes, key)
 
     def hint_of(self, view: TaskView) -> Hint | None:
-        """``hint`` for a whole task (``lookup_of``), as serving asks for it."""
-        m = self.lookup_of(view)
-        return None if m is None else Hint(m.case.route, m.similarity)
+        """``hint`` for a whole task: its text and the fields that are part of its identity, as serving asks."""
+        key, hashes = case_query(view)
+        return self.hint(view.input, hashes, key)
 
     # -- update -----------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ _SPACE = re.compile(r"\s+")
 
 Features = dict[int, float]
 TAIL_WORDS = 16  # the end of a long input gets a block of its own
-FEATURES_VERSION = 5  # saved with every model: a model is always read with the features it learned on
+FEATURES_VERSION = 6  # saved with every model: a model is always read with the features it learned on
 KNOT_STEP = 0.5  # numeric features (version 3): knots every 0.5 of ln|v|, i.e. a factor of 1.65 apart
 KNOT_LIMIT = 40  # knots run from -KNOT_LIMIT to KNOT_LIMIT steps: |v| from 2e-9 to 5e8, clamped beyond
 
@@ -131,10 +131,17 @@ class TaskView:
 
 @dataclass(frozen=True, slots=True)
 class Hint:
-    """The case index's suggestion: the best past route for a similar task."""
+    """The case index's suggestion: the best past route for this task (``exact``) or a similar one.
+
+    From features version 6 the two are separate features (``h:`` and ``hn:`` + route): a repeat's best
+    route is a record of this very task, a near duplicate's a guess from another one, and where tasks
+    repeat (a catalogue, a classification dataset) training sees mostly repeats while serving a new task
+    sees only near duplicates. One weight for both learned the repeats' reliability and applied it to
+    the guesses (``docs/benchmarks.md``, "Exact repeats and near duplicates as two hints")."""
 
     route: str
     similarity: float
+    exact: bool = True
 
 
 class Featurizer:
@@ -150,7 +157,7 @@ class Featurizer:
 
     def __init__(self, hash_bits: int = 18, version: int = FEATURES_VERSION,
                  numbers: NumberScales | None = None) -> None:
-        if version not in (1, 2, 3, 4, 5):
+        if version not in (1, 2, 3, 4, 5, 6):
             raise ValueError(f"unknown feature version {version}")
         self.hash_bits = hash_bits
         self.version = version
@@ -168,7 +175,8 @@ class Featurizer:
         namespace of their own (long prompts often share their opening — instructions, few-shot
         examples — and differ only at the end, which would otherwise be a sliver of the norm); the
         task type, tags, numeric features (on knots of their logarithm, see ``_add_fields``, and from
-        version 5 standardised, see ``number_scales.py``), the input's length, and the case-index hint.
+        version 5 standardised, see ``number_scales.py``), the input's length, and the case-index hint
+        (from version 6 a near duplicate's apart from an exact repeat's, see ``Hint``).
         """
         view = TaskView.of(task)
         if self.version == 1:
@@ -239,7 +247,8 @@ class Featurizer:
                 h = knot_hashes.get((name, k + 1, up))
                 x[(knot_hash(name, k + 1, up) if h is None else h) & mask] = frac
         if hint is not None:
-            x[key("h:" + hint.route)] = weight * hint.similarity
+            near = not hint.exact and self.version >= 6
+            x[key(("hn:" if near else "h:") + hint.route)] = weight * hint.similarity
 
     def _featurize_v1(self, view: TaskView, hint: Hint | None, hashes: list[int] | None) -> Features:
         """The features of models saved before version 2 (one block, L2-normalised as a whole)."""
