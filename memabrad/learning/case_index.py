@@ -221,11 +221,6 @@ class CaseIndex:
         m = self.lookup(text, hashes, key)  # a near duplicate (an exact match returned above)
         return None if m is None else Hint(m.case.route, m.similarity, exact=False)
 
-    def lookup_of(self, view: TaskView) -> Match | None:
-        """``lookup`` of a whole task: its text and the fields that are part of its identity (``task_identity``)."""
-        key, hashes = case_query(view)
-        return self.lookup(view.input, hashes, key)
-
     def hint_of(self, view: TaskView) -> Hint | None:
         """``hint`` for a whole task: its text and the fields that are part of its identity, as serving asks."""
         key, hashes = case_query(view)
@@ -384,3 +379,10 @@ class CaseIndex:
 
         state = read_json(Path(path))
         return cls.from_state(state, **kwargs)
+
+
+def lookup_task(index: CaseIndex, view: TaskView) -> Match | None:
+    """``CaseIndex.lookup`` of a whole task: its text and the fields that are part of its identity
+    (``task_identity``), as ``CaseIndex.hint_of`` asks for a hint."""
+    key, hashes = case_query(view)
+    return index.lookup(view.input, hashes, key)

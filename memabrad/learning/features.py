@@ -137,7 +137,8 @@ class Hint:
     route is a record of this very task, a near duplicate's a guess from another one, and where tasks
     repeat (a catalogue, a classification dataset) training sees mostly repeats while serving a new task
     sees only near duplicates. One weight for both learned the repeats' reliability and applied it to
-    the guesses (``docs/benchmarks.md``, "Exact repeats and near duplicates as two hints")."""
+    the guesses (``docs/benchmarks.md``, "Judging a policy as it is served, and exact repeats apart from near
+    duplicates")."""
 
     route: str
     similarity: float

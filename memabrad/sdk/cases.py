@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memabrad.learning.case_index import Case, CaseIndex, Match
+from memabrad.learning.case_index import Case, CaseIndex, Match, lookup_task
 from memabrad.learning.features import TaskView, normalize_text
 from memabrad.learning.task_identity import SEP
 from memabrad.store.versions import RouterVersionStore
@@ -146,7 +146,7 @@ class CaseLookup:
         index = self._index
         if index is None:
             return None
-        return index.lookup_of(TaskView.of(task))
+        return lookup_task(index, TaskView.of(task))
 
     def best_route(self, text: str) -> str | None:
         """The route of the best past trajectory for ``text``, or None if the task was not seen."""
