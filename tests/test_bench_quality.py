@@ -35,3 +35,26 @@ def test_the_cyrillic_view_keeps_the_words_and_the_truth() -> None:
             return "answer.direct" if task["input"].isascii() else "tool.kb_search"
 
         assert c.value(policy).value == w.value(lambda _t, _c: "tool.kb_search").value
+
+
+def test_a_learned_policy_is_judged_with_the_hints_it_is_served_with() -> None:
+    """The benchmark's policy chooses what ``Router.choose`` serves, case-index hint included: a task with
+    numbers is keyed by them, and a lookup by its text alone found no hint (every numeric workload was
+    judged without the hints it is served with)."""
+    from memabrad.config import Config
+    from memabrad.learning.learner import RouterLearner
+
+    with bench_module("quality.py") as q:
+        w = q.classes_workload("wine", 1)
+        learner = RouterLearner.new(w.router_id, Config())
+        rows = list(w.stream(3000))
+        for r in rows:
+            learner.observe(parse_trajectory(json.dumps(r).encode()))
+        served = learner.challenger
+        served.case_index = learner.case_index
+        judged = q.memabrad_policy(learner)
+        tasks = [r["task"] for r in rows[:300]]
+        cands = rows[0]["candidates"]
+        hinted = [served.choose(t, cands).hint for t in tasks]
+        assert sum(h is not None and h.exact for h in hinted) > 250  # seen before: their own case's route
+        assert [judged(t, cands) for t in tasks] == [served.choose(t, cands).route for t in tasks]
