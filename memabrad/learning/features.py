@@ -11,7 +11,7 @@ import math
 import operator
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,18 +58,33 @@ def tokens(text: str, version: int = FEATURES_VERSION) -> list[str]:
     return _TOKEN_V4.findall(text.lower())
 
 
-_HASH_CACHE: dict[str, int] = {}
+class Memo(dict):  # type: ignore[type-arg]
+    """A dict that fills a missing key with ``fn(key)`` and forgets everything past ``cap`` entries (bounded
+    memory whatever the traffic). Words, names and tags repeat, so nearly every lookup is one dict access.
+
+    >>> m = Memo(len, cap=2)
+    >>> m["ab"], m["abc"], m["x"], len(m)
+    (2, 3, 1, 1)
+    """
+
+    def __init__(self, fn: Callable[[Any], Any], cap: int) -> None:
+        super().__init__()
+        self.fn, self.cap = fn, cap
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= self.cap:
+            self.clear()
+        value = self[key] = self.fn(key)
+        return value
+
+
 _HASH_CACHE_MAX = 500_000
+_HASH_CACHE = Memo(lambda key: zlib.crc32(key.encode("utf-8")), _HASH_CACHE_MAX)
 
 
 def cached_hash(key: str) -> int:
     """``stable_hash`` memoised: words repeat, so most lookups skip the encode and crc32."""
-    h = _HASH_CACHE.get(key)
-    if h is None:
-        if len(_HASH_CACHE) >= _HASH_CACHE_MAX:
-            _HASH_CACHE.clear()
-        h = _HASH_CACHE[key] = zlib.crc32(key.encode("utf-8"))
-    return h
+    return _HASH_CACHE[key]
 
 
 _LAST_HASHED: tuple[str, int, list[int]] = ("", FEATURES_VERSION, [])
@@ -242,11 +257,9 @@ class Featurizer:
             k = floor(pos)
             frac = pos - k
             up = v > 0.0
-            h = knot_hashes.get((name, k, up))
-            x[(knot_hash(name, k, up) if h is None else h) & mask] = 1.0 - frac
+            x[knot_hashes[(name, k, up)] & mask] = 1.0 - frac
             if frac > 0.0:
-                h = knot_hashes.get((name, k + 1, up))
-                x[(knot_hash(name, k + 1, up) if h is None else h) & mask] = frac
+                x[knot_hashes[(name, k + 1, up)] & mask] = frac
         if hint is not None:
             near = not hint.exact and self.version >= 6
             x[key(("hn:" if near else "h:") + hint.route)] = weight * hint.similarity
@@ -262,18 +275,14 @@ class Featurizer:
         return _unit(x)
 
 
-_KNOT_HASHES: dict[tuple[str, int, bool], int] = {}  # (name, knot, positive) -> its key's hash: names repeat
+# (name, knot, positive) -> its key's hash: an agent's names repeat
+_KNOT_HASHES = Memo(lambda k: cached_hash(("f:" if k[2] else "f-:") + k[0] + "#" + str(k[1])), _HASH_CACHE_MAX)
 
 
 def knot_hash(name: str, knot: int, positive: bool) -> int:
     """``stable_hash`` of a number's knot key (``f:name#knot``, ``f-:`` for a negative value), memoised: the
     featurizer's knots and the case key's near-duplicate tokens (``task_identity.py``) are the same keys."""
-    h = _KNOT_HASHES.get((name, knot, positive))
-    if h is None:
-        if len(_KNOT_HASHES) >= _HASH_CACHE_MAX:
-            _KNOT_HASHES.clear()
-        h = _KNOT_HASHES[(name, knot, positive)] = cached_hash(("f:" if positive else "f-:") + name + "#" + str(knot))
-    return h
+    return _KNOT_HASHES[(name, knot, positive)]
 
 
 def knot_position(v: float) -> float:

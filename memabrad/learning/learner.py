@@ -22,7 +22,7 @@ from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.guardrail_prices import Repricer
 from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_from_state, members_of, reconcile
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
-from memabrad.learning.router import Router, same_features, share_numbers
+from memabrad.learning.router import Router, SameFeatures, share_numbers
 from memabrad.learning.snapshot import LearnerSnapshot, Span, look_of_report
 from memabrad.learning.task_identity import case_query
 from memabrad.learning.text_groups import TextGroups
@@ -104,6 +104,7 @@ class RouterLearner:
     _baseline_scorer: FrozenScorer | None = field(default=None, repr=False)
     _shadow: Shadow | None = field(default=None, repr=False)
     _pending: tuple[int, Router | None, FrozenScorer | None] | None = field(default=None, repr=False)
+    _same_features: SameFeatures = field(default_factory=SameFeatures, repr=False, compare=False)
 
     def members(self) -> list[Member]:
         """The main challenger (as a member) and the portfolio's, in that order."""
@@ -211,8 +212,9 @@ class RouterLearner:
             ))
             self.counters.benchmarked += 1
         else:
-            if view.features and version >= 5:  # after featurising: a task is never scaled by its own numbers
-                self.challenger.numbers.observe(view.features)
+            numbers = self.challenger.featurizer.numbers  # None before features version 5
+            if view.features and numbers is not None:  # after featurising: a task is never scaled by its own numbers
+                numbers.observe(view.features)
             self.challenger.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
                                   latency_ms=o.latency_ms, group=group, novel=novel)
             for m in self.portfolio:
@@ -235,7 +237,7 @@ class RouterLearner:
         members learn it."""
         baseline = self.baseline
         xb = x
-        if baseline is not None and not same_features(baseline, self.challenger):
+        if baseline is not None and not self._same_features(baseline, self.challenger):
             xb = baseline.featurizer.featurize(t.task, hint)
         o = t.outcome
         outcome = (o.reward, 1.0 if o.error else 0.0, o.latency_ms)

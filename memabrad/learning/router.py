@@ -343,7 +343,22 @@ def same_features(a: Router, b: Router) -> bool:
     if fa.version != fb.version or fa.hash_bits != fb.hash_bits:
         return False
     na, nb = fa.numbers, fb.numbers
-    return na is nb or na is None or nb is None or (len(na) == len(nb) and na.frozen == nb.frozen)
+    return na is nb or na is None or nb is None or na.frozen == nb.frozen
+
+
+class SameFeatures:
+    """``same_features(baseline, challenger)`` for every trajectory scored, computed again only when either
+    router is another one or the challenger fixed another number's scale (fixed scales never change, so
+    their count tells): comparing two routers' scales costs O(names), and the answer changes a few times a run."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Router, Router, int, bool] | None = None
+
+    def __call__(self, baseline: Router, challenger: Router) -> bool:
+        n, last = len(challenger.numbers), self._last
+        if last is None or last[0] is not baseline or last[1] is not challenger or last[2] != n:
+            last = self._last = (baseline, challenger, n, same_features(baseline, challenger))
+        return last[3]
 
 
 def load_version(version_dir: str | Path, *, case_index: Any = None) -> Router:

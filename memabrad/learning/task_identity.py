@@ -45,7 +45,15 @@ import math
 import struct
 from collections.abc import Iterable
 
-from memabrad.learning.features import TaskView, cached_hash, knot_hash, knot_position, normalize_text, text_hashes
+from memabrad.learning.features import (
+    Memo,
+    TaskView,
+    cached_hash,
+    knot_hash,
+    knot_position,
+    normalize_text,
+    text_hashes,
+)
 
 SEP = "\x1f"  # whitespace to ``normalize_text``, so never inside a normalised text
 _SIGN = 1 << 31
@@ -68,17 +76,8 @@ def key_hashes(key: str, hashes: list[int] | None = None) -> list[int]:
     return [*out, *((c & 0xFF) | (_SIGN if c >> 8 else 0) for c in codes)]
 
 
-_CACHE_MAX = 100_000
-_JSON: dict[str, str] = {}  # a name or tag as JSON text: an agent's names are a small set that repeats
-
-
-def _json(s: str) -> str:
-    j = _JSON.get(s)
-    if j is None:
-        if len(_JSON) >= _CACHE_MAX:
-            _JSON.clear()
-        j = _JSON[s] = json.dumps(s)
-    return j
+_JSON = Memo(json.dumps, 100_000)  # a name or tag as JSON text: an agent's names are a small set that repeats
+_json = _JSON.__getitem__
 
 
 def _identity(tags: list[str], features: list[tuple[str, float]]) -> str:
