@@ -77,6 +77,11 @@ Workloads and their ground truth:
   through seeded permutations of a 70% training split, truth = exact accuracy on the other 30%. Added
   after every default was set; nothing was tuned on them (digits found a bug: tasks were keyed by
   their text alone, ``memabrad/learning/task_identity.py``).
+- ``segment``, ``phishing``, ``bananas``, ``yeast``: the classification datasets bundled with river (image
+  segments, 2,310 x 18, 7 classes; phishing pages, 1,250 x 9, 2 classes; bananas, 5,300 x 2, two interleaved
+  classes no line separates; yeast genes, 2,417 x 103, 14 classes of which an example has several, every
+  one a right route), the same way. Added as held-out checks when this list already had the four
+  above and after every default was set; nothing was tuned on them.
 - ``embed``: an agent that sends a dense, signed embedding of each task (32 standard normal numbers) in
   ``task.features`` with one fixed text; route k succeeds with probability sigmoid(w_k . x); logging 70%
   to ``r0`` + 30% uniform; truth exact over 5,000 fixed embeddings. Added with the three above, never tuned on.
@@ -370,23 +375,49 @@ def numeric_workload(name: str, seed: int, n_contexts: int) -> Workload:
 
 CLASSES_TEXT = "classify this item"  # one fixed text: every bit of the context is in the numbers
 CLASSES = {"digits": "load_digits", "wine": "load_wine", "cancer": "load_breast_cancer"}
+# Datasets bundled with river, added as held-out checks after every default was set (nothing tuned on them).
+# yeast is multi-label: an example belongs to several of 14 classes and every one of them is a right route,
+# as where several tools or models would each do.
+RIVER_CLASSES = {"segment": "ImageSegments", "phishing": "Phishing", "bananas": "Bananas", "yeast": "Yeast"}
+
+
+def _class_data(name: str) -> tuple[np.ndarray, list[str], list[frozenset[int]], list[str], str]:
+    """(numbers per example, their names, each example's right classes, class names, where it is from)."""
+    if name in CLASSES:
+        import sklearn.datasets
+
+        data = getattr(sklearn.datasets, CLASSES[name])()
+        xs = np.asarray(data.data, dtype=float)
+        names = [str(f).replace(" ", "_") for f in getattr(data, "feature_names", [])] or [
+            f"x{j}" for j in range(xs.shape[1])]
+        ys = [int(v) for v in data.target]
+        labels = sorted(set(ys))
+        return xs, names, [frozenset([labels.index(y)]) for y in ys], [str(c) for c in labels], \
+            f"sklearn.datasets.{CLASSES[name]}()"
+    from river import datasets
+
+    rows = list(getattr(datasets, RIVER_CLASSES[name])())
+    names = sorted(rows[0][0])
+    xs = np.asarray([[float(x[k]) for k in names] for x, _ in rows], dtype=float)
+    if isinstance(rows[0][1], dict):  # multi-label: the classes marked True
+        labels = sorted(rows[0][1], key=lambda c: (len(c), c))
+        right = [frozenset(j for j, c in enumerate(labels) if y[c]) for _, y in rows]
+    else:
+        labels = sorted({str(y) for _, y in rows})
+        right = [frozenset([labels.index(str(y))]) for _, y in rows]
+    return xs, [n.replace(" ", "_") for n in names], right, labels, f"river.datasets.{RIVER_CLASSES[name]}()"
 
 
 def classes_workload(name: str, seed: int) -> Workload:
-    """A classification dataset bundled with scikit-learn as a contextual bandit, the classic test of
-    off-policy learners: one route per class, reward 1 for the right class, else 0; the task is one
+    """A classification dataset bundled with scikit-learn or river as a contextual bandit, the classic test
+    of off-policy learners: one route per class, reward 1 for a right class, else 0; the task is one
     fixed text and the example's numbers in ``task.features`` (an agent that routes on numbers alone).
     Logging: 70% to the first class's route + 30% uniform, exact propensities. A seeded 70 / 30 split:
     the log cycles through seeded permutations of the training examples, truth = exact accuracy of a
     policy's choice on the held-out ones."""
-    import sklearn.datasets
-
-    data = getattr(sklearn.datasets, CLASSES[name])()
-    xs, ys = np.asarray(data.data, dtype=float), [int(v) for v in data.target]
-    names = [str(f).replace(" ", "_") for f in getattr(data, "feature_names", [])] or [
-        f"x{j}" for j in range(xs.shape[1])]
-    routes = [f"class-{c}" for c in sorted(set(ys))]
-    order = list(range(len(ys)))
+    xs, names, right, labels, source = _class_data(name)
+    routes = [f"class-{c}" for c in range(len(labels))] if name in CLASSES else [f"class-{c}" for c in labels]
+    order = list(range(len(right)))
     random.Random(seed).shuffle(order)
     cut = int(0.7 * len(order))
     train, test = order[:cut], order[cut:]
@@ -395,26 +426,29 @@ def classes_workload(name: str, seed: int) -> Workload:
     def task(i: int) -> dict[str, Any]:
         return {"input": CLASSES_TEXT, "features": {n: float(v) for n, v in zip(names, xs[i], strict=True)}}
 
-    tasks = [(task(i), routes[ys[i]]) for i in test]
+    tasks = [(task(i), {routes[j] for j in right[i]}) for i in test]
 
     def stream(n: int) -> Iterator[dict[str, Any]]:
         rng = random.Random(seed + 101)
         for k, j in enumerate(_epochs(len(train), n, random.Random(seed + 202))):
             i = train[j]
             route = rng.choices(routes, weights=[probs[r] for r in routes])[0]
-            yield _row(name, k, task(i), list(routes), route, probs[route], 1.0 if route == routes[ys[i]] else 0.0)
+            yield _row(name, k, task(i), list(routes), route, probs[route],
+                       1.0 if routes.index(route) in right[i] else 0.0)
 
     def value(policy: Policy) -> Value:
-        return Value(sum(policy(t, list(routes)) == right for t, right in tasks) / len(tasks))
+        return Value(sum(policy(t, list(routes)) in ok for t, ok in tasks) / len(tasks))
 
-    share = Counter(right for _, right in tasks)
+    share = Counter(r for _, ok in tasks for r in ok)
     best = max(routes, key=lambda r: (share[r], r == routes[0]))
+    multi = any(len(ok) > 1 for _, ok in tasks)
     return Workload(
         name=name, router_id=name, exact=True, stream=stream, value=value,
-        logging=Value(sum(probs[right] for _, right in tasks) / len(tasks)),
-        best_single=(best, Value(share[best] / len(tasks))), oracle=Value(1.0),
-        meta={"truth": f"exact accuracy over the {len(test)} held-out examples of sklearn.datasets."
-                       f"{CLASSES[name]}() ({len(ys)} examples, {xs.shape[1]} numbers, {len(routes)} classes)",
+        logging=Value(sum(sum(probs[r] for r in ok) for _, ok in tasks) / len(tasks)),
+        best_single=(best, Value(share[best] / len(tasks))),
+        oracle=Value(sum(1 for _, ok in tasks if ok) / len(tasks)),
+        meta={"truth": f"exact accuracy over the {len(test)} held-out examples of {source} ({len(right)} examples, "
+                       f"{xs.shape[1]} numbers, {len(routes)} classes{', several right per example' if multi else ''})",
               "logging_policy": f"{LOG_SHARE:.0%} {routes[0]} + uniform over the {len(routes)} routes",
               "task": f"input {CLASSES_TEXT!r}, the numbers in task.features; no task_type"},
     )
@@ -970,7 +1004,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (300 / 1,000 / 2,000) and eval samples")
     ap.add_argument("--sizes", default=None, help="comma-separated looks, default 1000,5000,20000")
     ap.add_argument("--workloads", default="sim,helpdesk,hard,tokens,priced,guarded,drift,pareto,obd,digits,wine,"
-                                                "cancer,embed")
+                                                "cancer,embed,segment,phishing,bananas,yeast")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", default=None, help="a config file for memabrad (default: built-in defaults)")
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
@@ -1013,7 +1047,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pareto": lambda: pareto_workload(args.seed, cache, lam=args.pareto_lambda,
                                           logging_model=args.pareto_logging, share=args.pareto_share),
         "obd": lambda: obd_workload(args.seed, cache),
-        **{name: (lambda name=name: classes_workload(name, args.seed)) for name in CLASSES},
+        **{name: (lambda name=name: classes_workload(name, args.seed)) for name in [*CLASSES, *RIVER_CLASSES]},
         "embed": lambda: embed_workload(args.seed, n_small),
     }
     started = time.perf_counter()

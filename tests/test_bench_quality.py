@@ -58,3 +58,32 @@ def test_a_learned_policy_is_judged_with_the_hints_it_is_served_with() -> None:
         hinted = [served.choose(t, cands).hint for t in tasks]
         assert sum(h is not None and h.exact for h in hinted) > 250  # seen before: their own case's route
         assert [judged(t, cands) for t in tasks] == [served.choose(t, cands).route for t in tasks]
+
+
+def test_a_multi_label_dataset_rewards_every_right_class_and_values_policies_exactly() -> None:
+    """river's yeast: an example has several right classes (as where several tools would each do); the log
+    rewards a route iff its class is one of them, and the truth counts a choice right the same way."""
+    with bench_module("quality.py") as q:
+        w = q.classes_workload("yeast", 1)
+        _xs, names, right, labels, _src = q._class_data("yeast")
+        assert len(labels) == 14 and any(len(r) > 1 for r in right)
+        rows = list(w.stream(500))
+        routes = rows[0]["candidates"]
+        assert routes == [f"class-{c}" for c in labels]
+        by_numbers = {tuple(float(v) for v in x): r for x, r in zip(q._class_data("yeast")[0], right, strict=True)}
+        for row in rows:
+            t = parse_trajectory(json.dumps(row).encode())
+            ok = by_numbers[tuple(t.task.features[n] for n in names)]
+            assert t.outcome.reward == (1.0 if routes.index(t.decision.route) in ok else 0.0)
+        best, value = w.best_single
+        assert w.value(lambda _t, _c: best).value == value.value > w.logging.value
+        assert w.oracle.value == 1.0  # every example has a right class
+
+
+def test_every_bundled_classification_dataset_loads_as_a_bandit() -> None:
+    with bench_module("quality.py") as q:
+        for name in [*q.CLASSES, *q.RIVER_CLASSES]:
+            w = q.classes_workload(name, 2)
+            row = next(w.stream(1))
+            parse_trajectory(json.dumps(row).encode())
+            assert 0.0 < w.logging.value <= w.best_single[1].value < w.oracle.value == 1.0, name
