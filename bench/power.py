@@ -81,6 +81,7 @@ class Pool:
     error: np.ndarray  # (n, K)
     latency: np.ndarray  # (n, K)
     greedy: np.ndarray  # (n,) column of the logging rule's route
+    epsilon: float = EPSILON  # the logging agent's exploration, spread evenly over the task's candidates
 
     @property
     def reward(self) -> np.ndarray:
@@ -96,8 +97,8 @@ class Pool:
 
     def logging_probs(self) -> np.ndarray:
         k = self.allowed.sum(1, keepdims=True)
-        probs = np.where(self.allowed, EPSILON / k, 0.0)
-        probs[np.arange(len(self.types)), self.greedy] += 1.0 - EPSILON
+        probs = np.where(self.allowed, self.epsilon / k, 0.0)
+        probs[np.arange(len(self.types)), self.greedy] += 1.0 - self.epsilon
         return probs
 
     def value(self, cols: np.ndarray | None) -> tuple[float, float, float]:
@@ -247,7 +248,11 @@ def _evidence(s: Stream, cols_idx: np.ndarray, q: np.ndarray, end: int) -> Progr
     q_pi_err = q[rows, cols_idx[:end], 1]
     q_log_err = q[rows, s.logged[:end], 1]
     coef = w - 1.0  # the logging agent is the baseline: difference = c + coef * (y - q)
+    p = s.p[:end]
+    unseen = np.where(match | (p >= 1.0), 0.0, p / np.maximum(1.0 - p, 1e-12))
+    resid = s.y[:end] - q[rows, s.logged[:end]]
     return ProgressiveEvidence(
+        unseen=float(unseen.sum()), residual_sq=[float(v) for v in (resid * resid).sum(0)],
         error_smooth=_moments(q_pi_err - q_log_err),
         error_noise=float((coef * coef * q_log_err * (1.0 - q_log_err)).sum()),
         challenger=[_moments(phi_ch[:, m]) for m in range(3)],
@@ -419,11 +424,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", help="comma-separated scenario names (default: all)")
     ap.add_argument("--target-n", type=int, default=None,
                     help="where the confidence sequences are tightest (evaluation.target_n; default: the product's)")
+    ap.add_argument("--epsilon", type=float, default=EPSILON,
+                    help="the logging agent's exploration (0.05 over six routes: importance weights up to 120)")
+    ap.add_argument("--trajectories-per-weight", type=float, default=None,
+                    help="evaluation.trajectories_per_weight (0: the fixed max_importance_weight alone; "
+                         "default: the product's)")
     args = ap.parse_args(argv)
     methods = (*METHODS, EXACT) if args.exact_model else METHODS
     t0 = time.time()
-    pool = build_pool(args.pool)
-    settings = PolicySettings() if args.target_n is None else PolicySettings(target_n=args.target_n)
+    pool = replace(build_pool(args.pool), epsilon=args.epsilon)
+    settings = PolicySettings()
+    if args.target_n is not None:
+        settings = replace(settings, target_n=args.target_n)
+    if args.trajectories_per_weight is not None:
+        settings = replace(settings, trajectories_per_weight=args.trajectories_per_weight)
     scenarios: list[tuple[str, Pool, np.ndarray, int, int]] = []
     for margin in (0.15, 0.05):
         for mistakes in (0.0, MISTAKES):
@@ -435,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenarios:
         wanted = set(args.scenarios.split(","))
         scenarios = [sc for sc in scenarios if sc[0] in wanted]
-    results: dict[str, Any] = {"settings": {"reps": args.reps, "epsilon": EPSILON,
+    results: dict[str, Any] = {"settings": {"reps": args.reps, "epsilon": args.epsilon,
                                             "holdout_fraction": HOLDOUT, "window_size": WINDOW,
                                             "gates": settings.__dict__, "pool_contexts": args.pool}}
     if args.floors_only:  # cheap: add the floors to the last full run's JSON

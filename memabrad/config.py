@@ -103,6 +103,7 @@ class EvaluationConfig(_Section):
     timeout_s: float = Field(default=120.0, gt=0)
     min_effective_sample_size: float = Field(default=50.0, ge=0)
     max_importance_weight: float = Field(default=50.0, ge=1)
+    trajectories_per_weight: float = Field(default=100.0, ge=0)
     method: Literal["progressive", "holdout"] = "progressive"
     target_n: int = Field(default=5000, gt=0)
 

@@ -151,6 +151,24 @@ def test_unhealthy_estimator_is_inconclusive(diag: Diagnostics, fragment: str) -
     assert d.health == [fragment]
 
 
+def test_a_heavy_weight_is_healthy_once_the_progressive_evidence_has_seen_enough_for_it() -> None:
+    """A matched weight of 120 (a route logged at 1/120) is unhealthy at 10,000 progressive trajectories (limit
+    10,000 / 100 = 100) and healthy at 12,000; a fixed-n hold-out interval keeps the fixed limit, and
+    ``trajectories_per_weight`` 0 restores it everywhere."""
+    heavy = replace(HEALTHY, max_weight=120.0)
+    small, large = (replace(result(task_count=n, diag=heavy), method="progressive") for n in (10000, 12000))
+    policy = PromotionPolicy(STAT)
+    assert policy.decide(small).health == ["importance weight 120.0 > max 100"]
+    assert policy.decide(large).verdict == "promote"
+    assert policy.decide(replace(large, challenger_diagnostics=replace(heavy, max_weight=121.0))).health == [
+        "importance weight 121.0 > max 120"]
+    fixed = PromotionPolicy(replace(STAT, trajectories_per_weight=0))
+    assert fixed.decide(large).health == ["importance weight 120.0 > max 50"]
+    assert policy.decide(result(task_count=12000, diag=heavy)).health == ["importance weight 120.0 > max 50"]
+    assert policy.decide(replace(result(task_count=200, diag=replace(HEALTHY, max_weight=50.0)),
+                                 method="progressive")).verdict == "promote"  # never below the fixed limit
+
+
 def test_unsupported_share_at_the_limit_is_still_healthy() -> None:
     # 5 of 500 tasks = 1%, the limit; only more than that is unhealthy.
     d = PromotionPolicy(STAT).decide(result(diag=replace(HEALTHY, unsupported_tasks=5, unsupported_routes=["x"])))

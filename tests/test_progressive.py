@@ -13,7 +13,7 @@ import pytest
 from memabrad.config import load_config
 from memabrad.evaluation.sequential import SequentialSettings, sequential_result
 from memabrad.learning.learner import RouterLearner
-from memabrad.learning.progressive import ProgressiveEvidence
+from memabrad.learning.progressive import METRICS, ProgressiveEvidence
 from memabrad.promotion.evaluation import evaluate
 from memabrad.promotion.policy import PolicySettings, PromotionPolicy
 from memabrad.sim import Simulator
@@ -73,6 +73,65 @@ def test_time_uniform_coverage_on_heavy_tailed_importance_weighted_values() -> N
         fixed_ok += ok_fixed
     assert cs_ok >= 0.93 * 200
     assert fixed_ok < cs_ok
+
+
+def _thin_exploration_coverage(reps: int, floor: bool) -> float:
+    """Share of ``reps`` streams whose reward-difference sequence covers the truth at every look (8 looks of
+    250): an agent exploring 5 % over six routes (weight 120 on the rare ones), a challenger that moves 40 %
+    of the contexts to a better rare route, an outcome model that knows nothing (0.5 everywhere)."""
+    pool_rng = np.random.default_rng(7)
+    k, eps, n_ctx = 6, 0.05, 100
+    means = pool_rng.uniform(0.2, 0.8, (n_ctx, k))
+    greedy = np.zeros(n_ctx, int)
+    pick = np.where(np.arange(n_ctx) < 40, means.argmax(1), greedy)
+    probs = np.full((n_ctx, k), eps / k)
+    probs[:, 0] += 1.0 - eps
+    truth = float(means[np.arange(n_ctx), pick].mean() - (probs * means).sum(1).mean())
+    settings = SequentialSettings(0.95, 5000)
+    covered = 0
+    for rep in range(reps):
+        rng = np.random.default_rng(1000 + rep)
+        ev, ok = ProgressiveEvidence(), True
+        ctx = rng.integers(0, n_ctx, 2000)
+        u = rng.random(2000)
+        coins = rng.random(2000)
+        for i in range(2000):
+            c = ctx[i]
+            a = int(min((probs[c].cumsum() < u[i]).sum(), k - 1))
+            p, y = probs[c, a], float(coins[i] < means[c, a])
+            match = a == pick[c]
+            phi = 0.5 + (y - 0.5) / p if match else 0.5
+            unseen = p / (1.0 - p) if floor and not match else 0.0
+            ev.add((phi, 0.0, 0.0), (y, 0.0, 0.0), weight=1.0 / p if match else 0.0, unsupported=False, at=str(i),
+                   unseen=unseen, residual_sq=((y - 0.5) ** 2, 0.0, 0.0))
+            if (i + 1) % 250 == 0:
+                d = sequential_result(ev, settings).deltas["reward"]
+                ok &= d.ci_low <= truth <= d.ci_high
+        covered += ok
+    return covered / reps
+
+
+def test_a_floor_from_the_logged_propensities_keeps_coverage_when_the_agent_explores_little() -> None:
+    """Before the agent happens to log a rare route the challenger prefers, the sample variance knows nothing
+    of its weight of 120 and the sequence is confidently wrong; the floor that the logged propensities give
+    (``ProgressiveEvidence.unseen_variance``) keeps it covering at every look."""
+    with_floor = _thin_exploration_coverage(150, floor=True)
+    assert with_floor >= 0.93
+    assert _thin_exploration_coverage(150, floor=False) < with_floor - 0.05
+
+
+def test_the_unseen_variance_is_the_logged_propensities_bound_times_the_residual_noise() -> None:
+    ev = ProgressiveEvidence()
+    for i in range(10):  # the greedy route logged at 0.95, the challenger elsewhere: factor 0.95 / 0.05 = 19
+        ev.add((0.5, 0.0, 0.0), (1.0, 0.0, 0.0), weight=0.0, unsupported=False, at=str(i), unseen=19.0,
+               residual_sq=(0.25, 0.0, 100.0))
+    assert ev.unseen_variance(0) == pytest.approx(19.0 * 0.25)
+    assert ev.unseen_variance(2) == pytest.approx(1900.0)
+    back = ProgressiveEvidence.from_state(json.loads(json.dumps(ev.to_state())))
+    assert back.unseen_variance(0) == ev.unseen_variance(0)
+    old = ev.to_state()
+    del old["unseen"]  # a checkpoint written before the floor: none, as it was judged then
+    assert math.isnan(ProgressiveEvidence.from_state(old).unseen_variance(0))
 
 
 def test_one_sided_bound_holds_at_every_look_and_is_tighter_than_the_two_sided_sequence() -> None:
@@ -186,6 +245,9 @@ def test_evaluation_judges_on_all_trajectories_with_anytime_intervals() -> None:
     fixed = ProgressiveEvidence.from_state(learner.progressive.to_state())
     d = fixed.delta[0]
     assert r.deltas["reward"].half_width > 1.959964 * math.sqrt(d.variance / d.n)
+    # the learner gathers the propensities' floor on every trajectory, and the report says where it held
+    assert fixed.unseen > 0 and fixed.residual_sq[0] > 0 and fixed.residual_sq[2] > 0
+    assert fixed.unseen_variance(0) > 0 and set(r.sequential["variance_floor_binds"]) <= set(METRICS)
     assert "holdout_check" in ev.decision.gates
     holdout = evaluate(learner.snapshot(), None, PolicySettings(method="holdout")).result
     assert holdout.method == "holdout" and holdout.sequential is None

@@ -27,7 +27,10 @@ any look stays at most alpha.
 Errors are coin flips that importance weights can multiply twentyfold, so the error-rate
 difference's sample variance is unreliable until a few rare weighted flips have landed; its
 interval uses the larger of the sample variance and a model-based one
-(``ProgressiveEvidence.error_variance``).
+(``ProgressiveEvidence.error_variance``). Every metric's interval also stands on a floor that the
+logged propensities give before any rare route has been logged (``ProgressiveEvidence.unseen_variance``):
+an agent that explores little logs the routes a challenger prefers so rarely that the sample
+variance would otherwise stay small for thousands of trajectories.
 
 Each gate asks a one-sided question — reward at least this much better, error rate and latency
 at most this much worse — so each delta also carries one-sided bounds (``bound_low`` /
@@ -80,6 +83,14 @@ def _interval(m: Moments, s: SequentialSettings, floor: float = math.nan, *, bou
         return Interval(m.mean, lo, hi, m.n)
     w = cs_one_sided_width(sd, m.n, s.alpha, s.target_n)
     return Interval(m.mean, lo, hi, m.n, m.mean - w, m.mean + w)
+
+
+def _floor(evidence: ProgressiveEvidence, metric: int) -> float:
+    """The larger of the model-based variances under metric ``metric``'s paired difference (NaN: none)."""
+    floors = [v for v in (evidence.unseen_variance(metric),
+                          evidence.error_variance() if METRICS[metric] == "error_rate" else math.nan)
+              if not math.isnan(v)]
+    return max(floors) if floors else math.nan
 
 
 def stream_share(i: int) -> float:
@@ -136,8 +147,10 @@ def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSetting
         unsupported_tasks=evidence.unsupported,
         unsupported_routes=sorted(evidence.unsupported_routes),
     )
+    floors = [_floor(evidence, i) for i in range(len(METRICS))]
     info = {
         "interval": INTERVAL,
+        "variance_floor_binds": [m for i, m in enumerate(METRICS) if floors[i] > max(evidence.delta[i].variance, 0.0)],
         "gate_bounds": GATE_BOUNDS,
         "alpha": round(settings.alpha, 6),
         "alpha_spent": round(alpha_total if alpha_total is not None else settings.alpha, 6),
@@ -166,9 +179,7 @@ def sequential_result(evidence: ProgressiveEvidence, settings: SequentialSetting
         imputed_propensities=holdout.imputed_propensities if holdout is not None else 0,
         baseline=estimate(baseline_name, evidence.baseline),
         challenger=estimate(challenger_name, evidence.challenger),
-        deltas={m: _interval(evidence.delta[i], settings, evidence.error_variance() if m == "error_rate" else math.nan,
-                             bounds=True)
-                for i, m in enumerate(METRICS)},
+        deltas={m: _interval(evidence.delta[i], settings, floors[i], bounds=True) for i, m in enumerate(METRICS)},
         challenger_diagnostics=diag,
         slices=dict(holdout.slices) if holdout is not None else {},
         method=METHOD,

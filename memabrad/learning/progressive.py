@@ -78,6 +78,10 @@ class ProgressiveEvidence:
     last_at: str | None = None
     error_smooth: Moments = field(default_factory=Moments)
     error_noise: float = 0.0
+    unseen: float = 0.0
+    """Sum of each trajectory's importance-variance factor, see ``unseen_variance``."""
+    residual_sq: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    """Per metric, the sum of squared residuals of the outcome model at the logged route."""
     restarts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     """(looks taken by then, this evidence's state) at each size of ``RESTART_AT`` reached (checkpoints
     written before that rule hold states taken at looks 1, 2, 4, ...: streams just as valid)."""
@@ -91,13 +95,20 @@ class ProgressiveEvidence:
         return self.delta[0].n
 
     def add(self, phi_ch: tuple[float, float, float], phi_bl: tuple[float, float, float], *, weight: float,
-            unsupported: bool, at: str, route: str | None = None, error_parts: tuple[float, float] | None = None
-            ) -> None:
+            unsupported: bool, at: str, route: str | None = None, error_parts: tuple[float, float] | None = None,
+            unseen: float = 0.0, residual_sq: tuple[float, float, float] | None = None) -> None:
         """One trajectory's influence values; ``weight``: the challenger's importance weight
-        (1/propensity where it picked the logged route, else 0); ``error_parts``: see ``error_variance``."""
+        (1/propensity where it picked the logged route, else 0); ``error_parts``: see ``error_variance``;
+        ``unseen`` and ``residual_sq``: see ``unseen_variance``."""
         if error_parts is not None:
             self.error_smooth.add(error_parts[0])
             self.error_noise += error_parts[1]
+        if residual_sq is not None:
+            self.unseen += unseen
+            r = self.residual_sq
+            r[0] += residual_sq[0]
+            r[1] += residual_sq[1]
+            r[2] += residual_sq[2]
         for m in range(3):
             self.challenger[m].add(phi_ch[m])
             self.baseline[m].add(phi_bl[m])
@@ -134,6 +145,26 @@ class ProgressiveEvidence:
             return float("nan")
         return self.error_smooth.variance + self.error_noise / n
 
+    def unseen_variance(self, metric: int) -> float:
+        """A variance floor under the paired difference of ``metric`` that does not wait for rare matches.
+
+        Where a policy picks a route the agent rarely logs, the difference's variance is the outcome's
+        noise times about 1/propensity of that route, but the sample variance only learns so once the
+        agent happens to log it (once in ~120 trajectories at 5 % exploration over six routes); until
+        then an interval is confidently wrong. Each trajectory whose logged route is not the pick says
+        something at once: the pick's propensity was at most ``1 - p`` (``p`` the logged one), so the
+        pick's part of the variance on that task is at least ``p / (1 - p)`` times the noise. Each
+        trajectory adds that factor for each of the pair's picks that is not the logged route, unless
+        the two picks agree (``unseen``); the noise is the outcome model's mean squared residual at the
+        logged route. In expectation their product is at most the variance the sample variance has not
+        seen yet (on a task where the pick has propensity ``mu``, at most ``(1 - mu)^2 / mu`` of the
+        ``(1 - mu) / mu`` the pick adds), so an interval on the larger of it and the sample variance stays
+        valid and is honest early. NaN before two trajectories or without the parts."""
+        n = self.n
+        if n < 2 or self.unseen <= 0.0:
+            return float("nan")
+        return (self.unseen / n) * (self.residual_sq[metric] / n)
+
     @property
     def effective_sample_size(self) -> float:
         """Kish's effective sample size of the challenger's importance weights."""
@@ -164,6 +195,8 @@ class ProgressiveEvidence:
             looks=self.looks - look, first_at=None, last_at=self.last_at,
             error_smooth=self.error_smooth.minus(earlier.error_smooth),
             error_noise=self.error_noise - earlier.error_noise, start_look=look, start_n=earlier.n,
+            unseen=self.unseen - earlier.unseen,
+            residual_sq=[a - b for a, b in zip(self.residual_sq, earlier.residual_sq, strict=True)],
         )
 
     def copy(self) -> ProgressiveEvidence:
@@ -186,6 +219,7 @@ class ProgressiveEvidence:
             "looks": self.looks,
             "span": [self.first_at, self.last_at],
             "error_model": [self.error_smooth.to_state(), self.error_noise],
+            "unseen": [self.unseen, *self.residual_sq],
         }
 
     @classmethod
@@ -201,6 +235,8 @@ class ProgressiveEvidence:
             looks=int(s["looks"]), first_at=s["span"][0], last_at=s["span"][1],
             error_smooth=Moments.from_state(s["error_model"][0]) if "error_model" in s else Moments(),
             error_noise=float(s["error_model"][1]) if "error_model" in s else 0.0,
+            unseen=float(s["unseen"][0]) if "unseen" in s else 0.0,  # saved before the floor: none
+            residual_sq=[float(v) for v in s["unseen"][1:]] if "unseen" in s else [0.0, 0.0, 0.0],
             restarts=[(int(look), dict(state)) for look, state in s.get("restarts", [])],
         )
 
@@ -217,7 +253,9 @@ class Scored:
     weight: float
     unsupported: bool
     error_parts: tuple[float, float]
-    shadow: tuple[tuple[float, float, float], tuple[float, float]] | None = None
+    unseen: float
+    residual_sq: tuple[float, float, float]
+    shadow: tuple[tuple[float, float, float], tuple[float, float], float] | None = None
 
 
 def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None, x: Features, x_baseline: Features,
@@ -236,6 +274,9 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
     Straight-line code, no closures: it runs once per member per trajectory."""
     choice = best_route(challenger.scores(x, candidates, group, pessimism, prices))
     w = 1.0 / propensity
+    # importance-variance factor of a pick other than the logged route (``ProgressiveEvidence.unseen_variance``):
+    # its propensity is at most 1 - propensity
+    other = propensity / (1.0 - propensity) if propensity < 1.0 else 0.0
     predict = challenger.predict_outcome
     o = predict(x, route, group)
     ql = (o.reward, o.error_rate, o.latency_ms)
@@ -243,6 +284,8 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
     q_err_l = ql[1]
     phi_route = (ql[0] + (outcome[0] - ql[0]) * w, q_err_l + (outcome[1] - q_err_l) * w,
                  ql[2] + (outcome[2] - ql[2]) * w)
+    residual_sq = ((outcome[0] - ql[0]) ** 2, (outcome[1] - q_err_l) ** 2, (outcome[2] - ql[2]) ** 2)
+    f_ch = 0.0 if choice == route else other
     if choice == route:
         phi_ch, q_choice_err, s_ch = phi_route, q_err_l, w
     else:
@@ -251,24 +294,25 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
     bpick, spick = picks if picks is not None else (None, None)
 
     def against(b: Router | FrozenScorer | None, xb: Features, known: str | None
-                ) -> tuple[tuple[float, float, float], tuple[float, float]]:
-        """The baseline's influence values and the error-variance parts of the paired difference."""
+                ) -> tuple[tuple[float, float, float], tuple[float, float], float]:
+        """The baseline's influence values, the error-variance parts and the importance-variance factor of
+        the paired difference."""
         if b is None:
             s_coef = s_ch - 1.0
-            return outcome, (q_choice_err - q_err_l, s_coef * s_coef * q_err_l * (1.0 - q_err_l))
+            return outcome, (q_choice_err - q_err_l, s_coef * s_coef * q_err_l * (1.0 - q_err_l)), f_ch
         pick = known if known is not None else b.best(xb, candidates, group)
         if pick == choice:
-            phi_bl, q_err, s_pick = phi_ch, q_choice_err, s_ch
-        elif pick == route:
-            phi_bl, q_err, s_pick = phi_route, q_err_l, w
+            return phi_ch, (0.0, 0.0), 0.0
+        if pick == route:
+            phi_bl, q_err, s_pick, f_pick = phi_route, q_err_l, w, 0.0
         else:
             p = predict(x, pick, group)
-            phi_bl, q_err, s_pick = (p.reward, p.error_rate, p.latency_ms), p.error_rate, 0.0
+            phi_bl, q_err, s_pick, f_pick = (p.reward, p.error_rate, p.latency_ms), p.error_rate, 0.0, other
         s_coef = s_ch - s_pick
-        return phi_bl, (q_choice_err - q_err, s_coef * s_coef * q_err_l * (1.0 - q_err_l))
+        return phi_bl, (q_choice_err - q_err, s_coef * s_coef * q_err_l * (1.0 - q_err_l)), f_ch + f_pick
 
-    phi_bl, parts = against(baseline, x_baseline, bpick)
+    phi_bl, parts, unseen = against(baseline, x_baseline, bpick)
     model = challenger.routes.get(choice)
     unsupported = choice != route and (model is None or not model.n)
-    return Scored(phi_ch, phi_bl, choice, s_ch, unsupported, parts,
+    return Scored(phi_ch, phi_bl, choice, s_ch, unsupported, parts, unseen, residual_sq,
                   against(shadow, x_shadow if x_shadow is not None else x, spick) if shadow is not None else None)

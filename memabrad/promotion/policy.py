@@ -39,6 +39,7 @@ class PolicySettings:
     slice_max_regression: float = 0.05
     min_effective_sample_size: float = 50.0
     max_importance_weight: float = 50.0
+    trajectories_per_weight: float = 100.0
     method: Literal["progressive", "holdout"] = "progressive"
     target_n: int = 5000
 
@@ -55,6 +56,7 @@ class PolicySettings:
             slice_max_regression=promotion.slice_gate.max_regression,
             min_effective_sample_size=evaluation.min_effective_sample_size,
             max_importance_weight=evaluation.max_importance_weight,
+            trajectories_per_weight=evaluation.trajectories_per_weight,
             method=evaluation.method,
             target_n=evaluation.target_n,
         )
@@ -189,6 +191,21 @@ class PromotionPolicy:
         g = point_gate("slice_reward_delta", big[worst].reward_delta.value, -s.slice_max_regression, ">=")
         return GateResult(g.name, g.value, g.threshold, g.direction, g.status, f"{g.reason} (slice {worst})")
 
+    def weight_limit(self, result: BenchmarkResult) -> float:
+        """The largest matched importance weight ``result``'s evidence can carry.
+
+        A weight of w stands for a route the agent logged with probability 1/w; what makes it a problem is
+        not its size but its share of the evidence (the expected sum of the matched weights is the number
+        of trajectories), since a confidence sequence estimates its variance from such trajectories. So
+        on the progressive evidence the limit grows with it, one unit of weight per
+        ``trajectories_per_weight`` trajectories (100: the heaviest trajectory at most 1 % of the
+        evidence's weight), never below ``max_importance_weight`` (what the first looks need). A fixed-n
+        hold-out interval gets no such allowance (docs/benchmarks.md, "Agents that explore little")."""
+        s = self.settings
+        if result.method != "progressive" or s.trajectories_per_weight <= 0:
+            return s.max_importance_weight
+        return max(s.max_importance_weight, result.logged_count / s.trajectories_per_weight)
+
     def _health(self, result: BenchmarkResult) -> list[str]:
         s = self.settings
         diag = result.challenger_diagnostics
@@ -198,8 +215,8 @@ class PromotionPolicy:
         if diag.effective_sample_size < s.min_effective_sample_size:
             problems.append(f"effective sample size {diag.effective_sample_size:.1f} < min "
                             f"{s.min_effective_sample_size:g}")
-        if diag.max_weight > s.max_importance_weight:
-            problems.append(f"importance weight {diag.max_weight:.1f} > max {s.max_importance_weight:g}")
+        if diag.max_weight > self.weight_limit(result):
+            problems.append(f"importance weight {diag.max_weight:.1f} > max {self.weight_limit(result):g}")
         if diag.unsupported_tasks > UNSUPPORTED_SHARE_LIMIT * result.logged_count:
             problems.append(f"challenger picks routes the logging policy never tried "
                             f"({', '.join(diag.unsupported_routes)}) on {diag.unsupported_tasks} tasks")

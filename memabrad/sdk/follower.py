@@ -88,8 +88,10 @@ class RouterFollower:
     ``epsilon`` is the exploration rate. The daemon can only judge a challenger on tasks
     where the logged route is the one the challenger would take, weighting each by
     1/propensity; in statistical mode an evaluation whose largest weight exceeds
-    ``evaluation.max_importance_weight`` (50) is inconclusive. So keep ``epsilon / k``
-    (k candidates) above 1/50: the default 0.2 is enough for up to 10 candidates.
+    ``evaluation.max_importance_weight`` (50) is inconclusive until the evidence holds
+    ``evaluation.trajectories_per_weight`` (100) trajectories per unit of that weight. So keep
+    ``epsilon / k`` (k candidates) above 1/50 to be judged from the first looks: the default 0.2
+    is enough for up to 10 candidates.
     ``rng`` is a ``random.Random`` or a seed, for reproducible exploration.
     ``on_swap`` is called on the event loop after each swap; it must not block.
     ``create_topic`` creates a missing events topic (one partition), for local experiments.
