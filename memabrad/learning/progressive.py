@@ -285,12 +285,11 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
     phi_route = (ql[0] + (outcome[0] - ql[0]) * w, q_err_l + (outcome[1] - q_err_l) * w,
                  ql[2] + (outcome[2] - ql[2]) * w)
     residual_sq = ((outcome[0] - ql[0]) ** 2, (outcome[1] - q_err_l) ** 2, (outcome[2] - ql[2]) ** 2)
-    f_ch = 0.0 if choice == route else other
     if choice == route:
-        phi_ch, q_choice_err, s_ch = phi_route, q_err_l, w
+        phi_ch, q_choice_err, s_ch, f_ch = phi_route, q_err_l, w, 0.0
     else:
         o = predict(x, choice, group)
-        phi_ch, q_choice_err, s_ch = (o.reward, o.error_rate, o.latency_ms), o.error_rate, 0.0
+        phi_ch, q_choice_err, s_ch, f_ch = (o.reward, o.error_rate, o.latency_ms), o.error_rate, 0.0, other
     bpick, spick = picks if picks is not None else (None, None)
 
     def against(b: Router | FrozenScorer | None, xb: Features, known: str | None

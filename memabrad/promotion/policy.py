@@ -215,8 +215,9 @@ class PromotionPolicy:
         if diag.effective_sample_size < s.min_effective_sample_size:
             problems.append(f"effective sample size {diag.effective_sample_size:.1f} < min "
                             f"{s.min_effective_sample_size:g}")
-        if diag.max_weight > self.weight_limit(result):
-            problems.append(f"importance weight {diag.max_weight:.1f} > max {self.weight_limit(result):g}")
+        limit = self.weight_limit(result)
+        if diag.max_weight > limit:
+            problems.append(f"importance weight {diag.max_weight:.1f} > max {limit:g}")
         if diag.unsupported_tasks > UNSUPPORTED_SHARE_LIMIT * result.logged_count:
             problems.append(f"challenger picks routes the logging policy never tried "
                             f"({', '.join(diag.unsupported_routes)}) on {diag.unsupported_tasks} tasks")
