@@ -408,11 +408,11 @@ def _class_data(name: str) -> tuple[np.ndarray, list[str], list[frozenset[int]],
     return xs, [n.replace(" ", "_") for n in names], right, labels, f"river.datasets.{RIVER_CLASSES[name]}()"
 
 
-def classes_workload(name: str, seed: int) -> Workload:
+def classes_workload(name: str, seed: int, share: float = LOG_SHARE) -> Workload:
     """A classification dataset bundled with scikit-learn or river as a contextual bandit, the classic test
     of off-policy learners: one route per class, reward 1 for a right class, else 0; the task is one
     fixed text and the example's numbers in ``task.features`` (an agent that routes on numbers alone).
-    Logging: 70% to the first class's route + 30% uniform, exact propensities. A seeded 70 / 30 split:
+    Logging: ``share`` (70%) to the first class's route + the rest uniform, exact propensities. A seeded 70 / 30 split:
     the log cycles through seeded permutations of the training examples, truth = exact accuracy of a
     policy's choice on the held-out ones."""
     xs, names, right, labels, source = _class_data(name)
@@ -421,7 +421,7 @@ def classes_workload(name: str, seed: int) -> Workload:
     random.Random(seed).shuffle(order)
     cut = int(0.7 * len(order))
     train, test = order[:cut], order[cut:]
-    probs = _skewed_probs(routes, routes[0])
+    probs = _skewed_probs(routes, routes[0], share)
 
     def task(i: int) -> dict[str, Any]:
         return {"input": CLASSES_TEXT, "features": {n: float(v) for n, v in zip(names, xs[i], strict=True)}}
@@ -439,17 +439,17 @@ def classes_workload(name: str, seed: int) -> Workload:
     def value(policy: Policy) -> Value:
         return Value(sum(policy(t, list(routes)) in ok for t, ok in tasks) / len(tasks))
 
-    share = Counter(r for _, ok in tasks for r in ok)
-    best = max(routes, key=lambda r: (share[r], r == routes[0]))
+    right_share = Counter(r for _, ok in tasks for r in ok)
+    best = max(routes, key=lambda r: (right_share[r], r == routes[0]))
     multi = any(len(ok) > 1 for _, ok in tasks)
     return Workload(
         name=name, router_id=name, exact=True, stream=stream, value=value,
         logging=Value(sum(sum(probs[r] for r in ok) for _, ok in tasks) / len(tasks)),
-        best_single=(best, Value(share[best] / len(tasks))),
+        best_single=(best, Value(right_share[best] / len(tasks))),
         oracle=Value(sum(1 for _, ok in tasks if ok) / len(tasks)),
         meta={"truth": f"exact accuracy over the {len(test)} held-out examples of {source} ({len(right)} examples, "
                        f"{xs.shape[1]} numbers, {len(routes)} classes{', several right per example' if multi else ''})",
-              "logging_policy": f"{LOG_SHARE:.0%} {routes[0]} + uniform over the {len(routes)} routes",
+              "logging_policy": f"{share:.0%} {routes[0]} + uniform over the {len(routes)} routes",
               "task": f"input {CLASSES_TEXT!r}, the numbers in task.features; no task_type"},
     )
 
