@@ -109,7 +109,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -381,8 +381,18 @@ CLASSES = {"digits": "load_digits", "wine": "load_wine", "cancer": "load_breast_
 RIVER_CLASSES = {"segment": "ImageSegments", "phishing": "Phishing", "bananas": "Bananas", "yeast": "Yeast"}
 
 
-def _class_data(name: str) -> tuple[np.ndarray, list[str], list[frozenset[int]], list[str], str]:
-    """(numbers per example, their names, each example's right classes, class names, where it is from)."""
+class ClassData(NamedTuple):
+    """A classification dataset: numbers per example, their names, each example's right classes (indices
+    into ``labels``), the class names, and where it is from."""
+
+    xs: np.ndarray
+    names: list[str]
+    right: list[frozenset[int]]
+    labels: list[str]
+    source: str
+
+
+def _class_data(name: str) -> ClassData:
     if name in CLASSES:
         import sklearn.datasets
 
@@ -392,8 +402,8 @@ def _class_data(name: str) -> tuple[np.ndarray, list[str], list[frozenset[int]],
             f"x{j}" for j in range(xs.shape[1])]
         ys = [int(v) for v in data.target]
         labels = sorted(set(ys))
-        return xs, names, [frozenset([labels.index(y)]) for y in ys], [str(c) for c in labels], \
-            f"sklearn.datasets.{CLASSES[name]}()"
+        return ClassData(xs, names, [frozenset([labels.index(y)]) for y in ys], [str(c) for c in labels],
+                         f"sklearn.datasets.{CLASSES[name]}()")
     from river import datasets
 
     rows = list(getattr(datasets, RIVER_CLASSES[name])())
@@ -405,7 +415,8 @@ def _class_data(name: str) -> tuple[np.ndarray, list[str], list[frozenset[int]],
     else:
         labels = sorted({str(y) for _, y in rows})
         right = [frozenset([labels.index(str(y))]) for _, y in rows]
-    return xs, [n.replace(" ", "_") for n in names], right, labels, f"river.datasets.{RIVER_CLASSES[name]}()"
+    return ClassData(xs, [n.replace(" ", "_") for n in names], right, labels,
+                     f"river.datasets.{RIVER_CLASSES[name]}()")
 
 
 def classes_workload(name: str, seed: int, share: float = LOG_SHARE) -> Workload:
@@ -416,7 +427,7 @@ def classes_workload(name: str, seed: int, share: float = LOG_SHARE) -> Workload
     the log cycles through seeded permutations of the training examples, truth = exact accuracy of a
     policy's choice on the held-out ones."""
     xs, names, right, labels, source = _class_data(name)
-    routes = [f"class-{c}" for c in range(len(labels))] if name in CLASSES else [f"class-{c}" for c in labels]
+    routes = [f"class-{c}" for c in labels]  # scikit-learn's labels are 0..k-1
     order = list(range(len(right)))
     random.Random(seed).shuffle(order)
     cut = int(0.7 * len(order))

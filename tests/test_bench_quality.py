@@ -65,12 +65,12 @@ def test_a_multi_label_dataset_rewards_every_right_class_and_values_policies_exa
     rewards a route iff its class is one of them, and the truth counts a choice right the same way."""
     with bench_module("quality.py") as q:
         w = q.classes_workload("yeast", 1)
-        _xs, names, right, labels, _src = q._class_data("yeast")
+        xs, names, right, labels, _src = q._class_data("yeast")
         assert len(labels) == 14 and any(len(r) > 1 for r in right)
         rows = list(w.stream(500))
         routes = rows[0]["candidates"]
         assert routes == [f"class-{c}" for c in labels]
-        by_numbers = {tuple(float(v) for v in x): r for x, r in zip(q._class_data("yeast")[0], right, strict=True)}
+        by_numbers = {tuple(float(v) for v in x): r for x, r in zip(xs, right, strict=True)}
         for row in rows:
             t = parse_trajectory(json.dumps(row).encode())
             ok = by_numbers[tuple(t.task.features[n] for n in names)]

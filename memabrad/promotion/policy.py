@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from memabrad.evaluation.compare import BenchmarkResult
 from memabrad.evaluation.estimators import Interval
+from memabrad.evaluation.sequential import METHOD as PROGRESSIVE
 from memabrad.promotion.gates import Direction, GateResult, interval_gate, point_gate
 
 Verdict = Literal["promote", "reject", "inconclusive"]
@@ -202,7 +203,7 @@ class PromotionPolicy:
         evidence's weight), never below ``max_importance_weight`` (what the first looks need). A fixed-n
         hold-out interval gets no such allowance (docs/benchmarks.md, "Agents that explore little")."""
         s = self.settings
-        if result.method != "progressive" or s.trajectories_per_weight <= 0:
+        if result.method != PROGRESSIVE or s.trajectories_per_weight <= 0:
             return s.max_importance_weight
         return max(s.max_importance_weight, result.logged_count / s.trajectories_per_weight)
 
