@@ -251,8 +251,16 @@ def _evidence(s: Stream, cols_idx: np.ndarray, q: np.ndarray, end: int) -> Progr
     p = s.p[:end]
     unseen = np.where(match | (p >= 1.0), 0.0, p / np.maximum(1.0 - p, 1e-12))
     resid = s.y[:end] - q[rows, s.logged[:end]]
+    r2 = resid * resid
+    k = q.shape[1]
+    logged = s.logged[:end]
+    # per route: the challenger's unmatched picks' factors, times logged, squared residuals when logged
+    noise = np.column_stack([np.bincount(cols_idx[:end], weights=unseen, minlength=k),
+                             np.bincount(logged, minlength=k)]
+                            + [np.bincount(logged, weights=r2[:, m], minlength=k) for m in range(3)])
     return ProgressiveEvidence(
-        unseen=float(unseen.sum()), residual_sq=[float(v) for v in (resid * resid).sum(0)],
+        unseen=float(unseen.sum()), residual_sq=[float(v) for v in r2.sum(0)],
+        noise={str(a): [float(v) for v in row] for a, row in enumerate(noise) if row[0] > 0 or row[1] > 0},
         error_smooth=_moments(q_pi_err - q_log_err),
         error_noise=float((coef * coef * q_log_err * (1.0 - q_log_err)).sum()),
         challenger=[_moments(phi_ch[:, m]) for m in range(3)],

@@ -13,7 +13,7 @@ import pytest
 from memabrad.config import load_config
 from memabrad.evaluation.sequential import SequentialSettings, sequential_result
 from memabrad.learning.learner import RouterLearner
-from memabrad.learning.progressive import METRICS, ProgressiveEvidence
+from memabrad.learning.progressive import METRICS, NOISE_PRIOR, ProgressiveEvidence
 from memabrad.promotion.evaluation import evaluate
 from memabrad.promotion.policy import PolicySettings, PromotionPolicy
 from memabrad.sim import Simulator
@@ -101,9 +101,9 @@ def _thin_exploration_coverage(reps: int, floor: bool) -> float:
             p, y = probs[c, a], float(coins[i] < means[c, a])
             match = a == pick[c]
             phi = 0.5 + (y - 0.5) / p if match else 0.5
-            unseen = p / (1.0 - p) if floor and not match else 0.0
+            unseen = ((str(pick[c]), p / (1.0 - p)),) if floor and not match else ()
             ev.add((phi, 0.0, 0.0), (y, 0.0, 0.0), weight=1.0 / p if match else 0.0, unsupported=False, at=str(i),
-                   unseen=unseen, residual_sq=((y - 0.5) ** 2, 0.0, 0.0))
+                   unseen=unseen, residual_sq=((y - 0.5) ** 2, 0.0, 0.0), logged=str(a))
             if (i + 1) % 250 == 0:
                 d = sequential_result(ev, settings).deltas["reward"]
                 ok &= d.ci_low <= truth <= d.ci_high
@@ -123,15 +123,55 @@ def test_a_floor_from_the_logged_propensities_keeps_coverage_when_the_agent_expl
 def test_the_unseen_variance_is_the_logged_propensities_bound_times_the_residual_noise() -> None:
     ev = ProgressiveEvidence()
     for i in range(10):  # the greedy route logged at 0.95, the challenger elsewhere: factor 0.95 / 0.05 = 19
-        ev.add((0.5, 0.0, 0.0), (1.0, 0.0, 0.0), weight=0.0, unsupported=False, at=str(i), unseen=19.0,
-               residual_sq=(0.25, 0.0, 100.0))
+        ev.add((0.5, 0.0, 0.0), (1.0, 0.0, 0.0), weight=0.0, unsupported=False, at=str(i), unseen=(("b", 19.0),),
+               residual_sq=(0.25, 0.0, 100.0), logged="a")
+    # the pick "b" was never logged: its noise is the pooled one
     assert ev.unseen_variance(0) == pytest.approx(19.0 * 0.25)
     assert ev.unseen_variance(2) == pytest.approx(1900.0)
     back = ProgressiveEvidence.from_state(json.loads(json.dumps(ev.to_state())))
     assert back.unseen_variance(0) == ev.unseen_variance(0)
     old = ev.to_state()
-    del old["unseen"]  # a checkpoint written before the floor: none, as it was judged then
+    del old["unseen"], old["noise"]  # a checkpoint written before the floor: none, as it was judged then
     assert math.isnan(ProgressiveEvidence.from_state(old).unseen_variance(0))
+
+
+def test_the_unseen_variance_takes_the_noise_of_the_route_picked_not_of_the_route_logged() -> None:
+    """A slow tool's latency varies far more than the agent's usual route's: once the tool has been logged
+    its own noise (shrunk toward the pooled one by ``NOISE_PRIOR``) stands under its picks, never less than
+    the pooled noise; a checkpoint without the routes' noise keeps the pooled floor it was judged with."""
+    def evidence(tool_sq: float) -> ProgressiveEvidence:
+        ev = ProgressiveEvidence()
+        for i in range(95):
+            ev.add((0.5, 0.0, 0.0), (1.0, 0.0, 0.0), weight=0.0, unsupported=False, at=str(i),
+                   unseen=(("tool", 19.0),), residual_sq=(0.0, 0.0, 100.0), logged="answer")
+        for i in range(5):
+            ev.add((0.5, 0.0, 0.0), (1.0, 0.0, 0.0), weight=20.0, unsupported=False, at=f"t{i}",
+                   residual_sq=(0.0, 0.0, tool_sq), logged="tool")
+        return ev
+
+    n, factor = 100, 95 * 19.0
+    noisy = evidence(10_000.0)
+    pooled = (95 * 100.0 + 5 * 10_000.0) / n
+    tool = (5 * 10_000.0 + NOISE_PRIOR * pooled) / (5 + NOISE_PRIOR)
+    assert noisy.unseen_variance(2) == pytest.approx(factor * tool / n)
+    assert noisy.unseen_variance(2) > factor * pooled / n
+    quiet = evidence(1.0)  # a quieter pick: the pooled noise, never below it
+    assert quiet.unseen_variance(2) == pytest.approx(factor * ((95 * 100.0 + 5.0) / n) / n)
+    back = ProgressiveEvidence.from_state(json.loads(json.dumps(noisy.to_state())))
+    assert back.unseen_variance(2) == noisy.unseen_variance(2)
+    old = noisy.to_state()
+    del old["noise"]
+    assert ProgressiveEvidence.from_state(old).unseen_variance(2) == pytest.approx(factor * pooled / n)
+    # a stream since a restart takes the routes' sums since then
+    noisy.restarts.append((0, evidence(10_000.0)._core_state()))
+    later = evidence(10_000.0)
+    later.restarts = noisy.restarts
+    for i in range(100, 200):
+        later.add((0.5, 0.0, 0.0), (1.0, 0.0, 0.0), weight=0.0, unsupported=False, at=str(i),
+                  unseen=(("tool", 19.0),), residual_sq=(0.0, 0.0, 100.0), logged="answer")
+    since = later.streams()[1]
+    assert since.n == 100 and since.noise["tool"][:2] == [100 * 19.0, 0.0]
+    assert since.unseen_variance(2) == pytest.approx(100 * 19.0 * 100.0 / 100)
 
 
 def test_one_sided_bound_holds_at_every_look_and_is_tighter_than_the_two_sided_sequence() -> None:

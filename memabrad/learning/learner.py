@@ -252,11 +252,11 @@ class RouterLearner:
                                  shadow=chooser, pessimism=m.pessimism, picks=picks, prices=m.prices)
             m.evidence.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
                            at=t.trajectory_id, route=s.choice, error_parts=s.error_parts, unseen=s.unseen,
-                           residual_sq=s.residual_sq)
+                           residual_sq=s.residual_sq, logged=route)
             if shadow is not None and s.shadow is not None:
                 shadow.of(m.name).add(s.phi_challenger, s.shadow[0], weight=s.weight, unsupported=s.unsupported,
                                       at=t.trajectory_id, route=s.choice, error_parts=s.shadow[1],
-                                      unseen=s.shadow[2], residual_sq=s.residual_sq)
+                                      unseen=s.shadow[2], residual_sq=s.residual_sq, logged=route)
 
     def supported_routes(self) -> frozenset[str]:
         """Routes the logging policy has tried: trained on, or logged in the window."""

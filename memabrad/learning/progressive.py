@@ -45,6 +45,12 @@ looks, so the streams a decision may rest on do not depend on how often the daem
 (``evaluation.sequential``), so looking at all of them still spends alpha once."""
 
 
+NOISE_PRIOR = 5.0
+"""Pseudo-observations of the pooled residual noise behind each route's own (``unseen_variance``)."""
+MAX_NOISE_ROUTES = 256
+"""Routes whose noise is kept apart; the factors of any further ones stand on the pooled noise."""
+
+
 def _three() -> list[Moments]:
     return [Moments(), Moments(), Moments()]
 
@@ -82,6 +88,9 @@ class ProgressiveEvidence:
     """Sum of each trajectory's importance-variance factor, see ``unseen_variance``."""
     residual_sq: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     """Per metric, the sum of squared residuals of the outcome model at the logged route."""
+    noise: dict[str, list[float]] = field(default_factory=dict)
+    """Per route: [its picks' factors (part of ``unseen``), times logged, per metric the squared residuals
+    when logged]; see ``unseen_variance``. Empty in checkpoints written before: the pooled noise then."""
     restarts: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     """(looks taken by then, this evidence's state) at each size of ``RESTART_AT`` reached (checkpoints
     written before that rule hold states taken at looks 1, 2, 4, ...: streams just as valid)."""
@@ -96,19 +105,36 @@ class ProgressiveEvidence:
 
     def add(self, phi_ch: tuple[float, float, float], phi_bl: tuple[float, float, float], *, weight: float,
             unsupported: bool, at: str, route: str | None = None, error_parts: tuple[float, float] | None = None,
-            unseen: float = 0.0, residual_sq: tuple[float, float, float] | None = None) -> None:
+            unseen: Unseen = (), residual_sq: tuple[float, float, float] | None = None,
+            logged: str | None = None) -> None:
         """One trajectory's influence values; ``weight``: the challenger's importance weight
         (1/propensity where it picked the logged route, else 0); ``error_parts``: see ``error_variance``;
-        ``unseen`` and ``residual_sq``: see ``unseen_variance``."""
+        ``unseen`` (``Scored.unseen``), ``residual_sq`` and the ``logged`` route: see ``unseen_variance``."""
         if error_parts is not None:
             self.error_smooth.add(error_parts[0])
             self.error_noise += error_parts[1]
         if residual_sq is not None:
-            self.unseen += unseen
             r = self.residual_sq
             r[0] += residual_sq[0]
             r[1] += residual_sq[1]
             r[2] += residual_sq[2]
+            noise = self.noise
+            if logged is not None:
+                c = noise.get(logged)
+                if c is None and len(noise) < MAX_NOISE_ROUTES:
+                    c = noise[logged] = [0.0, 0.0, 0.0, 0.0, 0.0]
+                if c is not None:
+                    c[1] += 1.0
+                    c[2] += residual_sq[0]
+                    c[3] += residual_sq[1]
+                    c[4] += residual_sq[2]
+            for pick, factor in unseen:
+                self.unseen += factor
+                c = noise.get(pick)
+                if c is None and len(noise) < MAX_NOISE_ROUTES:
+                    c = noise[pick] = [0.0, 0.0, 0.0, 0.0, 0.0]
+                if c is not None:
+                    c[0] += factor
         for m in range(3):
             self.challenger[m].add(phi_ch[m])
             self.baseline[m].add(phi_bl[m])
@@ -155,15 +181,27 @@ class ProgressiveEvidence:
         something at once: the pick's propensity was at most ``1 - p`` (``p`` the logged one), so the
         pick's part of the variance on that task is at least ``p / (1 - p)`` times the noise. Each
         trajectory adds that factor for each of the pair's picks that is not the logged route, unless
-        the two picks agree (``unseen``); the noise is the outcome model's mean squared residual at the
-        logged route. In expectation their product is at most the variance the sample variance has not
-        seen yet (on a task where the pick has propensity ``mu``, at most ``(1 - mu)^2 / mu`` of the
-        ``(1 - mu) / mu`` the pick adds), so an interval on the larger of it and the sample variance stays
-        valid and is honest early. NaN before two trajectories or without the parts."""
+        the two picks agree (``unseen``), times the pick's noise (below). In expectation their product is
+        at most the variance the sample variance has not seen yet (on a task where the pick has
+        propensity ``mu``, at most ``(1 - mu)^2 / mu`` of the ``(1 - mu) / mu`` the pick adds), so an
+        interval on the larger of it and the sample variance stays valid and is honest early. NaN before
+        two trajectories or without the parts.
+
+        The noise is the *pick's*: a route's mean squared residual over the trajectories that logged it,
+        shrunk toward the pooled one by ``NOISE_PRIOR`` pseudo-observations and never below it. Routes'
+        noise differs (a slow tool's latency varies far more than a fast answer's, and a rarely logged
+        route is the one its outcome model knows least), and the rare routes a challenger picks are the
+        ones the pooled mean hardly sees. Before any such route is logged its noise is the pooled one."""
         n = self.n
         if n < 2 or self.unseen <= 0.0:
             return float("nan")
-        return (self.unseen / n) * (self.residual_sq[metric] / n)
+        pooled = self.residual_sq[metric] / n
+        rest, total = self.unseen, 0.0
+        for factor, logged, *sq in self.noise.values():
+            if factor > 0.0:
+                rest -= factor
+                total += factor * max(pooled, (sq[metric] + NOISE_PRIOR * pooled) / (logged + NOISE_PRIOR))
+        return (total + max(rest, 0.0) * pooled) / n
 
     @property
     def effective_sample_size(self) -> float:
@@ -197,6 +235,8 @@ class ProgressiveEvidence:
             error_noise=self.error_noise - earlier.error_noise, start_look=look, start_n=earlier.n,
             unseen=self.unseen - earlier.unseen,
             residual_sq=[a - b for a, b in zip(self.residual_sq, earlier.residual_sq, strict=True)],
+            noise={r: [a - b for a, b in zip(c, earlier.noise.get(r, _NO_NOISE), strict=True)]
+                   for r, c in self.noise.items()},
         )
 
     def copy(self) -> ProgressiveEvidence:
@@ -220,6 +260,7 @@ class ProgressiveEvidence:
             "span": [self.first_at, self.last_at],
             "error_model": [self.error_smooth.to_state(), self.error_noise],
             "unseen": [self.unseen, *self.residual_sq],
+            "noise": {r: list(c) for r, c in sorted(self.noise.items())},
         }
 
     @classmethod
@@ -237,8 +278,16 @@ class ProgressiveEvidence:
             error_noise=float(s["error_model"][1]) if "error_model" in s else 0.0,
             unseen=float(s["unseen"][0]) if "unseen" in s else 0.0,  # saved before the floor: none
             residual_sq=[float(v) for v in s["unseen"][1:]] if "unseen" in s else [0.0, 0.0, 0.0],
+            noise={str(r): [float(v) for v in c] for r, c in s.get("noise", {}).items()},  # before: pooled
             restarts=[(int(look), dict(state)) for look, state in s.get("restarts", [])],
         )
+
+
+_NO_NOISE = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+Unseen = tuple[tuple[str, float], ...]
+"""Each of a pair's picks that is not the logged route, with its importance-variance factor (none where the
+two picks agree); see ``ProgressiveEvidence.unseen_variance``."""
 
 
 @dataclass(slots=True)
@@ -253,9 +302,9 @@ class Scored:
     weight: float
     unsupported: bool
     error_parts: tuple[float, float]
-    unseen: float
+    unseen: Unseen
     residual_sq: tuple[float, float, float]
-    shadow: tuple[tuple[float, float, float], tuple[float, float], float] | None = None
+    shadow: tuple[tuple[float, float, float], tuple[float, float], Unseen] | None = None
 
 
 def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None, x: Features, x_baseline: Features,
@@ -285,15 +334,16 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
     phi_route = (ql[0] + (outcome[0] - ql[0]) * w, q_err_l + (outcome[1] - q_err_l) * w,
                  ql[2] + (outcome[2] - ql[2]) * w)
     residual_sq = ((outcome[0] - ql[0]) ** 2, (outcome[1] - q_err_l) ** 2, (outcome[2] - ql[2]) ** 2)
+    f_ch: Unseen
     if choice == route:
-        phi_ch, q_choice_err, s_ch, f_ch = phi_route, q_err_l, w, 0.0
+        phi_ch, q_choice_err, s_ch, f_ch = phi_route, q_err_l, w, ()
     else:
         o = predict(x, choice, group)
-        phi_ch, q_choice_err, s_ch, f_ch = (o.reward, o.error_rate, o.latency_ms), o.error_rate, 0.0, other
+        phi_ch, q_choice_err, s_ch, f_ch = (o.reward, o.error_rate, o.latency_ms), o.error_rate, 0.0, ((choice, other),)
     bpick, spick = picks if picks is not None else (None, None)
 
     def against(b: Router | FrozenScorer | None, xb: Features, known: str | None
-                ) -> tuple[tuple[float, float, float], tuple[float, float], float]:
+                ) -> tuple[tuple[float, float, float], tuple[float, float], Unseen]:
         """The baseline's influence values, the error-variance parts and the importance-variance factor of
         the paired difference."""
         if b is None:
@@ -301,14 +351,15 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
             return outcome, (q_choice_err - q_err_l, s_coef * s_coef * q_err_l * (1.0 - q_err_l)), f_ch
         pick = known if known is not None else b.best(xb, candidates, group)
         if pick == choice:
-            return phi_ch, (0.0, 0.0), 0.0
+            return phi_ch, (0.0, 0.0), ()
         if pick == route:
-            phi_bl, q_err, s_pick, f_pick = phi_route, q_err_l, w, 0.0
+            phi_bl, q_err, s_pick, f_pick = phi_route, q_err_l, w, f_ch
         else:
             p = predict(x, pick, group)
-            phi_bl, q_err, s_pick, f_pick = (p.reward, p.error_rate, p.latency_ms), p.error_rate, 0.0, other
+            phi_bl, q_err, s_pick, f_pick = (p.reward, p.error_rate, p.latency_ms), p.error_rate, 0.0, (
+                *f_ch, (pick, other))
         s_coef = s_ch - s_pick
-        return phi_bl, (q_choice_err - q_err, s_coef * s_coef * q_err_l * (1.0 - q_err_l)), f_ch + f_pick
+        return phi_bl, (q_choice_err - q_err, s_coef * s_coef * q_err_l * (1.0 - q_err_l)), f_pick
 
     phi_bl, parts, unseen = against(baseline, x_baseline, bpick)
     model = challenger.routes.get(choice)
