@@ -49,6 +49,11 @@ NOISE_PRIOR = 5.0
 """Pseudo-observations of the pooled residual noise behind each route's own (``unseen_variance``)."""
 MAX_NOISE_ROUTES = 256
 """Routes whose noise is kept apart; the factors of any further ones stand on the pooled noise."""
+_NO_NOISE = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+Unseen = tuple[tuple[str, float], ...]
+"""Each of a pair's picks that is not the logged route, with its importance-variance factor (none where the
+two picks agree); see ``ProgressiveEvidence.unseen_variance``."""
 
 
 def _three() -> list[Moments]:
@@ -118,21 +123,15 @@ class ProgressiveEvidence:
             r[0] += residual_sq[0]
             r[1] += residual_sq[1]
             r[2] += residual_sq[2]
-            noise = self.noise
-            if logged is not None:
-                c = noise.get(logged)
-                if c is None and len(noise) < MAX_NOISE_ROUTES:
-                    c = noise[logged] = [0.0, 0.0, 0.0, 0.0, 0.0]
-                if c is not None:
-                    c[1] += 1.0
-                    c[2] += residual_sq[0]
-                    c[3] += residual_sq[1]
-                    c[4] += residual_sq[2]
+            c = self._noise_of(logged) if logged is not None else None
+            if c is not None:
+                c[1] += 1.0
+                c[2] += residual_sq[0]
+                c[3] += residual_sq[1]
+                c[4] += residual_sq[2]
             for pick, factor in unseen:
                 self.unseen += factor
-                c = noise.get(pick)
-                if c is None and len(noise) < MAX_NOISE_ROUTES:
-                    c = noise[pick] = [0.0, 0.0, 0.0, 0.0, 0.0]
+                c = self._noise_of(pick)
                 if c is not None:
                     c[0] += factor
         for m in range(3):
@@ -156,6 +155,13 @@ class ProgressiveEvidence:
             state = self._core_state()
             del state["baseline_version_id"]
             self.restarts.append((self.looks, state))
+
+    def _noise_of(self, route: str) -> list[float] | None:
+        """``route``'s sums in ``noise``, new if there is room (None: past ``MAX_NOISE_ROUTES``)."""
+        c = self.noise.get(route)
+        if c is None and len(self.noise) < MAX_NOISE_ROUTES:
+            c = self.noise[route] = list(_NO_NOISE)
+        return c
 
     def error_variance(self) -> float:
         """Model-based variance of the error-rate difference, for a floor under the sample variance.
@@ -283,13 +289,6 @@ class ProgressiveEvidence:
         )
 
 
-_NO_NOISE = (0.0, 0.0, 0.0, 0.0, 0.0)
-
-Unseen = tuple[tuple[str, float], ...]
-"""Each of a pair's picks that is not the logged route, with its importance-variance factor (none where the
-two picks agree); see ``ProgressiveEvidence.unseen_variance``."""
-
-
 @dataclass(slots=True)
 class Scored:
     """One trajectory's progressive score: both policies' influence values and the challenger's pick;
@@ -353,13 +352,13 @@ def score_trajectory(challenger: Router, baseline: Router | FrozenScorer | None,
         if pick == choice:
             return phi_ch, (0.0, 0.0), ()
         if pick == route:
-            phi_bl, q_err, s_pick, f_pick = phi_route, q_err_l, w, f_ch
+            phi_bl, q_err, s_pick, pair = phi_route, q_err_l, w, f_ch
         else:
             p = predict(x, pick, group)
-            phi_bl, q_err, s_pick, f_pick = (p.reward, p.error_rate, p.latency_ms), p.error_rate, 0.0, (
+            phi_bl, q_err, s_pick, pair = (p.reward, p.error_rate, p.latency_ms), p.error_rate, 0.0, (
                 *f_ch, (pick, other))
         s_coef = s_ch - s_pick
-        return phi_bl, (q_choice_err - q_err, s_coef * s_coef * q_err_l * (1.0 - q_err_l)), f_pick
+        return phi_bl, (q_choice_err - q_err, s_coef * s_coef * q_err_l * (1.0 - q_err_l)), pair
 
     phi_bl, parts, unseen = against(baseline, x_baseline, bpick)
     model = challenger.routes.get(choice)
