@@ -75,10 +75,13 @@ def test_time_uniform_coverage_on_heavy_tailed_importance_weighted_values() -> N
     assert fixed_ok < cs_ok
 
 
-def _thin_exploration_coverage(reps: int, floor: bool) -> float:
+def _thin_exploration_coverage(reps: int, floor: bool, per_route: bool = True,
+                               noise: tuple[float, float] | None = None) -> float:
     """Share of ``reps`` streams whose reward-difference sequence covers the truth at every look (8 looks of
     250): an agent exploring 5 % over six routes (weight 120 on the rare ones), a challenger that moves 40 %
-    of the contexts to a better rare route, an outcome model that knows nothing (0.5 everywhere)."""
+    of the contexts to a better rare route, an outcome model that knows nothing (0.5 everywhere).
+    ``per_route``: the floor knows the logged routes (their own noise), else only the pooled noise;
+    ``noise``: Gaussian outcomes with this spread on the agent's route and on the rare ones, not coins."""
     pool_rng = np.random.default_rng(7)
     k, eps, n_ctx = 6, 0.05, 100
     means = pool_rng.uniform(0.2, 0.8, (n_ctx, k))
@@ -94,16 +97,20 @@ def _thin_exploration_coverage(reps: int, floor: bool) -> float:
         ev, ok = ProgressiveEvidence(), True
         ctx = rng.integers(0, n_ctx, 2000)
         u = rng.random(2000)
-        coins = rng.random(2000)
+        coins = rng.random(2000) if noise is None else rng.standard_normal(2000)
         for i in range(2000):
             c = ctx[i]
             a = int(min((probs[c].cumsum() < u[i]).sum(), k - 1))
-            p, y = probs[c, a], float(coins[i] < means[c, a])
+            p = probs[c, a]
+            if noise is None:
+                y = float(coins[i] < means[c, a])
+            else:
+                y = float(means[c, a] + noise[0 if a == 0 else 1] * coins[i])
             match = a == pick[c]
             phi = 0.5 + (y - 0.5) / p if match else 0.5
             unseen = ((str(pick[c]), p / (1.0 - p)),) if floor and not match else ()
             ev.add((phi, 0.0, 0.0), (y, 0.0, 0.0), weight=1.0 / p if match else 0.0, unsupported=False, at=str(i),
-                   unseen=unseen, residual_sq=((y - 0.5) ** 2, 0.0, 0.0), logged=str(a))
+                   unseen=unseen, residual_sq=((y - 0.5) ** 2, 0.0, 0.0), logged=str(a) if per_route else None)
             if (i + 1) % 250 == 0:
                 d = sequential_result(ev, settings).deltas["reward"]
                 ok &= d.ci_low <= truth <= d.ci_high
@@ -118,6 +125,15 @@ def test_a_floor_from_the_logged_propensities_keeps_coverage_when_the_agent_expl
     with_floor = _thin_exploration_coverage(150, floor=True)
     assert with_floor >= 0.93
     assert _thin_exploration_coverage(150, floor=False) < with_floor - 0.05
+
+
+def test_the_floor_takes_the_noise_of_the_rare_routes_a_challenger_picks() -> None:
+    """The agent's own route is quiet (spread 0.1), the rare routes the challenger prefers are not (0.75):
+    a floor on the pooled noise, which is nearly all the agent's route's, leaves the sequence too narrow
+    until the rare routes' weights of 120 have been seen; on the picked routes' own noise it covers."""
+    per_route = _thin_exploration_coverage(150, floor=True, noise=(0.1, 0.75))
+    assert per_route >= 0.95
+    assert _thin_exploration_coverage(150, floor=True, per_route=False, noise=(0.1, 0.75)) < per_route - 0.05
 
 
 def test_the_unseen_variance_is_the_logged_propensities_bound_times_the_residual_noise() -> None:
