@@ -379,6 +379,7 @@ CLASSES = {"digits": "load_digits", "wine": "load_wine", "cancer": "load_breast_
 # yeast is multi-label: an example belongs to several of 14 classes and every one of them is a right route,
 # as where several tools or models would each do.
 RIVER_CLASSES = {"segment": "ImageSegments", "phishing": "Phishing", "bananas": "Bananas", "yeast": "Yeast"}
+CLASS_DATASETS = (*CLASSES, *RIVER_CLASSES)  # every name ``classes_workload`` takes
 
 
 class ClassData(NamedTuple):
@@ -1058,7 +1059,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pareto": lambda: pareto_workload(args.seed, cache, lam=args.pareto_lambda,
                                           logging_model=args.pareto_logging, share=args.pareto_share),
         "obd": lambda: obd_workload(args.seed, cache),
-        **{name: (lambda name=name: classes_workload(name, args.seed)) for name in [*CLASSES, *RIVER_CLASSES]},
+        **{name: (lambda name=name: classes_workload(name, args.seed)) for name in CLASS_DATASETS},
         "embed": lambda: embed_workload(args.seed, n_small),
     }
     started = time.perf_counter()

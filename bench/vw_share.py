@@ -30,11 +30,11 @@ from memabrad.learning.window import is_holdout  # noqa: E402
 
 
 def workload(name: str, seed: int) -> q.Workload:
-    if name in q.CLASSES or name in q.RIVER_CLASSES:
+    if name in q.CLASS_DATASETS:
         return q.classes_workload(name, seed)
     if name == "embed":
         return q.embed_workload(seed, 5000)
-    raise SystemExit(f"unknown workload {name!r} (choose from {', '.join([*q.CLASSES, *q.RIVER_CLASSES, 'embed'])})")
+    raise SystemExit(f"unknown workload {name!r} (choose from {', '.join([*q.CLASS_DATASETS, 'embed'])})")
 
 
 def run(name: str, seed: int, n: int, share: float) -> dict[str, Any]:
