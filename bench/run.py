@@ -667,6 +667,9 @@ PORTFOLIOS: dict[str, list[dict[str, Any]]] = {
     "+1 own model (learning rate 0.1)": [{"name": "slow", "learning_rate": 0.1}],
     "+3 (slow, bold, careful)": [{"name": "slow", "learning_rate": 0.1}, {"name": "bold", "pessimism": 0.0},
                                  {"name": "careful", "pessimism": 2.0}],
+    "default": [{"name": "careful", "pessimism": 2.0, "guardrail_prices": True}],
+    "default + own model (learning rate 1.0; bench/configs/bold-member.yaml)": [
+        {"name": "careful", "pessimism": 2.0, "guardrail_prices": True}, {"name": "bold", "learning_rate": 1.0}],
 }
 
 
