@@ -95,6 +95,7 @@ import argparse
 import csv
 import hashlib
 import io
+import itertools
 import json
 import os
 import platform
@@ -379,7 +380,27 @@ CLASSES = {"digits": "load_digits", "wine": "load_wine", "cancer": "load_breast_
 # yeast is multi-label: an example belongs to several of 14 classes and every one of them is a right route,
 # as where several tools or models would each do.
 RIVER_CLASSES = {"segment": "ImageSegments", "phishing": "Phishing", "bananas": "Bananas", "yeast": "Yeast"}
-CLASS_DATASETS = (*CLASSES, *RIVER_CLASSES)  # every name ``classes_workload`` takes
+CLASS_DATASETS = (*CLASSES, *RIVER_CLASSES)  # the classification datasets of the default run
+# River's synthetic classification streams, a fixed pool of ``SYNTH_POOL`` examples each: probes of other kinds
+# of numeric traffic (bounded, binary, categorical codes, large raw scales), run on request
+# (``--workloads waveform,led,rbf,agrawal,sea,mixed``), never in a tuning loop.
+def _synth(kind: str, **kw: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        from river.datasets import synth
+
+        return getattr(synth, kind)(**kw)
+    return make
+
+
+SYNTH_CLASSES: dict[str, Callable[[], Any]] = {
+    "waveform": _synth("Waveform", seed=7),
+    "led": _synth("LED", seed=7, noise_percentage=0.1, irrelevant_features=True),
+    "rbf": _synth("RandomRBF", seed_model=7, seed_sample=8, n_classes=5, n_features=10),
+    "agrawal": _synth("Agrawal", classification_function=2, seed=7, balance_classes=True),
+    "sea": _synth("SEA", variant=0, noise=0.1, seed=7),
+    "mixed": _synth("Mixed", seed=7, balance_classes=True),
+}
+SYNTH_POOL = 3000
 
 
 class ClassData(NamedTuple):
@@ -407,6 +428,14 @@ def _class_data(name: str) -> ClassData:
                          f"sklearn.datasets.{CLASSES[name]}()")
     from river import datasets
 
+    if name in SYNTH_CLASSES:
+        rows = list(itertools.islice(SYNTH_CLASSES[name](), SYNTH_POOL))
+        names = sorted(rows[0][0], key=str)
+        xs = np.asarray([[float(x[k]) for k in names] for x, _ in rows], dtype=float)
+        labels = sorted({str(y) for _, y in rows})
+        return ClassData(xs, [f"x{k}" if not isinstance(k, str) else k for k in names],
+                         [frozenset([labels.index(str(y))]) for _, y in rows], labels,
+                         f"river.datasets.synth ({name}, the first {SYNTH_POOL:,})")
     rows = list(getattr(datasets, RIVER_CLASSES[name])())
     names = sorted(rows[0][0])
     xs = np.asarray([[float(x[k]) for k in names] for x, _ in rows], dtype=float)
@@ -1059,7 +1088,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pareto": lambda: pareto_workload(args.seed, cache, lam=args.pareto_lambda,
                                           logging_model=args.pareto_logging, share=args.pareto_share),
         "obd": lambda: obd_workload(args.seed, cache),
-        **{name: (lambda name=name: classes_workload(name, args.seed)) for name in CLASS_DATASETS},
+        **{name: (lambda name=name: classes_workload(name, args.seed)) for name in (*CLASS_DATASETS, *SYNTH_CLASSES)},
         "embed": lambda: embed_workload(args.seed, n_small),
     }
     started = time.perf_counter()

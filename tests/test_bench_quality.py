@@ -87,3 +87,16 @@ def test_every_bundled_classification_dataset_loads_as_a_bandit() -> None:
             row = next(w.stream(1))
             parse_trajectory(json.dumps(row).encode())
             assert 0.0 < w.logging.value <= w.best_single[1].value < w.oracle.value == 1.0, name
+
+
+def test_the_synthetic_probes_load_as_bandits_with_valid_trajectories() -> None:
+    """River's synthetic streams (binary segments, raw scales, category codes) as bandits: a fixed pool each,
+    every logged trajectory valid, truth exact and between logging and the oracle."""
+    with bench_module("quality.py") as q:
+        for name in q.SYNTH_CLASSES:
+            w = q.classes_workload(name, 1)
+            rows = list(w.stream(50))
+            for r in rows:
+                assert parse_trajectory(json.dumps(r).encode()).task.features
+            assert 0.0 < w.logging.value <= w.best_single[1].value < w.oracle.value == 1.0
+            assert str(q.SYNTH_POOL) in w.meta["truth"].replace(",", "")

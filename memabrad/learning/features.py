@@ -261,8 +261,12 @@ class Featurizer:
             if frac > 0.0:
                 x[knot_hashes[(name, k + 1, up)] & mask] = frac
         if hint is not None:
-            near = not hint.exact and self.version >= 6
-            x[key(("hn:" if near else "h:") + hint.route)] = weight * hint.similarity
+            x[self.hint_key(hint)] = weight * hint.similarity
+
+    def hint_key(self, hint: Hint) -> int:
+        """The feature a case-index hint sets (from version 6 a near duplicate's apart from an exact repeat's)."""
+        near = not hint.exact and self.version >= 6
+        return self._key(("hn:" if near else "h:") + hint.route)
 
     def _featurize_v1(self, view: TaskView, hint: Hint | None, hashes: list[int] | None) -> Features:
         """The features of models saved before version 2 (one block, L2-normalised as a whole)."""

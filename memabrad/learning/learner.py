@@ -215,12 +215,13 @@ class RouterLearner:
             numbers = self.challenger.featurizer.numbers  # None before features version 5
             if view.features and numbers is not None:  # after featurising: a task is never scaled by its own numbers
                 numbers.observe(view.features)
+            hk = self.challenger.featurizer.hint_key(hint) if hint is not None else None
             self.challenger.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
-                                  latency_ms=o.latency_ms, group=group, novel=novel)
+                                  latency_ms=o.latency_ms, group=group, novel=novel, hint_key=hk)
             for m in self.portfolio:
                 if m.own_model:
                     m.router.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
-                                   latency_ms=o.latency_ms, group=group, novel=novel)
+                                   latency_ms=o.latency_ms, group=group, novel=novel, hint_key=hk)
             self.counters.trained += 1
             self.span.add(t.trajectory_id, at)
         if self.use_case_index:

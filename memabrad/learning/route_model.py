@@ -22,6 +22,14 @@ Every head predicts ``mean + lambda_g * d_g + lambda_f * d_f``:
   features carry no signal, or are still noise, their weight stays near 0 and the route
   predicts its mean.
 
+A task seen before carries the case index's hint (its best past route) among its features. A new task
+carries none, and the model must serve those too: so on an event with a hint, every other feature is
+stepped on the residual of the prediction *without* the hint's part, as though the task were new, and
+only the hint's own feature on the residual of the whole prediction (what is left beyond the rest).
+Stepped jointly, the hint explains repeated tasks so well that the other features stop learning from
+them: where a pool of tasks recurs, a router then got *worse* on new tasks as its traffic grew
+(``docs/benchmarks.md``, "A task's hint learns apart").
+
 The reward head also carries a standard error, the prequential residual spread over the
 root of the evidence behind the prediction, so a router can rank routes by a pessimistic
 score and not chase a lucky few.
@@ -228,7 +236,7 @@ class RouteModel(base.Regressor):
     def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0,
               group: str | None = None, novel: bool = True, shared: SharedPart | None = None,
               steps: np.ndarray | None = None, prior: tuple[float, float] | None = None,
-              pool: StackingPool | None = None) -> np.ndarray:
+              pool: StackingPool | None = None, hint_key: int | None = None) -> np.ndarray:
         """Score the event first (prequential evidence for the stacking weights and the standard
         error), then learn it: the means, the group's means and the contextual part. Returns the
         contextual weights of ``x``'s features after the update (a row per feature in ``x``'s order;
@@ -241,7 +249,7 @@ class RouteModel(base.Regressor):
         stepped on the same residual (see ``learning/shared_part.py``). ``steps``: the outcomes' spreads,
         so their units do not change what is learned; ``prior``: the router's mean reward and latency
         (None before its first outcome); see ``outcome_scale.py``. ``pool``: the router's ``StackingPool``,
-        which gets the event's stacking sums too and gives the route its prior."""
+        which gets the event's stacking sums too and gives the route its prior. ``hint_key``: see above."""
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
@@ -271,11 +279,11 @@ class RouteModel(base.Regressor):
             means = (prior[0], means[1], prior[1])
         # gradients of the contextual models on what the group means leave
         # (squared loss; log loss on the logit scale for errors)
-        fr, fe, fl = f
-        base_err = means[1] + dg[1]
-        p_err = sigmoid(logit(base_err) + fe)
-        resid = np.array([(fr - (reward - means[0] - dg[0])) * weight, p_err - y_err,
-                          fl - (latency_s - means[2] - dg[2])])
+        targets = (reward - means[0] - dg[0], y_err, latency_s - means[2] - dg[2])
+        logit_base = logit(means[1] + dg[1])
+        resid = _residuals(f, targets, logit_base, weight)
+        if hint_key is not None and hint_key in x:  # the rest of the task learns as though it had no hint
+            resid = _apart_from_hint(resid, list(x).index(hint_key), vals, both, f, targets, logit_base, weight)
         adagrad_step(both, vals, resid, self.eta, self.l2, steps)
         self._a[idx] = rows
         if shared is not None:
@@ -349,6 +357,24 @@ def _prediction_terms(m: RouteModel, group: str | None) -> tuple[float, ...]:
         if len(cache) < 1024:
             cache[key] = terms
     return terms
+
+
+def _residuals(f: Sequence[float], targets: Triple, logit_base: float, weight: float) -> np.ndarray:
+    """Per head, the contextual part's residual on what the group means leave: squared loss for reward
+    (weighted) and latency, log loss on the logit scale for errors."""
+    return np.array([(f[0] - targets[0]) * weight, sigmoid(logit_base + f[1]) - targets[1], f[2] - targets[2]])
+
+
+def _apart_from_hint(resid: np.ndarray, j: int, vals: np.ndarray, rows: np.ndarray, f: Sequence[float],
+                     targets: Triple, logit_base: float, weight: float) -> np.ndarray:
+    """Per feature, the residuals a hinted event steps on: the hint's (feature ``j``) those of the whole
+    prediction, every other feature's those of the prediction without the hint's part. ``rows``: the
+    feature rows the contextual parts ``f`` came from (a stack of the route's and the shared part's)."""
+    fh = (vals[j] * (rows[..., j, :3].sum(axis=0) if rows.ndim == 3 else rows[j, :3])).tolist()
+    apart = np.tile(_residuals([a - b for a, b in zip(f, fh, strict=True)], targets, logit_base, weight),
+                    (len(vals), 1))
+    apart[j] = resid
+    return apart
 
 
 def own_reward_part(m: RouteModel, x: Features) -> float:

@@ -269,7 +269,7 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     the units; a head whose spread is 0 does not step. None: residuals as they are."""
     if steps is not None:  # residuals in units of each outcome's spread; 0: that head does not step
         spread = steps > 0
-        resid = np.divide(resid, steps, out=np.zeros(3), where=spread)
+        resid = np.divide(resid, steps, out=np.zeros_like(resid), where=spread)
     grad = vals[:, None] * resid
     if l2:
         reg = l2 * rows[..., :3]  # in the same units as the residuals' gradient

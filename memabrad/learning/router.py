@@ -159,12 +159,13 @@ class Router:
         latency_ms: float,
         group: str | None = None,
         novel: bool = True,
+        hint_key: int | None = None,
     ) -> None:
         """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type;
-        ``novel``: False when its exact text was seen before, see ``RouteModel.learn``)."""
+        ``novel``, ``hint_key``: whether its text is new, its case-index hint's feature; see ``RouteModel.learn``)."""
         w = min(1.0 / propensity, self.max_importance_weight)
         weights = self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
-                                           weight=w, group=group, novel=novel, shared=self.shared,
+                                           weight=w, group=group, novel=novel, shared=self.shared, hint_key=hint_key,
                                            steps=self.scale.steps(), prior=self.scale.means(), pool=self.pool)
         if self._index is not None:
             if self.shared is None:
