@@ -661,15 +661,16 @@ def bench_seedway(n: int, every: int) -> dict[str, Any]:
 
 # -- portfolio ---------------------------------------------------------------------------------
 
+DEFAULT_PORTFOLIO = [m.model_dump() for m in Config().router.portfolio]  # config.yaml's, read from its source
 PORTFOLIOS: dict[str, list[dict[str, Any]]] = {
     "none": [],
     "+1 shared (pessimism 2)": [{"name": "careful", "pessimism": 2.0}],
     "+1 own model (learning rate 0.1)": [{"name": "slow", "learning_rate": 0.1}],
     "+3 (slow, bold, careful)": [{"name": "slow", "learning_rate": 0.1}, {"name": "bold", "pessimism": 0.0},
                                  {"name": "careful", "pessimism": 2.0}],
-    "default": [{"name": "careful", "pessimism": 2.0, "guardrail_prices": True}],
+    "default": DEFAULT_PORTFOLIO,
     "default + own model (learning rate 1.0; bench/configs/bold-member.yaml)": [
-        {"name": "careful", "pessimism": 2.0, "guardrail_prices": True}, {"name": "bold", "learning_rate": 1.0}],
+        *DEFAULT_PORTFOLIO, {"name": "bold", "learning_rate": 1.0}],
 }
 
 
