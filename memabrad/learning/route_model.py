@@ -370,7 +370,7 @@ def _apart_from_hint(resid: np.ndarray, j: int, vals: np.ndarray, rows: np.ndarr
     """Per feature, the residuals a hinted event steps on: the hint's (feature ``j``) those of the whole
     prediction, every other feature's those of the prediction without the hint's part. ``rows``: the
     feature rows the contextual parts ``f`` came from (a stack of the route's and the shared part's)."""
-    fh = (vals[j] * (rows[..., j, :3].sum(axis=0) if rows.ndim == 3 else rows[j, :3])).tolist()
+    fh = (vals[j] * rows.reshape(-1, len(vals), rows.shape[-1])[:, j, :3].sum(axis=0)).tolist()
     apart = np.tile(_residuals([a - b for a, b in zip(f, fh, strict=True)], targets, logit_base, weight),
                     (len(vals), 1))
     apart[j] = resid

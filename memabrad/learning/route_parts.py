@@ -257,7 +257,8 @@ def add_columns(col: dict[int, int], a: np.ndarray, x: Features) -> tuple[np.nda
 def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float,
                  steps: np.ndarray | None = None) -> None:
     """One normalised AdaGrad step, in place, of the heads' weights in ``rows`` (one per feature,
-    values ``vals``) on the per-head residuals ``resid``.
+    values ``vals``) on the per-head residuals ``resid`` (shape (3,); or (features, 3), a residual per
+    feature, where a hinted event's features step on different ones, ``route_model._apart_from_hint``).
 
     ``w -= (eta / l1) * g / sqrt(sq + TINY)`` with the same roundings in the same order, computed in
     two scratch arrays (on rows of ~20 features, numpy's per-call cost is most of the time). ``rows``
