@@ -21,6 +21,7 @@ from memabrad.learning.features import TaskView
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.router import Router
 from memabrad.learning.task_identity import case_query
+from memabrad.learning.window import is_holdout
 from memabrad.promotion.evaluation import apply_evaluation, build_report, evaluate
 from memabrad.promotion.policy import PolicySettings
 from memabrad.promotion.portfolio import selector
@@ -203,5 +204,6 @@ def build_case_index(trajectories: list[Trajectory], cfg: Config) -> CaseIndex:
         key, hashes = case_query(TaskView.of(t.task))  # as the learner keys it: the text and the task's fields
         idx.add(t.task.input, trajectory_id=t.trajectory_id, route=t.decision.route, reward=t.outcome.reward,
                 error=t.outcome.error, latency_ms=t.outcome.latency_ms, task_type=t.task.task_type,
-                occurred_at=t.occurred_at.isoformat(), hashes=hashes, key=key)
+                occurred_at=t.occurred_at.isoformat(), hashes=hashes, key=key,
+                learned=not is_holdout(t.trajectory_id, cfg.evaluation.holdout_fraction))
     return idx

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from memabrad.learning.case_index import CaseIndex, text_vector
+from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import normalize_text
+from memabrad.learning.text_vectors import text_vector
 
 LONG = ("could you please compare the quarterly revenue figures of the three largest cloud providers "
         "and summarise the main differences in their growth over the last two years")
@@ -243,3 +244,35 @@ def test_bucket_rows_follow_the_recency_rules() -> None:
                     if slots:
                         rows[b] = tuple(twin._slot_key[s] for s in slots)
                 assert rows == model
+
+
+def test_the_routes_that_learned_a_task_are_kept_evicted_and_restored() -> None:
+    idx = CaseIndex(capacity=3)
+    idx.add("reset my password", trajectory_id="t1", route="kb", reward=1.0, error=False, latency_ms=5.0,
+            learned=True)
+    idx.add("reset my password", trajectory_id="t2", route="llm", reward=0.0, error=False, latency_ms=5.0)  # held out
+    idx.add("reset my password", trajectory_id="t3", route="tool", reward=0.5, error=False, latency_ms=5.0,
+            learned=True)
+    key = normalize_text("reset my password")
+    assert [idx.learned_routes.learned(key, r) for r in ("kb", "llm", "tool")] == [True, False, True]
+    assert not idx.learned_routes.learned(normalize_text("never seen"), "kb")
+    twin = CaseIndex.from_state(json.loads(json.dumps(idx.to_state())))
+    assert twin.to_state() == idx.to_state()
+    assert [twin.learned_routes.learned(key, r) for r in ("kb", "llm", "tool")] == [True, False, True]
+    for i in range(3):  # the task is evicted, and with it what learned it
+        twin.add(f"other task {i}", trajectory_id=f"o{i}", route="kb", reward=0.0, error=False, latency_ms=5.0,
+                 learned=True)
+    assert not twin.learned_routes.learned(key, "kb")
+    assert len(twin.to_state()["learned_by"]) == len(twin) == 3
+
+
+def test_an_index_saved_before_learned_routes_were_kept_counts_every_route_as_having_learned() -> None:
+    """As a task seen before was judged then: no evidence for any route (a replay decides as before)."""
+    idx = _populated()
+    state = json.loads(json.dumps(idx.to_state()))
+    del state["learned_by"]
+    old = CaseIndex.from_state(state)
+    key = old.task_keys()[0]
+    assert old.learned_routes.learned(key, "any-route") and old.learned_routes.learned(key, "direct")
+    assert old.to_state()["learned_by"] == [None] * len(old)
+    assert CaseIndex.from_state(old.to_state()).to_state() == old.to_state()

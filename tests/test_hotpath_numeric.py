@@ -7,13 +7,14 @@ import random
 import numpy as np
 import pytest
 
-from memabrad.learning.case_index import COUNT_CLIP, CaseIndex, text_counts
+from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import text_hashes
 from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.pick import best_route
 from memabrad.learning.reward_index import RewardIndex
 from memabrad.learning.route_parts import TINY, adagrad_step, add_columns
 from memabrad.learning.router import Router
+from memabrad.learning.text_vectors import COUNT_CLIP, text_counts
 
 
 @pytest.mark.parametrize("l2", [0.0, 0.01])

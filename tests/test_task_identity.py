@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 
 from memabrad.config import load_config
-from memabrad.learning.case_index import CaseIndex, text_counts
+from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import TaskView
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.task_identity import case_query, key_hashes, task_key
+from memabrad.learning.text_vectors import text_counts
 from memabrad.wire.trajectory import Trajectory
 
 TEXT = "Classify this item"

@@ -8,6 +8,9 @@ candidates come from random-hyperplane LSH buckets and only those are compared e
 Eviction: capacity is bounded; when full, the task seen least recently (recorded or
 re-recorded) is evicted first.
 
+Beside each case the index keeps the routes that have *learned* the task (a trajectory of it that
+was trained on, not held out; ``learned_routes.py``), evicted and saved with it.
+
 Bounded work, however repetitive the texts: an exact repeat is one dict lookup; a new text
 compares against at most ``_BANDS x BUCKET_CAP`` candidates. Each LSH bucket keeps only the
 ``BUCKET_CAP`` most recently seen tasks with its code (a re-seen task moves to the back of
@@ -28,20 +31,19 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from memabrad.learning.features import Hint, TaskView, normalize_text, text_hashes
+from memabrad.learning.features import Hint, TaskView, normalize_text
+from memabrad.learning.learned_routes import LearnedRoutes
 from memabrad.learning.task_identity import case_query, key_hashes
+from memabrad.learning.text_vectors import DIMS, dense, sparse_counts, text_counts
 
-DIMS = 256
 _BANDS = 20  # 20 bands of 12 random hyperplanes: a pair at cosine 0.9 shares a band with p ~ 0.97
 _BITS = 12   # (0.99 at 0.93), an unrelated pair with p ~ 0.005, so few rows are compared exactly
 BUCKET_CAP = 4  # most recently seen tasks kept per bucket: at most 80 exact comparisons a lookup
 _CODES = 1 << _BITS
 _BAND_OFFSETS = np.arange(_BANDS, dtype=np.int64) * _CODES  # bucket id = band * _CODES + code
-# Random +-1 hyperplanes. Vectors are signed counts clipped to +-COUNT_CLIP, so every product below is
-# an integer below 2^24, computed exactly in float32 whatever the summation order: a code bit or a
-# similarity never depends on which BLAS path (gemv live, gemm at restore) or row position computed it.
-COUNT_CLIP = 127
-_NUMPY_FROM = 96  # hashes: above this many, ``_sparse_counts`` counts with numpy
+# Random +-1 hyperplanes. Vectors are signed counts clipped to +-COUNT_CLIP (``text_vectors.py``), so every
+# product below is an integer below 2^24, computed exactly in float32 whatever the summation order: a code
+# bit or a similarity never depends on which BLAS path (gemv live, gemm at restore) or row position computed it.
 _PROJECTION = np.where(np.random.default_rng(20261125).random((DIMS, _BANDS * _BITS)) < 0.5, -1.0,
                        1.0).astype(np.float32)
 _POWERS = (1 << np.arange(_BITS, dtype=np.int64)).astype(np.int64)
@@ -76,52 +78,6 @@ class Case(NamedTuple):
 class Match:
     case: Case
     similarity: float
-
-
-def _sparse_counts(hashes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The dimensions the hashes fall in and their signed counts (float32), clipped to +-``COUNT_CLIP``.
-
-    Counted in plain Python for a short text: for its ~20 hashes that is cheaper than numpy's calls
-    (~1 us each); a long one (a few-shot prompt: hundreds of hashes) is counted by numpy. A dimension
-    whose signs cancel may be listed with count 0 or not at all: it adds nothing to any product.
-    """
-    if len(hashes) > _NUMPY_FROM:
-        hs = np.fromiter(hashes, dtype=np.int64, count=len(hashes))
-        dense = np.bincount(hs % DIMS, weights=1 - 2 * ((hs >> 31) & 1), minlength=DIMS)
-        dims = np.flatnonzero(dense)
-        return dims, np.clip(dense[dims], -COUNT_CLIP, COUNT_CLIP).astype(np.float32)
-    counts: dict[int, int] = {}
-    get = counts.get
-    for h in hashes:
-        d = h % DIMS
-        counts[d] = get(d, 0) + (-1 if (h >> 31) & 1 else 1)
-    if len(hashes) > COUNT_CLIP:  # no count can reach the clip with fewer hashes
-        counts = {d: max(-COUNT_CLIP, min(COUNT_CLIP, c)) for d, c in counts.items()}
-    n = len(counts)
-    return np.fromiter(counts, dtype=np.intp, count=n), np.fromiter(counts.values(), dtype=np.float32, count=n)
-
-
-def _dense(dims: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The bag as a ``DIMS`` float32 vector (what a slot stores and candidates are multiplied with)."""
-    v = np.zeros(DIMS, dtype=np.float32)
-    v[dims] = counts
-    return v
-
-
-def text_counts(text: str, hashes: list[int] | None = None) -> np.ndarray:
-    """Signed hashed bag of words and bigrams in ``DIMS`` dimensions: integers in +-``COUNT_CLIP``,
-    as float32 (exact: 256 products of two such counts sum to less than 2^24).
-
-    ``hashes`` are ``text_hashes(text)`` when the caller already has them (the featurizer does).
-    """
-    return _dense(*_sparse_counts(text_hashes(text) if hashes is None else hashes))
-
-
-def text_vector(text: str, hashes: list[int] | None = None) -> np.ndarray:
-    """``text_counts`` scaled to unit norm: cosine similarity is a dot product of two of these."""
-    v = text_counts(text, hashes).astype(np.float64)
-    n = float(np.sqrt(v @ v))
-    return v / n if n > 0 else v
 
 
 def _buckets_of(projected: np.ndarray) -> np.ndarray:
@@ -161,6 +117,7 @@ class CaseIndex:
         # scattered entries and tuples of a dict cost cache misses (they were most of the index's time).
         self._buckets = np.full((_BANDS * _CODES, BUCKET_CAP), -1, dtype=np.int32)
         self._last: tuple[str, np.ndarray, float, np.ndarray] | None = None  # lookup-then-add: once
+        self.learned_routes = LearnedRoutes()
 
     def __len__(self) -> int:
         return len(self._cases)
@@ -241,10 +198,14 @@ class CaseIndex:
         occurred_at: str | None = None,
         hashes: list[int] | None = None,
         key: str | None = None,
+        learned: bool = False,
     ) -> None:
-        """Record a trajectory; it replaces the task's case only if it did better."""
+        """Record a trajectory; it replaces the task's case only if it did better. ``learned``: its route
+        learned it (it was trained on, not held out)."""
         key = normalize_text(text) if key is None else key
         old = self._cases.get(key)
+        if learned:
+            self.learned_routes.add(key, route)
         if old is not None:
             if (float(reward), -float(latency_ms)) > (old[3], -old[5]):  # reward, latency_ms
                 self._cases[key] = (key, trajectory_id, route, float(reward), bool(error), float(latency_ms),
@@ -280,6 +241,7 @@ class CaseIndex:
 
     def _evict(self) -> None:
         key, _ = self._cases.popitem(last=False)
+        self.learned_routes.drop(key)
         slot = self._slot.pop(key)
         if self._norms[slot] > 0:
             ids = self._slot_buckets[slot]
@@ -296,8 +258,8 @@ class CaseIndex:
         last = self._last
         if last is not None and last[0] == key:
             return last[1], last[2], last[3]
-        dims, counts = _sparse_counts(key_hashes(key) if hashes is None else hashes)
-        v = _dense(dims, counts)
+        dims, counts = sparse_counts(key_hashes(key) if hashes is None else hashes)
+        v = dense(dims, counts)
         norm = math.sqrt(counts @ counts)  # exact integers, as ``v @ v``
         # only the text's dimensions' rows of the projection: the same exact integer sums as ``v @ _PROJECTION``
         buckets = _buckets_of(counts @ _PROJECTION.take(dims, axis=0))
@@ -339,33 +301,21 @@ class CaseIndex:
             "cases": [{"key": c.key, "trajectory_id": c.trajectory_id, "route": c.route, "reward": c.reward,
                        "error": c.error, "latency_ms": c.latency_ms, "task_type": c.task_type,
                        "occurred_at": c.occurred_at, "seen": c.seen} for c in map(Case._make, self._cases.values())],
+            # per case, the routes that learned it: apart from the cases, which readers build ``Case``s from
+            "learned_by": self.learned_routes.to_state(list(self._cases)),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], *, capacity: int | None = None,
                    similarity_threshold: float | None = None) -> CaseIndex:
-        """Rebuild the index; vectors and buckets are computed in one batch (restores are on the
-        daemon's assignment path, so they must be quick)."""
+        """Rebuild the index (``_restore``)."""
         idx = cls(
             capacity=capacity or int(state.get("capacity", 20_000)),
             similarity_threshold=similarity_threshold or float(state.get("similarity_threshold", 0.9)),
         )
         cases = [Case(**raw) for raw in state.get("cases", [])][-idx.capacity:]
-        n = len(cases)
-        if n == 0:
-            return idx
-        vectors = np.stack([text_counts(c.key, key_hashes(c.key)) for c in cases])
-        rows = max(n, min(idx.capacity, 1024))
-        idx._vectors, idx._norms = np.zeros((rows, DIMS), dtype=np.int8), np.zeros(rows)
-        idx._slot_buckets = np.zeros((rows, _BANDS), dtype=np.int64)
-        idx._vectors[:n] = vectors
-        idx._norms[:n] = np.sqrt(np.einsum("ij,ij->i", vectors, vectors).astype(np.float64))
-        idx._slot_buckets[:n] = _buckets_of(vectors @ _PROJECTION)
-        idx._slot_key = [c.key for c in cases]
-        for slot, case in enumerate(cases):  # least recently seen first, exactly as they were touched live
-            idx._cases[case.key] = tuple(case)
-            idx._slot[case.key] = slot
-            idx._touch(slot, fresh=True)
+        idx.learned_routes = LearnedRoutes.from_state(state.get("learned_by"), [c.key for c in cases])
+        _restore(idx, cases)
         return idx
 
     def save(self, path: str | Path) -> None:
@@ -379,6 +329,26 @@ class CaseIndex:
 
         state = read_json(Path(path))
         return cls.from_state(state, **kwargs)
+
+
+def _restore(idx: CaseIndex, cases: list[Case]) -> None:
+    """Fill an empty index with ``cases`` (least recently seen first): vectors and buckets in one batch
+    (restores are on the daemon's assignment path, so they must be quick)."""
+    n = len(cases)
+    if n == 0:
+        return
+    vectors = np.stack([text_counts(c.key, key_hashes(c.key)) for c in cases])
+    rows = max(n, min(idx.capacity, 1024))
+    idx._vectors, idx._norms = np.zeros((rows, DIMS), dtype=np.int8), np.zeros(rows)
+    idx._slot_buckets = np.zeros((rows, _BANDS), dtype=np.int64)
+    idx._vectors[:n] = vectors
+    idx._norms[:n] = np.sqrt(np.einsum("ij,ij->i", vectors, vectors).astype(np.float64))
+    idx._slot_buckets[:n] = _buckets_of(vectors @ _PROJECTION)
+    idx._slot_key = [c.key for c in cases]
+    for slot, case in enumerate(cases):  # least recently seen first, exactly as they were touched live
+        idx._cases[case.key] = tuple(case)
+        idx._slot[case.key] = slot
+        idx._touch(slot, fresh=True)
 
 
 def lookup_task(index: CaseIndex, view: TaskView) -> Match | None:

@@ -194,7 +194,7 @@ class RouterLearner:
         if self.use_case_index and (view.features or view.tags):  # the task is its text and its fields
             key, case_h = case_query(view, case_h, key)
         hint = self.case_index.hint(view.input, case_h, key) if self.use_case_index else None
-        novel = not self.use_case_index or not self.case_index.has(key)
+        novel = not self.use_case_index or not self.case_index.learned_routes.learned(key, t.decision.route)
         x = self.challenger.featurizer.featurize(view, hint, hashes)
         d, o = t.decision, t.outcome
         imputed = d.propensity is None
@@ -227,7 +227,7 @@ class RouterLearner:
         if self.use_case_index:
             self.case_index.add(task.input, trajectory_id=t.trajectory_id, route=d.route, reward=o.reward,
                                 error=o.error, latency_ms=o.latency_ms, task_type=task.task_type,
-                                occurred_at=at, hashes=case_h, key=key)
+                                occurred_at=at, hashes=case_h, key=key, learned=not held_out)
         self.counters.learned += 1
         self.counters.since_evaluation += 1
         self.counters.imputed_propensities += imputed

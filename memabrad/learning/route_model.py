@@ -242,8 +242,8 @@ class RouteModel(base.Regressor):
         contextual weights of ``x``'s features after the update (a row per feature in ``x``'s order;
         with ``shared``, a stack of two such tables: the route's own, then the shared part's).
 
-        ``novel``: False for a task seen before (``task_identity.py``). Such events still teach every
-        part, but do not count as evidence for the stacking weights: a text model that memorised a
+        ``novel``: False for a task this route learned before (``learned_routes.py``). Such events still
+        teach every part, but are no evidence for the stacking weights: a text model that memorised a
         repeated prompt predicts it well, which says nothing about prompts it has not seen.
         ``shared``: the router's ``SharedPart``. The contextual part is then ``shared(x) + own(x)``, both
         stepped on the same residual (see ``learning/shared_part.py``). ``steps``: the outcomes' spreads,

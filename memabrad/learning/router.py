@@ -162,7 +162,7 @@ class Router:
         hint_key: int | None = None,
     ) -> None:
         """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type;
-        ``novel``, ``hint_key``: whether its text is new, its case-index hint's feature; see ``RouteModel.learn``)."""
+        ``novel``, ``hint_key``: whether ``route`` has not learned it yet, its hint's feature; ``RouteModel.learn``)."""
         w = min(1.0 / propensity, self.max_importance_weight)
         weights = self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
                                            weight=w, group=group, novel=novel, shared=self.shared, hint_key=hint_key,

@@ -1,15 +1,18 @@
 """The routes' stacking evidence pooled, as a prior for each route's stacking weights.
 
 A route's stacking weights (how much its group and contextual parts are trusted, ``route_parts.stack``)
-are least-squares weights solved from its own prequential sums over *novel* events (a task seen
-before is no evidence about new ones). Where a route has few such events the weights are noise,
-and the argmax over routes then compares parts weighed 0 for one route and 1 for the next:
+are least-squares weights solved from its own prequential sums over *novel* events (a task the
+route learned before is no evidence about tasks it has not; one only other routes learned is).
+Where a route has few such events the weights are noise, and the argmax over routes then compares
+parts weighed 0 for one route and 1 for the next:
 
 - under a skewed logging policy, a route tried 3% of the time has a few dozen novel events
   after thousands of trajectories;
 - where the agent's tasks are a finite set seen again and again (a catalogue of items, a
-  classification dataset, templated requests), novel events stop after the first pass, and a
-  route's weights stay what its first handful of events said, while its parts keep improving.
+  classification dataset, templated requests), a route's novel events stop once it has learned
+  each task, and its weights then stay what those events said while its parts keep improving
+  (a route's own novelty, not the task's: a route tried rarely keeps meeting tasks new to it long
+  after the main route has met them all).
 
 So each route's sums get, as a prior, the other routes' sums scaled down to ``PRIOR_EVENTS``
 novel events' worth (empirical Bayes across routes): a route with little evidence of its own

@@ -28,7 +28,7 @@ The task type is not part of either: it is the task's group, which the router le
 ('classify this item', 16, 2)
 >>> case_query(TaskView.of({"input": "Classify this item", "features": {"p0": 16, "p1": 3.0}}))[0] == key
 True
->>> from memabrad.learning.case_index import text_counts
+>>> from memabrad.learning.text_vectors import text_counts
 >>> (text_counts(a.input, key_hashes(key)) == text_counts(a.input, hashes)).all()  # as restored, as live
 np.True_
 >>> b = TaskView.of({"input": "Classify this item"})

@@ -50,8 +50,8 @@ from typing import Any
 
 import numpy as np
 
-from memabrad.learning.case_index import DIMS, _sparse_counts
 from memabrad.learning.features import TAIL_WORDS
+from memabrad.learning.text_vectors import DIMS, sparse_counts
 
 SIMILARITY = 0.9  # the case index's default near-duplicate threshold: most words (and bigrams) shared
 MAX_GROUPS = 64
@@ -85,7 +85,7 @@ class TextGroups:
 
     @staticmethod
     def _counts(hashes: list[int]) -> tuple[np.ndarray, np.ndarray, float]:
-        dims, counts = _sparse_counts(hashes)
+        dims, counts = sparse_counts(hashes)
         return dims, counts, float(np.sqrt(counts @ counts))
 
     @staticmethod

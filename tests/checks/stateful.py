@@ -28,8 +28,9 @@ from memabrad.daemon.dedupe import DedupeMemory
 from memabrad.daemon.partition import PartitionState
 from memabrad.evaluation.benchmark import BenchmarkWindow, LoggedItem
 from memabrad.learning.case_index import CaseIndex
-from memabrad.learning.features import text_hashes
+from memabrad.learning.features import normalize_text, text_hashes
 from memabrad.learning.guardrail_prices import Mark, Prices, Repricer
+from memabrad.learning.learned_routes import LearnedRoutes
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.number_scales import NumberScales
 from memabrad.learning.outcome_scale import OutcomeScale
@@ -164,16 +165,47 @@ def _case_index() -> CaseIndex:
     return fed(CaseIndex(capacity=32, similarity_threshold=0.5), _run_case_index)  # small: evictions happen
 
 
+def _learned(r: Row) -> bool:
+    """Whether the row is one its route learns (some are held out): a fixed function of its id."""
+    return zlib.crc32(r["trajectory_id"].encode()) % 5 != 0
+
+
 def _step_case_index(idx: CaseIndex, r: Row) -> Any:
     d, o, task = r["decision"], r["outcome"], r["task"]
-    seen = idx.lookup(task["input"])
+    key = normalize_text(task["input"])
+    seen = (idx.lookup(task["input"]), idx.learned_routes.learned(key, d["route"]))
     idx.add(task["input"], trajectory_id=r["trajectory_id"], route=d["route"], reward=o["reward"],
             error=o["error"], latency_ms=o["latency_ms"], task_type=task.get("task_type"),
-            occurred_at=r["occurred_at"])
+            occurred_at=r["occurred_at"], learned=_learned(r))
     return seen
 
 
 _run_case_index = feeder(_step_case_index)
+
+
+@cache
+def _task_keys() -> list[str]:
+    """Every task key the checks' rows have (``LearnedRoutes`` saves the keys it is asked for)."""
+    return sorted({normalize_text(r["task"]["input"]) for r in build_rows() + next_rows()})
+
+
+def _learned_routes() -> LearnedRoutes:
+    return fed(LearnedRoutes(), _run_learned_routes)
+
+
+def _step_learned_routes(lr: LearnedRoutes, r: Row) -> Any:
+    key, route = normalize_text(r["task"]["input"]), r["decision"]["route"]
+    seen = lr.learned(key, route)
+    if _learned(r):
+        lr.add(key, route)
+    return seen
+
+
+def _save_learned_routes(lr: LearnedRoutes) -> Any:
+    return lr.to_state(_task_keys())
+
+
+_run_learned_routes = feeder(_step_learned_routes)
 
 
 def _route_model() -> RouteModel:
@@ -493,6 +525,8 @@ SPECS: list[Spec] = [
          via_json(BenchmarkWindow.to_state, BenchmarkWindow.from_state), _run_window),
     Spec("CaseIndex", _case_index, CaseIndex.to_state, via_json(CaseIndex.to_state, CaseIndex.from_state),
          _run_case_index),
+    Spec("LearnedRoutes", _learned_routes, _save_learned_routes,
+         via_json(_save_learned_routes, lambda s: LearnedRoutes.from_state(s, _task_keys())), _run_learned_routes),
     Spec("RouteModel", _route_model, RouteModel.to_state, via_json(RouteModel.to_state, RouteModel.from_state),
          _run_route_model, clone=RouteModel.copy),
     Spec("SharedPart", _shared_part, SharedPart.to_state, via_json(SharedPart.to_state, SharedPart.from_state),
