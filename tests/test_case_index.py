@@ -229,7 +229,7 @@ def test_bucket_rows_follow_the_recency_rules() -> None:
     for i in range(3_000):
         text = " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 3)))
         key = normalize_text(text)
-        if not idx.has(key) and len(idx) == idx.capacity:
+        if idx.get(text) is None and len(idx) == idx.capacity:
             old = next(iter(idx._cases))
             model = {b: r for b, r in ((b, tuple(k for k in r if k != old)) for b, r in model.items()) if r}
         _add(idx, text, f"t{i}", "direct")

@@ -166,10 +166,6 @@ class CaseIndex:
         """Every task's key, least recently seen first."""
         return list(self._cases)
 
-    def has(self, key: str) -> bool:
-        """Whether the task of this ``task_identity.task_key`` was recorded (``get`` without building a case)."""
-        return key in self._cases
-
     def hint(self, text: str, hashes: list[int] | None = None, key: str | None = None) -> Hint | None:
         key = normalize_text(text) if key is None else key
         row = self._cases.get(key)
@@ -302,7 +298,7 @@ class CaseIndex:
                        "error": c.error, "latency_ms": c.latency_ms, "task_type": c.task_type,
                        "occurred_at": c.occurred_at, "seen": c.seen} for c in map(Case._make, self._cases.values())],
             # per case, the routes that learned it: apart from the cases, which readers build ``Case``s from
-            "learned_by": self.learned_routes.to_state(list(self._cases)),
+            "learned_by": self.learned_routes.to_state(self._cases),
         }
 
     @classmethod

@@ -18,7 +18,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 class LearnedRoutes:
@@ -40,7 +40,7 @@ class LearnedRoutes:
     def drop(self, key: str) -> None:
         self._by_key.pop(key, None)
 
-    def to_state(self, keys: Sequence[str]) -> list[list[str] | None]:
+    def to_state(self, keys: Iterable[str]) -> list[list[str] | None]:
         """Per key, in ``keys``' order, its routes sorted (None: every route)."""
         out: list[list[str] | None] = []
         for key in keys:
