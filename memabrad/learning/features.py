@@ -183,6 +183,15 @@ class Featurizer:
     def _key(self, name: str) -> int:
         return cached_hash(name) & self._mask
 
+    def number_keys(self) -> frozenset[int]:
+        """The feature ids of the standardised numbers (``z:`` terms) the featurizer can set today: one per
+        name with a fixed scale (names only ever gain one, so the set is rebuilt only when one did)."""
+        frozen = self.numbers.frozen if self.numbers is not None else {}
+        cached = self.__dict__.get("_number_keys")
+        if cached is None or cached[0] != len(frozen):
+            cached = self._number_keys = (len(frozen), frozenset(self._key("z:" + n) for n in frozen))
+        return cached[1]
+
     def featurize(self, task: Any, hint: Hint | None = None, hashes: list[int] | None = None) -> Features:
         """``hashes``: ``text_hashes(input)`` when the caller has them already (hash a text once).
 

@@ -15,7 +15,9 @@ Every head predicts ``mean + lambda_g * d_g + lambda_f * d_f``:
   of how many features a task has; in a router, residuals are measured in the outcome's spread
   (``outcome_scale.py``), so the outcomes' units do not matter either. ``eta`` is the share of
   a (one-spread) residual the first update on a fresh example removes (VW's default 0.5), not a
-  per-workload knob. The error head's ``f`` lives on the logit scale;
+  per-workload knob. The error head's ``f`` lives on the logit scale. The reward weights of the
+  task's standardised numbers are fitted by recursive least squares instead (``number_part.py``),
+  and the rest steps on what that fit leaves;
 - ``lambda_g, lambda_f`` in [0, 1] weigh the two parts by how much they have actually helped:
   the least-squares stacking weights of ``d_g`` and ``d_f`` against ``y - mean``, from
   *prequential* sums (each event is scored before it is learned). Where the groups or the
@@ -55,29 +57,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import numpy as np
 from river import base
 
 from memabrad.learning.features import Features
+from memabrad.learning.number_part import NumberPart
 from memabrad.learning.route_parts import (
     ERR_PRIOR,
     ETA,
     GROUP_PRIOR,
     Triple,
-    adagrad_step,
     add_columns,
     add_to_group,
+    apart_from_hint,
     group_offsets,
     group_reward_offset,
     known_rows,
     logit,
+    residuals,
     score_event,
     score_first,
     sigmoid,
     stack,
     stack_now,
+    step_with_fit,
     table_state,
     with_prior,
 )
@@ -119,6 +125,7 @@ class RouteModel(base.Regressor):
         self.groups: dict[str, list[float]] = {}  # [events, reward weight, weighted reward, errors, latency]
         self._col: dict[int, int] = {}
         self._a = np.zeros((16, 6))  # a row per known feature: the heads' weights, then their AdaGrad sums
+        self.number_part = NumberPart()  # the numbers' reward weights by least squares (number_part.py)
 
     # -- the means ----------------------------------------------------------------------
 
@@ -234,9 +241,9 @@ class RouteModel(base.Regressor):
     # -- learning -----------------------------------------------------------------------
 
     def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0,
-              group: str | None = None, novel: bool = True, shared: SharedPart | None = None,
-              steps: np.ndarray | None = None, prior: tuple[float, float] | None = None,
-              pool: StackingPool | None = None, hint_key: int | None = None) -> np.ndarray:
+              group: str | None = None, novel: bool = True, shared: SharedPart | None = None, steps: np.ndarray
+              | None = None, prior: tuple[float, float] | None = None, pool: StackingPool | None = None,
+              hint_key: int | None = None, numbers: AbstractSet[int] | None = None) -> np.ndarray:
         """Score the event first (prequential evidence for the stacking weights and the standard
         error), then learn it: the means, the group's means and the contextual part. Returns the
         contextual weights of ``x``'s features after the update (a row per feature in ``x``'s order;
@@ -249,7 +256,9 @@ class RouteModel(base.Regressor):
         stepped on the same residual (see ``learning/shared_part.py``). ``steps``: the outcomes' spreads,
         so their units do not change what is learned; ``prior``: the router's mean reward and latency
         (None before its first outcome); see ``outcome_scale.py``. ``pool``: the router's ``StackingPool``,
-        which gets the event's stacking sums too and gives the route its prior. ``hint_key``: see above."""
+        which gets the event's stacking sums too and gives the route its prior. ``hint_key``: see above.
+        ``numbers``: ids of standardised numbers, whose reward weights are fitted by least squares
+        (``number_part.py``; the rows returned predate that fit: see ``number_weights``)."""
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
@@ -281,11 +290,14 @@ class RouteModel(base.Regressor):
         # (squared loss; log loss on the logit scale for errors)
         targets = (reward - means[0] - dg[0], y_err, latency_s - means[2] - dg[2])
         logit_base = logit(means[1] + dg[1])
-        resid = _residuals(f, targets, logit_base, weight)
+        resid = residuals(f, targets, logit_base, weight)
         if hint_key is not None and hint_key in x:  # the rest of the task learns as though it had no hint
-            resid = _apart_from_hint(resid, list(x).index(hint_key), vals, both, f, targets, logit_base, weight)
-        adagrad_step(both, vals, resid, self.eta, self.l2, steps)
+            resid = apart_from_hint(resid, list(x).index(hint_key), vals, both, f, targets, logit_base, weight)
+        fit = self.number_part.fit(list(x), vals, resid, weight, numbers) if numbers else None
+        lacked = step_with_fit(both, vals, resid, self.eta, self.l2, steps, fit)
         self._a[idx] = rows
+        if lacked is not None:  # fitted numbers the task lacks: their weights are in the table only
+            self._a[self.number_part.rows(self._col)[lacked[0]], 0] -= lacked[1]
         if shared is not None:
             shared.store(s_idx, s_rows)
         head_weights = both[..., :3]
@@ -314,6 +326,7 @@ class RouteModel(base.Regressor):
             "latency_mean": self.latency_mean, "s_stack": [list(v) for v in self.s_stack],
             "s_res": list(self.s_res), "groups": {k: list(v) for k, v in sorted(self.groups.items())},
             "novel_n": self.novel_n, **({} if self.prior is None else {"prior": [list(h) for h in self.prior]}),
+            **({"number_part": self.number_part.to_state()} if len(self.number_part) else {}),
             **table_state(self._col, self._a),
         }
 
@@ -325,16 +338,9 @@ class RouteModel(base.Regressor):
 
     def copy(self) -> RouteModel:
         """A trained, independent twin (river's ``clone`` gives an untrained one)."""
-        twin = RouteModel(self.eta, self.l2)
-        twin.__dict__.update(self.__dict__)
-        twin.s_stack = [list(v) for v in self.s_stack]
-        twin._lambdas = twin._consts = None
-        twin.s_res = list(self.s_res)
-        twin.prior = None if self.prior is None else [list(h) for h in self.prior]
-        twin.groups = {k: list(v) for k, v in self.groups.items()}
-        twin._col = dict(self._col)
-        twin._a = self._a.copy()
-        return twin
+        from memabrad.learning.route_state import copy_route
+
+        return copy_route(self)
 
 
 def _prediction_terms(m: RouteModel, group: str | None) -> tuple[float, ...]:
@@ -359,22 +365,10 @@ def _prediction_terms(m: RouteModel, group: str | None) -> tuple[float, ...]:
     return terms
 
 
-def _residuals(f: Sequence[float], targets: Triple, logit_base: float, weight: float) -> np.ndarray:
-    """Per head, the contextual part's residual on what the group means leave: squared loss for reward
-    (weighted) and latency, log loss on the logit scale for errors."""
-    return np.array([(f[0] - targets[0]) * weight, sigmoid(logit_base + f[1]) - targets[1], f[2] - targets[2]])
-
-
-def _apart_from_hint(resid: np.ndarray, j: int, vals: np.ndarray, rows: np.ndarray, f: Sequence[float],
-                     targets: Triple, logit_base: float, weight: float) -> np.ndarray:
-    """Per feature, the residuals a hinted event steps on: the hint's (feature ``j``) those of the whole
-    prediction, every other feature's those of the prediction without the hint's part. ``rows``: the
-    feature rows the contextual parts ``f`` came from (a stack of the route's and the shared part's)."""
-    fh = (vals[j] * rows.reshape(-1, len(vals), rows.shape[-1])[:, j, :3].sum(axis=0)).tolist()
-    apart = np.tile(_residuals([a - b for a, b in zip(f, fh, strict=True)], targets, logit_base, weight),
-                    (len(vals), 1))
-    apart[j] = resid
-    return apart
+def number_weights(m: RouteModel) -> tuple[dict[int, float], np.ndarray]:
+    """The features the route's ``number_part`` fits (as a feature dict, for ``RewardIndex.set``) and their
+    (reward, error, latency) weights, a row per feature: a fit moves weights of numbers the task lacked."""
+    return dict.fromkeys(m.number_part.keys, 1.0), m._a[m.number_part.rows(m._col), :3]
 
 
 def own_reward_part(m: RouteModel, x: Features) -> float:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from memabrad.learning.features import Features
+from memabrad.learning.number_part import Fit
 from memabrad.store.packed import pack, unpack
 
 HEADS = ("reward", "error", "latency")
@@ -288,6 +289,22 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     rows[..., :3] -= tmp
 
 
+def step_with_fit(both: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float,
+                  steps: np.ndarray | None, fit: Fit | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """``adagrad_step`` of an event's rows ``both``; with a least-squares ``fit`` of its numbers
+    (``NumberPart.fit``), on the residuals the fit leaves, and the fitted numbers' reward weights set by
+    the fit instead of stepped. Returns ``fit.lacked``: the change of fitted weights the event's rows do
+    not hold, which the caller applies to its table."""
+    if fit is None:
+        adagrad_step(both, vals, resid, eta, l2, steps)
+        return None
+    fitted = both[..., fit.at, 0].copy()  # the route's own (and the shared part's, unchanged) reward weights
+    (fitted if fitted.ndim == 1 else fitted[0])[:] -= fit.change
+    adagrad_step(both, vals, fit.resid, eta, l2, steps)
+    both[..., fit.at, 0] = fitted
+    return fit.lacked
+
+
 def table_state(col: dict[int, int], a: np.ndarray) -> dict[str, Any]:
     """The table as plain data sorted by feature id, packed: ``keys`` (little-endian int64) and ``rows``
     (per key the three heads' weights, then their AdaGrad sums: little-endian float64), each base64.
@@ -327,3 +344,21 @@ def table_from_v1(s: Mapping[str, Any]) -> tuple[dict[int, int], np.ndarray]:
         for k, v in s[h]["weights"].items():
             a[col[int(k)], i] = float(v)
     return col, a
+
+
+def residuals(f: Sequence[float], targets: Triple, logit_base: float, weight: float) -> np.ndarray:
+    """Per head, the contextual part's residual on what the group means leave: squared loss for reward
+    (weighted) and latency, log loss on the logit scale for errors."""
+    return np.array([(f[0] - targets[0]) * weight, sigmoid(logit_base + f[1]) - targets[1], f[2] - targets[2]])
+
+
+def apart_from_hint(resid: np.ndarray, j: int, vals: np.ndarray, rows: np.ndarray, f: Sequence[float],
+                     targets: Triple, logit_base: float, weight: float) -> np.ndarray:
+    """Per feature, the residuals a hinted event steps on: the hint's (feature ``j``) those of the whole
+    prediction, every other feature's those of the prediction without the hint's part. ``rows``: the
+    feature rows the contextual parts ``f`` came from (a stack of the route's and the shared part's)."""
+    fh = (vals[j] * rows.reshape(-1, len(vals), rows.shape[-1])[:, j, :3].sum(axis=0)).tolist()
+    apart = np.tile(residuals([a - b for a, b in zip(f, fh, strict=True)], targets, logit_base, weight),
+                    (len(vals), 1))
+    apart[j] = resid
+    return apart

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from memabrad.learning.number_part import NumberPart
 from memabrad.learning.route_model import RouteModel
 from memabrad.learning.route_parts import ETA, errors_for_rate, sigmoid, table_from_state, table_from_v1
 
@@ -21,6 +22,7 @@ def route_from_state(s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) ->
     m.novel_n = float(s.get("novel_n", s["n"]))  # saved before it was counted: at most every event
     m.prior = [[float(v) for v in h] for h in s["prior"]] if "prior" in s else None
     m._col, m._a = table_from_state(s)
+    m.number_part = NumberPart.from_state(s["number_part"]) if "number_part" in s else NumberPart()
     return m
 
 
@@ -38,3 +40,18 @@ def route_from_v1(s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> Ro
     m._lambdas = m._consts = None
     m._col, m._a = table_from_v1(s)
     return m
+
+
+def copy_route(m: RouteModel) -> RouteModel:
+    """``RouteModel.copy``: a trained, independent twin."""
+    twin = RouteModel(m.eta, m.l2)
+    twin.__dict__.update(m.__dict__)
+    twin.s_stack = [list(v) for v in m.s_stack]
+    twin._lambdas = twin._consts = None
+    twin.s_res = list(m.s_res)
+    twin.prior = None if m.prior is None else [list(h) for h in m.prior]
+    twin.groups = {k: list(v) for k, v in m.groups.items()}
+    twin._col = dict(m._col)
+    twin._a = m._a.copy()
+    twin.number_part = m.number_part.copy()
+    return twin

@@ -37,7 +37,7 @@ from memabrad.learning.number_scales import NumberScales
 from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.pick import best_route, explore
 from memabrad.learning.reward_index import RewardIndex
-from memabrad.learning.route_model import ETA, RouteModel, guardrail_penalty
+from memabrad.learning.route_model import ETA, RouteModel, guardrail_penalty, number_weights
 from memabrad.learning.shared_part import SharedPart
 from memabrad.learning.stacking_pool import StackingPool
 from memabrad.learning.text_groups import TextGroups
@@ -112,6 +112,7 @@ class Router:
     history_correction: bool = True  # stacking weights of a lone contextual part at today's error (route_parts.py)
     pool: StackingPool = field(default_factory=StackingPool)  # the routes' stacking sums (stacking_pool.py)
     numbers: NumberScales = field(default_factory=NumberScales)  # the numbers' scales (number_scales.py)
+    number_fit: bool = True  # the numbers' reward weights by recursive least squares (number_part.py)
 
     def __post_init__(self) -> None:
         self.featurizer = Featurizer(self.hash_bits, self.features_version, self.numbers)
@@ -148,30 +149,23 @@ class Router:
             model.history_correction = self.history_correction
         return model
 
-    def learn(
-        self,
-        x: Features,
-        route: str,
-        *,
-        propensity: float,
-        reward: float,
-        error: bool,
-        latency_ms: float,
-        group: str | None = None,
-        novel: bool = True,
-        hint_key: int | None = None,
-    ) -> None:
+    def learn(self, x: Features, route: str, *, propensity: float, reward: float, error: bool, latency_ms: float,
+              group: str | None = None, novel: bool = True, hint_key: int | None = None) -> None:
         """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type;
         ``novel``, ``hint_key``: whether ``route`` has not learned it yet, its hint's feature; ``RouteModel.learn``)."""
         w = min(1.0 / propensity, self.max_importance_weight)
-        weights = self._route(route).learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
-                                           weight=w, group=group, novel=novel, shared=self.shared, hint_key=hint_key,
-                                           steps=self.scale.steps(), prior=self.scale.means(), pool=self.pool)
+        model = self._route(route)
+        weights = model.learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
+                              weight=w, group=group, novel=novel, shared=self.shared, hint_key=hint_key,
+                              steps=self.scale.steps(), prior=self.scale.means(), pool=self.pool,
+                              numbers=self.featurizer.number_keys() if self.number_fit else None)
         if self._index is not None:
             if self.shared is None:
                 self._index.set(route, x, weights)
             else:  # the route's own weights and the shared part's
                 self._index.set(route, x, weights[0], weights[1])
+            if len(model.number_part) and not model.number_part.keys.keys() <= x.keys():
+                self._index.set(route, *number_weights(model))  # a fit moved numbers the task lacks
         self._last = None
         self.reward_sum += reward
         self.reward_sq += reward * reward
@@ -292,6 +286,7 @@ class Router:
             **({"stacking_history": "harmonic"} if self.history_correction else {}),
             "stacking_pool": self.pool.to_state(),
             **({"number_scales": self.numbers.to_state()} if self.features_version >= 5 else {}),
+            **({"number_fit": "least_squares"} if self.number_fit else {}),
         }
 
     @classmethod

@@ -39,6 +39,7 @@ def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -
             scale=OutcomeScale.from_state(state.get("outcome_scale")),
             history_correction=state.get("stacking_history") == "harmonic",  # a model saved before: as it was
             numbers=NumberScales.from_state(state.get("number_scales")),
+            number_fit=state.get("number_fit") == "least_squares",  # a model saved before: AdaGrad, as it was
         )
         load = route_from_state if fmt == MODEL_FORMAT else route_from_v1
         for name, data in state["routes"].items():
@@ -57,6 +58,6 @@ def clone_router(r: Router) -> Router:
                   {name: m.copy() for name, m in r.routes.items()}, r.reward_sum, r.reward_sq, r.reward_n,
                   r.case_index, r.features_version, None if r.shared is None else r.shared.copy(), r.prices.copy(),
                   r.text_groups.prototypes(), r.scale.copy(), r.history_correction,
-                  r.pool.copy(), r.numbers.copy())
+                  r.pool.copy(), r.numbers.copy(), r.number_fit)
     twin._index = r._index.copy() if r._index is not None else None
     return twin

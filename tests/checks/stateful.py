@@ -32,6 +32,7 @@ from memabrad.learning.features import normalize_text, text_hashes
 from memabrad.learning.guardrail_prices import Mark, Prices, Repricer
 from memabrad.learning.learned_routes import LearnedRoutes
 from memabrad.learning.learner import RouterLearner
+from memabrad.learning.number_part import NumberPart
 from memabrad.learning.number_scales import NumberScales
 from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.portfolio import Member, members_from_state, members_of
@@ -221,6 +222,38 @@ def _step_route_model(m: RouteModel, r: Row) -> Any:
 
 
 _run_route_model = feeder(_step_route_model)
+
+
+def _route_model_numbers() -> RouteModel:
+    return fed(RouteModel(), _run_route_model_numbers)
+
+
+def _step_route_model_numbers(m: RouteModel, r: Row) -> Any:
+    """As ``_step_route_model``, with the task's first two features fitted as numbers (``number_part.py``):
+    tasks differ in which they carry, so fits move weights of features a task lacks."""
+    x, o, group = features(r), r["outcome"], r["task"].get("task_type")
+    seen = (m.predict(x, group), m.reward_score(x, 1.0, group))
+    m.learn(x, reward=o["reward"], error=o["error"], latency_s=o["latency_ms"] / 1000.0,
+            weight=1.0 / r["decision"]["propensity"], group=group, numbers=frozenset(list(x)[:2]))
+    return seen
+
+
+_run_route_model_numbers = feeder(_step_route_model_numbers)
+
+
+def _number_part() -> NumberPart:
+    return fed(NumberPart(), _run_number_part)
+
+
+def _step_number_part(p: NumberPart, r: Row) -> Any:
+    o = r["outcome"]
+    keys = [11, 12, 13][: 1 + len(p) % 3]
+    vals = np.array([o["reward"], o["latency_ms"] / 1000.0, 1.0][: len(keys)])
+    gain, s = p.step(keys, vals, 1.0 / r["decision"]["propensity"])
+    return gain.tolist(), s
+
+
+_run_number_part = feeder(_step_number_part)
 
 
 def _shared_part() -> SharedPart:
@@ -529,6 +562,10 @@ SPECS: list[Spec] = [
          via_json(_save_learned_routes, lambda s: LearnedRoutes.from_state(s, _task_keys())), _run_learned_routes),
     Spec("RouteModel", _route_model, RouteModel.to_state, via_json(RouteModel.to_state, RouteModel.from_state),
          _run_route_model, clone=RouteModel.copy),
+    Spec("RouteModel.numbers", _route_model_numbers, RouteModel.to_state,
+         via_json(RouteModel.to_state, RouteModel.from_state), _run_route_model_numbers, clone=RouteModel.copy),
+    Spec("NumberPart", _number_part, NumberPart.to_state, via_json(NumberPart.to_state, NumberPart.from_state),
+         _run_number_part, clone=NumberPart.copy),
     Spec("SharedPart", _shared_part, SharedPart.to_state, via_json(SharedPart.to_state, SharedPart.from_state),
          _run_shared_part, clone=SharedPart.copy),
     Spec("StackingPool", _stacking_pool, StackingPool.to_state,
