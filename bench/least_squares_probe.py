@@ -71,8 +71,8 @@ def run(name: str, seed: int, n: int) -> dict[str, Any]:
     w = q.classes_workload(name, seed)
     rows = list(w.stream(n))
     router = Router()
-    for r in rows[:64]:  # the scales: fixed from the first 64 values, as the learner fixes them
-        router.numbers.observe(r["task"]["features"])
+    for row in rows[:64]:  # the scales: fixed from the first 64 values, as the learner fixes them
+        router.numbers.observe(row["task"]["features"])
     routes = list(rows[0]["candidates"])
     out: dict[str, Any] = {"workload": name, "seed": seed, "n": n}
     for kind in KINDS:
@@ -88,7 +88,7 @@ def run(name: str, seed: int, n: int) -> dict[str, Any]:
         def policy(task: dict[str, Any], candidates: list[str], kind: str = kind, cols: dict = cols,
                    fits: dict = fits) -> str:
             x = _vectors(router, [task], kind, dict(cols))[0, : len(fits[routes[0]])]  # unseen features: none
-            return max(candidates, key=lambda r: float(x @ fits[r]))
+            return max(candidates, key=lambda c: float(x @ fits[c]))
 
         out[kind] = round(w.value(policy).value, 4)
     return out
