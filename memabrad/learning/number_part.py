@@ -8,7 +8,7 @@ as well as Vowpal Wabbit does on such data; stepped by AdaGrad, the router staye
 (``docs/benchmarks.md``, "Numbers fitted by least squares").
 
 So the reward head's weights of those terms take the exact recursive-least-squares step: a ridge
-fit (``RIDGE`` pseudo-observations toward 0) of everything the event's other parts leave, kept
+fit (a penalty ``RIDGE`` on each weight toward 0) of everything the event's other parts leave, kept
 current one event at a time through ``P``, the inverse of the terms' regularised Gram matrix. It
 has no step size, and the terms' units do not matter. After the step the event's residual is
 ``1 / (1 + w z'Pz)`` of what it was, and the rest of the contextual part steps on that remainder.
@@ -42,7 +42,7 @@ import numpy as np
 from memabrad.store.packed import pack, unpack
 
 MAX_TERMS = 128  # numbers fitted this way per route: P is MAX_TERMS^2 floats
-RIDGE = 1.0  # prior precision of each term (pseudo-observations toward 0); the task vector has unit norm
+RIDGE = 1.0  # prior precision of each term: one event carrying only it at the largest value a unit-norm vector allows
 
 
 class Fit(NamedTuple):
@@ -96,7 +96,7 @@ class NumberPart:
         pz = self.p @ z
         s = weight * float(z @ pz)
         gain = pz / (1.0 + s)
-        self.p -= np.outer(weight * gain, pz)
+        self.p -= np.multiply.outer(weight * gain, pz)  # np.outer's products, without its Python wrapper
         return gain, s
 
     def fit(self, keys: Sequence[int], vals: np.ndarray, resid: np.ndarray, weight: float,

@@ -298,7 +298,7 @@ def step_with_fit(both: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: fl
     if fit is None:
         adagrad_step(both, vals, resid, eta, l2, steps)
         return None
-    fitted = both[..., fit.at, 0].copy()  # the route's own (and the shared part's, unchanged) reward weights
+    fitted = both[..., fit.at, 0]  # a copy (advanced indexing): the route's own and the shared part's reward weights
     (fitted if fitted.ndim == 1 else fitted[0])[:] -= fit.change
     adagrad_step(both, vals, fit.resid, eta, l2, steps)
     both[..., fit.at, 0] = fitted
