@@ -46,7 +46,7 @@ def test_terms_past_the_cap_are_left_to_the_other_step() -> None:
     keys = list(range(MAX_TERMS + 5))
     gain, _ = part.step(keys, np.ones(len(keys)), 1.0)
     assert len(part) == MAX_TERMS and len(gain) == MAX_TERMS
-    assert part.fitted(keys) == [True] * MAX_TERMS + [False] * 5
+    assert [k in part.keys for k in keys] == [True] * MAX_TERMS + [False] * 5
     assert part.p.shape == (MAX_TERMS, MAX_TERMS)
 
 

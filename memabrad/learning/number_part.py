@@ -74,8 +74,8 @@ class NumberPart:
     def step(self, keys: Sequence[int], values: np.ndarray, weight: float) -> tuple[np.ndarray, float]:
         """Take in one event's terms (``keys``, ``values``; importance ``weight``). Returns the gain, one
         entry per fitted term in ``self.keys``' order, and ``w z'Pz``: the weights move by ``-gain * r``
-        for the event's (weighted) residual ``r``, which then shrinks by ``1 / (1 + w z'Pz)``. Terms not
-        fitted (over ``MAX_TERMS``) are left out; call ``fitted`` to know which those are."""
+        for the event's (weighted) residual ``r``, which then shrinks by ``1 / (1 + w z'Pz)``. Terms past
+        ``MAX_TERMS`` are left out (not in ``self.keys``)."""
         pos = self.keys
         new = [k for k in keys if k not in pos][: MAX_TERMS - len(pos)]
         if new:
@@ -122,10 +122,6 @@ class NumberPart:
     def rows(self, col: Mapping[int, int]) -> np.ndarray:
         """The fitted terms' rows in a table whose rows ``col`` numbers by feature id (``self.keys``' order)."""
         return np.fromiter(map(col.__getitem__, self.keys), dtype=np.int64, count=len(self.keys))
-
-    def fitted(self, keys: Sequence[int]) -> list[bool]:
-        """Per key, whether this part fits it."""
-        return [k in self.keys for k in keys]
 
     def to_state(self) -> dict[str, Any]:
         return {"keys": pack(np.fromiter(self.keys, dtype=np.int64, count=len(self.keys)), "<i8"),

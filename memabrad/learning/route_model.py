@@ -241,24 +241,24 @@ class RouteModel(base.Regressor):
     # -- learning -----------------------------------------------------------------------
 
     def learn(self, x: Features, *, reward: float, error: bool, latency_s: float, weight: float = 1.0,
-              group: str | None = None, novel: bool = True, shared: SharedPart | None = None, steps: np.ndarray
-              | None = None, prior: tuple[float, float] | None = None, pool: StackingPool | None = None,
-              hint_key: int | None = None, numbers: AbstractSet[int] | None = None) -> np.ndarray:
-        """Score the event first (prequential evidence for the stacking weights and the standard
-        error), then learn it: the means, the group's means and the contextual part. Returns the
-        contextual weights of ``x``'s features after the update (a row per feature in ``x``'s order;
-        with ``shared``, a stack of two such tables: the route's own, then the shared part's).
+              group: str | None = None, novel: bool = True, shared: SharedPart | None = None,
+              steps: np.ndarray | None = None, prior: tuple[float, float] | None = None,
+              pool: StackingPool | None = None, hint_key: int | None = None,
+              numbers: AbstractSet[int] | None = None) -> np.ndarray:
+        """Score the event first (prequential evidence for the stacking weights and the standard error),
+        then learn it: the means, the group's means and the contextual part. Returns the contextual weights
+        of ``x``'s features after the update (a row per feature in ``x``'s order; with ``shared``, a stack
+        of two such tables: the route's own, then the shared part's).
 
-        ``novel``: False for a task this route learned before (``learned_routes.py``). Such events still
-        teach every part, but are no evidence for the stacking weights: a text model that memorised a
-        repeated prompt predicts it well, which says nothing about prompts it has not seen.
-        ``shared``: the router's ``SharedPart``. The contextual part is then ``shared(x) + own(x)``, both
-        stepped on the same residual (see ``learning/shared_part.py``). ``steps``: the outcomes' spreads,
-        so their units do not change what is learned; ``prior``: the router's mean reward and latency
-        (None before its first outcome); see ``outcome_scale.py``. ``pool``: the router's ``StackingPool``,
-        which gets the event's stacking sums too and gives the route its prior. ``hint_key``: see above.
-        ``numbers``: ids of standardised numbers, whose reward weights are fitted by least squares
-        (``number_part.py``; the rows returned predate that fit: see ``number_weights``)."""
+        ``novel``: False for a task this route learned before (``learned_routes.py``): it teaches every part but is
+        no evidence for the stacking weights (a model that memorised a repeated prompt predicts it well, which says
+        nothing about new ones). ``shared``: the router's ``SharedPart``; the contextual part is then ``shared(x) +
+        own(x)``, both stepped on the same residual (``shared_part.py``). ``steps``: the outcomes' spreads, so their
+        units do not change what is learned; ``prior``: the router's mean reward and latency (None before its first
+        outcome); see ``outcome_scale.py``. ``pool``: the router's ``StackingPool``, which gets the event's stacking
+        sums and gives the route its prior. ``hint_key``: see above. ``numbers``: ids of standardised numbers, their
+        reward weights fitted by least squares (``number_part.py``; a fit moves numbers the task lacks too:
+        ``number_weights``)."""
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
