@@ -119,10 +119,6 @@ class NumberPart:
         lacked = at_all < 0
         return Fit(left, at_all[~lacked], change[~lacked], (lacked, change[lacked]))
 
-    def rows(self, col: Mapping[int, int]) -> np.ndarray:
-        """The fitted terms' rows in a table whose rows ``col`` numbers by feature id (``self.keys``' order)."""
-        return np.fromiter(map(col.__getitem__, self.keys), dtype=np.int64, count=len(self.keys))
-
     def to_state(self) -> dict[str, Any]:
         return {"keys": pack(np.fromiter(self.keys, dtype=np.int64, count=len(self.keys)), "<i8"),
                 "p": pack(self.p, "<f8")}

@@ -78,6 +78,7 @@ from memabrad.learning.route_parts import (
     known_rows,
     logit,
     residuals,
+    rows_of,
     score_event,
     score_first,
     sigmoid,
@@ -297,7 +298,7 @@ class RouteModel(base.Regressor):
         lacked = step_with_fit(both, vals, resid, self.eta, self.l2, steps, fit)
         self._a[idx] = rows
         if lacked is not None:  # fitted numbers the task lacks: their weights are in the table only
-            self._a[self.number_part.rows(self._col)[lacked[0]], 0] -= lacked[1]
+            self._a[rows_of(self._col, self.number_part.keys)[0][lacked[0]], 0] -= lacked[1]
         if shared is not None:
             shared.store(s_idx, s_rows)
         head_weights = both[..., :3]
@@ -368,7 +369,7 @@ def _prediction_terms(m: RouteModel, group: str | None) -> tuple[float, ...]:
 def number_weights(m: RouteModel) -> tuple[dict[int, float], np.ndarray]:
     """The features the route's ``number_part`` fits (as a feature dict, for ``RewardIndex.set``) and their
     (reward, error, latency) weights, a row per feature: a fit moves weights of numbers the task lacked."""
-    return dict.fromkeys(m.number_part.keys, 1.0), m._a[m.number_part.rows(m._col), :3]
+    return dict.fromkeys(m.number_part.keys, 1.0), m._a[rows_of(m._col, m.number_part.keys)[0], :3]
 
 
 def own_reward_part(m: RouteModel, x: Features) -> float:
