@@ -82,6 +82,12 @@ Workloads and their ground truth:
   classes no line separates; yeast genes, 2,417 x 103, 14 classes of which an example has several, every
   one a right route), the same way. Added as held-out checks when this list already had the four
   above and after every default was set; nothing was tuned on them.
+- ``tools``: ``memabrad.sim.tools.ToolsWorkload``: an assistant's general LLM and fourteen tools, each
+  right for one of twelve intents; short untyped requests from templates with names, places and numbers;
+  logging 70% to the general model + 30% uniform (a tool sees ~2% of the traffic); Bernoulli rewards,
+  truth exact (``expected_reward``) over 5,000 fixed requests; oracle = per-intent best. Written after
+  every default was set, as a check on traffic unlike the others: routes tried rarely, on short requests
+  (``docs/benchmarks.md``, "A tool desk").
 - ``embed``: an agent that sends a dense, signed embedding of each task (32 standard normal numbers) in
   ``task.features`` with one fixed text; route k succeeds with probability sigmoid(w_k . x); logging 70%
   to ``r0`` + 30% uniform; truth exact over 5,000 fixed embeddings. Added with the three above, never tuned on.
@@ -492,6 +498,31 @@ def classes_workload(name: str, seed: int, share: float = LOG_SHARE) -> Workload
                        f"{xs.shape[1]} numbers, {len(routes)} classes{', several right per example' if multi else ''})",
               "logging_policy": f"{share:.0%} {routes[0]} + uniform over the {len(routes)} routes",
               "task": f"input {CLASSES_TEXT!r}, the numbers in task.features; no task_type"},
+    )
+
+
+def tools_workload(seed: int, n_contexts: int) -> Workload:
+    from memabrad.sim.tools import ROUTES, ToolsWorkload, expected_reward, logging_probability, sample_request
+
+    rng = random.Random(f"memabrad-tools:truth:{n_contexts}")
+    tasks = [sample_request(rng) for _ in range(n_contexts)]
+    cands = list(ROUTES)
+
+    def value(policy: Policy) -> Value:
+        return Value(sum(expected_reward(i, policy({"input": text}, cands)) for text, i in tasks) / len(tasks))
+
+    singles = {r: value(lambda _t, _c, r=r: r).value for r in ROUTES}
+    best = max(singles, key=singles.get)
+    return Workload(
+        name="tools", router_id="tools", exact=True, stream=lambda n: ToolsWorkload(seed=seed).iter_generate(n),
+        value=value,
+        logging=Value(sum(sum(logging_probability(r) * expected_reward(i, r) for r in ROUTES) for _, i in tasks)
+                      / len(tasks)),
+        best_single=(best, Value(singles[best])),
+        oracle=Value(sum(max(expected_reward(i, r) for r in ROUTES) for _, i in tasks) / len(tasks)),
+        meta={"truth": f"exact success probability over {n_contexts} fixed requests",
+              "logging_policy": "70% llm/general + uniform over the 15 routes",
+              "task": "a short request in task.input; no task_type, no numbers"},
     )
 
 
@@ -1045,7 +1076,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (300 / 1,000 / 2,000) and eval samples")
     ap.add_argument("--sizes", default=None, help="comma-separated looks, default 1000,5000,20000")
     ap.add_argument("--workloads", default="sim,helpdesk,hard,tokens,priced,guarded,drift,pareto,obd,digits,wine,"
-                                                "cancer,embed,segment,phishing,bananas,yeast")
+                                                "cancer,embed,segment,phishing,bananas,yeast,tools")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--config", default=None, help="a config file for memabrad (default: built-in defaults)")
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
@@ -1090,6 +1121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "obd": lambda: obd_workload(args.seed, cache),
         **{name: (lambda name=name: classes_workload(name, args.seed)) for name in (*CLASS_DATASETS, *SYNTH_CLASSES)},
         "embed": lambda: embed_workload(args.seed, n_small),
+        "tools": lambda: tools_workload(args.seed, n_small),
     }
     started = time.perf_counter()
     results, skipped = [], {}

@@ -249,23 +249,26 @@ def test_clone_is_independent_of_the_original(sim_router: Router) -> None:
 
 
 def test_pessimistic_choice_does_not_pick_a_lucky_route_over_a_well_measured_better_one() -> None:
-    """The winner's curse: three lucky wins must not outrank 500 observations of a better route (0.7)."""
-    rng = random.Random(7)
-    r = Router()
-    x = r.featurizer.featurize({"input": "summarise this ticket", "task_type": "support"})
-    for _ in range(500):
-        r.learn(x, "measured", propensity=0.5, reward=float(rng.random() < 0.7), error=False, latency_ms=100,
-                group="support")
-    for _ in range(3):
-        r.learn(x, "lucky", propensity=0.05, reward=1.0, error=False, latency_ms=100, group="support")
-    assert r.best(x, ["lucky", "measured"], "support") == "measured"
-    r.pessimism = 0.0  # ranking by the point prediction alone chases the lucky streak
-    assert r.best(x, ["lucky", "measured"], "support") == "lucky"
-    r.pessimism = 1.0
-    for _ in range(500):  # with evidence, a truly better route does win
-        r.learn(x, "lucky", propensity=0.05, reward=float(rng.random() < 0.85), error=False, latency_ms=100,
-                group="support")
-    assert r.best(x, ["lucky", "measured"], "support") == "lucky"
+    """The winner's curse: three lucky wins must not outrank 500 observations of a better route (0.8), on
+    each of 20 seeds. (One standard error below three wins is about 0.70: a well-measured route at 0.7
+    ties with it, as a single seed of this test once hid.)"""
+    for seed in range(20):
+        rng = random.Random(seed)
+        r = Router()
+        x = r.featurizer.featurize({"input": "summarise this ticket", "task_type": "support"})
+        for _ in range(500):
+            r.learn(x, "measured", propensity=0.5, reward=float(rng.random() < 0.8), error=False, latency_ms=100,
+                    group="support")
+        for _ in range(3):
+            r.learn(x, "lucky", propensity=0.05, reward=1.0, error=False, latency_ms=100, group="support")
+        assert r.best(x, ["lucky", "measured"], "support") == "measured"
+        r.pessimism = 0.0  # ranking by the point prediction alone chases the lucky streak
+        assert r.best(x, ["lucky", "measured"], "support") == "lucky"
+        r.pessimism = 1.0
+        for _ in range(500):  # with evidence, a truly better route does win
+            r.learn(x, "lucky", propensity=0.05, reward=float(rng.random() < 0.9), error=False, latency_ms=100,
+                    group="support")
+        assert r.best(x, ["lucky", "measured"], "support") == "lucky"
 
 
 def test_stacking_weights_stay_near_zero_where_the_text_carries_no_signal() -> None:
