@@ -100,3 +100,24 @@ def test_the_synthetic_probes_load_as_bandits_with_valid_trajectories() -> None:
                 assert parse_trajectory(json.dumps(r).encode()).task.features
             assert 0.0 < w.logging.value <= w.best_single[1].value < w.oracle.value == 1.0
             assert str(q.SYNTH_POOL) in w.meta["truth"].replace(",", "")
+
+
+def test_the_tool_desk_logs_valid_trajectories_with_exact_propensities_and_truth() -> None:
+    from memabrad.sim.tools import GENERAL, ROUTES, expected_reward, logging_probability
+
+    with bench_module("quality.py") as q:
+        w = q.tools_workload(1, 400)
+        rows = list(w.stream(3000))
+        assert len({r["trajectory_id"] for r in rows}) == 3000
+        for r in rows[:300]:
+            t = parse_trajectory(json.dumps(r).encode())
+            assert not t.task.task_type and not t.task.features
+            assert t.decision.propensity == round(logging_probability(t.decision.route), 12)
+        assert abs(sum(logging_probability(r) for r in ROUTES) - 1.0) < 1e-12
+        share = sum(r["decision"]["route"] == GENERAL for r in rows) / len(rows)
+        assert abs(share - logging_probability(GENERAL)) < 0.03
+        # a tool is right for its intent only; the per-intent oracle beats the best single route
+        assert expected_reward("weather", "tool/weather") > expected_reward("weather", GENERAL)
+        assert expected_reward("chitchat", "tool/weather") < expected_reward("chitchat", GENERAL)
+        assert w.logging.value < w.best_single[1].value < w.oracle.value <= 1.0
+        assert w.best_single[0] == GENERAL
