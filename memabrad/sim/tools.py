@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
-from memabrad.sim.rows import trajectory_row
+from memabrad.sim.rows import Clock, trajectory_row
 
 GENERAL = "llm/general"
 # intent -> (request templates, its tool or None, the general model's success, the tool's success)
@@ -69,6 +70,7 @@ TOOLS = (*sorted(t for _, t, _, _ in INTENTS.values() if t), "tool/crm", "tool/f
 ROUTES = (GENERAL, *TOOLS)
 LOGGING_SHARE = 0.7  # to the general model; the rest uniform over every route
 LATENCY_MS = 400.0
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def expected_reward(intent: str, route: str) -> float:
@@ -100,6 +102,7 @@ class ToolsWorkload:
         self._tasks = random.Random(f"memabrad-tools:{seed}:tasks")
         self._log = random.Random(f"memabrad-tools:{seed}:log")
         self._index = 0
+        self._clock = Clock(START)  # ten requests a second
 
     def next(self) -> dict[str, Any]:
         text, intent = sample_request(self._tasks)
@@ -108,12 +111,9 @@ class ToolsWorkload:
         reward = float(rng.random() < expected_reward(intent, route))
         i = self._index
         self._index += 1
-        sec = i // 10
-        at = (f"2026-01-{1 + (sec // 86400) % 28:02d}T{(sec // 3600) % 24:02d}:{(sec // 60) % 60:02d}:"
-              f"{sec % 60:02d}.{(i % 10) * 100:03d}Z")
-        return trajectory_row(f"{self.router_id}-k{self.seed}-{i:08d}", self.router_id, at, {"input": text},
-                              list(ROUTES), route, round(logging_probability(route), 12), reward, False,
-                              LATENCY_MS * (0.5 + rng.random()))
+        return trajectory_row(f"{self.router_id}-k{self.seed}-{i:08d}", self.router_id, self._clock.format(100 * i),
+                              {"input": text}, list(ROUTES), route, round(logging_probability(route), 12), reward,
+                              False, LATENCY_MS * (0.5 + rng.random()))
 
     def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
         for _ in range(n):
