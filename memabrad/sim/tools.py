@@ -56,6 +56,7 @@ INTENTS: dict[str, tuple[tuple[str, ...], str | None, float, float]] = {
     "advice": (("should I learn {lang} or {word}", "how do I ask {name} for a raise", "tips for visiting {city}",
                 "is it worth buying {tick} shares"), None, 0.7, 0.0),
 }
+_INTENT_NAMES = tuple(sorted(INTENTS))  # drawn from per request
 WRONG_TOOL = 0.02  # a tool asked for what it does not do
 SLOTS: dict[str, tuple[str, ...]] = {
     "city": ("paris", "tokyo", "austin", "lagos", "lima", "oslo", "delhi", "perth"),
@@ -82,12 +83,13 @@ def expected_reward(intent: str, route: str) -> float:
 
 
 def logging_probability(route: str) -> float:
+    """The logging agent's exact propensity of ``route`` (every request offers every route)."""
     return (1.0 - LOGGING_SHARE) / len(ROUTES) + (LOGGING_SHARE if route == GENERAL else 0.0)
 
 
 def sample_request(rng: random.Random) -> tuple[str, str]:
     """(request text, intent): a uniform intent, one of its templates, its slots filled."""
-    intent = rng.choice(sorted(INTENTS))
+    intent = rng.choice(_INTENT_NAMES)
     template = rng.choice(INTENTS[intent][0])
     return template.format(**{k: rng.choice(v) for k, v in SLOTS.items()}), intent
 
