@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 from memabrad.learning.router import Router
+from memabrad.learning.shared_part import SharedWeight
 
 EASY = ["rename", "typo", "format", "spelling"]
 HARD = ["deadlock", "proof", "recurrence", "concurrency"]
@@ -78,3 +79,51 @@ def test_the_shared_part_survives_export_and_clone() -> None:
     for twin in (Router.from_state(r.export_state()), Router.from_bytes(r.to_bytes()), r.clone()):
         assert twin.shared is not None and len(twin.shared) == len(r.shared)
         assert twin.scores(x, ["common", "rare"], "code") == r.scores(x, ["common", "rare"], "code")
+
+
+def _train_desk(r: Router, n: int, seed: int = 5) -> None:
+    """A general model taken 90% of the time, a route that follows it (``peer``: 0.1 better everywhere) and a
+    ``tool`` that is its opposite (good exactly on the tasks the general model fails), 5% each."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        hard = rng.random() < 0.5
+        u = rng.random()
+        route = "general" if u < 0.9 else ("peer" if u < 0.95 else "tool")
+        diff = -0.3 if hard else 0.3
+        reward = (0.5 - diff if route == "tool" else 0.5 + diff + (0.1 if route == "peer" else 0.0))
+        x = r.featurizer.featurize({"input": _text(rng, hard), "task_type": "code"})
+        r.learn(x, route, propensity=0.9 if route == "general" else 0.05, reward=reward + rng.gauss(0.0, 0.1),
+                error=False, latency_ms=100.0, group="code")
+
+
+def test_each_route_earns_its_own_weight_on_the_shared_part() -> None:
+    """A route whose outcomes follow the shared part takes it; one whose outcomes are its opposite does not,
+    and learns which tasks are its own from its ~80 events without unlearning the shared part first."""
+    learned, whole = Router(), Router()
+    for name in ("general", "peer", "tool"):  # every route held at the shared part whole: as before beta
+        whole._route(name).shared_weight = SharedWeight([1.0] * 3, [1e300] * 3)
+    _train_desk(learned, 2000)
+    _train_desk(whole, 2000)
+    assert learned.routes["tool"].n < 100
+    # on 20 seeds: beta peer 0.97-1.0, tool 0.0; tool spread -0.15 to -0.21 learned, 0.00 whole
+    assert learned.routes["peer"].shared_weight.beta[0] > 0.5
+    assert learned.routes["tool"].shared_weight.beta[0] < 0.1
+    assert _spread(learned, "peer") > 0.45  # truly 0.6
+    assert _spread(learned, "tool") < _spread(whole, "tool") - 0.1  # truly -0.6
+
+    def tool_picked(r: Router) -> int:
+        rng = random.Random(11)
+        hard = [r.featurizer.featurize({"input": _text(rng, True), "task_type": "code"}) for _ in range(50)]
+        return sum(r.best(x, ["general", "peer", "tool"], "code") == "tool" for x in hard)  # 0.8 against 0.2
+    assert tool_picked(learned) >= 45  # on 20 seeds of this test: 46 to 50
+
+
+def test_a_route_saved_before_it_weighed_the_shared_part_takes_it_whole() -> None:
+    r = Router()
+    _train(r, 300)
+    state = r.export_state()
+    assert all(len(s["shared_weight"]) == 6 for s in state["routes"].values())
+    for s in state["routes"].values():
+        del s["shared_weight"]
+    back = Router.from_state(state)
+    assert all(m.shared_weight.beta == [1.0, 1.0, 1.0] for m in back.routes.values())

@@ -6,7 +6,8 @@ dictionary lookup per feature *per route*; here it is one lookup per feature and
 matrix-vector product for all routes and heads: one row per feature any route has learned;
 columns: the reward weights of every trained route in sorted name order, then their error
 weights, then their latency weights (a route that never saw a feature weighs 0 on it); last,
-the router's shared part (``shared_part.py``), which every route's contextual part adds.
+the router's shared part (``shared_part.py``), which every route's contextual part adds, weighed
+by the route's ``beta`` of each head (kept beside the table, one per route and head).
 
 The live router keeps its index current as it learns (``set`` after each update);
 ``FrozenScorer`` holds a copy. Both compute a task's contextual parts by the same product
@@ -49,13 +50,14 @@ class RewardIndex:
     name): route ``j``'s heads are columns ``j``, ``K + j`` and ``2K + j`` of ``K`` routes; the shared
     part's three heads are the last three columns."""
 
-    __slots__ = ("_last", "_rows", "_w", "routes", "col")
+    __slots__ = ("_beta", "_last", "_rows", "_w", "routes", "col")
 
     def __init__(self, routes: list[str] | None = None) -> None:
         self.routes: list[str] = sorted(routes or [])
         self.col: dict[str, int] = {r: j for j, r in enumerate(self.routes)}
         self._rows: dict[int, int] = {}
         self._w = np.zeros((_MIN_ROWS, 3 * len(self.routes) + 3))
+        self._beta = [1.0] * (3 * len(self.routes))  # per column of a route's head, its weight on the shared part
         self._last: tuple[Features, np.ndarray] | None = None  # the features last ranked and their rows
 
     @classmethod
@@ -69,6 +71,7 @@ class RewardIndex:
         if shared is not None:
             tables.append(shared.head_table())
             cols.append([3 * k, 3 * k + 1, 3 * k + 2])
+            ix._beta = [models[name].shared_weight.beta[h] for h in range(3) for name in trained]
         keys = np.unique(np.fromiter((key for ks, _ in tables for key in ks), dtype=np.int64))
         ix._rows = dict(zip(keys.tolist(), range(len(keys)), strict=True))
         w = np.zeros((max(_MIN_ROWS, len(keys)), 3 * k + 3))
@@ -87,12 +90,16 @@ class RewardIndex:
             k = len(self.routes)
             self.routes.insert(j, route)
             self._w = np.insert(self._w, [j, k + j, 2 * k + j], 0.0, axis=1)
+            for c in (2 * k + j, k + j, j):
+                self._beta.insert(c, 1.0)
             self.col = {r: i for i, r in enumerate(self.routes)}
         return j
 
-    def set(self, route: str, x: Features, weights: np.ndarray, shared: np.ndarray | None = None) -> None:
+    def set(self, route: str, x: Features, weights: np.ndarray, shared: np.ndarray | None = None,
+            beta: list[float] | None = None) -> None:
         """Route ``route``'s (reward, error, latency) weights on ``x``'s features, one row per feature in
-        ``x``'s order (after it learned ``x``); ``shared``: the shared part's, likewise."""
+        ``x``'s order (after it learned ``x``); ``shared``: the shared part's, likewise; ``beta``: the
+        route's weights on the shared part."""
         j = self._column(route)
         k = len(self.routes)
         last = self._last
@@ -105,6 +112,8 @@ class RewardIndex:
         self._w[:, j : 3 * k : k][idx] = weights
         if shared is not None:
             self._w[:, 3 * k :][idx] = shared
+        if beta is not None:
+            self._beta[j], self._beta[k + j], self._beta[2 * k + j] = beta
 
     def contextual(self, x: Features) -> list[float]:
         """Per head and route (the column order), the weighted sum of ``x``'s known features, the shared
@@ -118,7 +127,10 @@ class RewardIndex:
         p = (vals @ self._w.take(idx, axis=0)).tolist()
         k = len(self.routes)
         sr, se, sl = p[3 * k :]
-        return [v + sr for v in p[:k]] + [v + se for v in p[k : 2 * k]] + [v + sl for v in p[2 * k : 3 * k]]
+        b = self._beta
+        return ([v + c * sr for v, c in zip(p[:k], b[:k], strict=True)]
+                + [v + c * se for v, c in zip(p[k : 2 * k], b[k : 2 * k], strict=True)]
+                + [v + c * sl for v, c in zip(p[2 * k : 3 * k], b[2 * k :], strict=True)])
 
     def contextual_rows(self, X: csr_matrix) -> np.ndarray:
         """``contextual`` for every row of the CSR feature matrix ``X`` at once: (n, 3K), the shared part
@@ -139,8 +151,9 @@ class RewardIndex:
         known = csr_matrix((X.data[hit], mapped[hit], kept), shape=(n, len(self._w)))
         p = np.asarray(known @ self._w)
         out = p[:, : 3 * k]
+        beta = np.array(self._beta)
         for h in range(3):
-            out[:, h * k : (h + 1) * k] += p[:, 3 * k + h : 3 * k + h + 1]
+            out[:, h * k : (h + 1) * k] += p[:, 3 * k + h : 3 * k + h + 1] * beta[h * k : (h + 1) * k]
         return out
 
     def copy(self) -> RewardIndex:
@@ -150,5 +163,6 @@ class RewardIndex:
         twin.col = dict(self.col)
         twin._rows = dict(self._rows)
         twin._w = self._w[: max(_MIN_ROWS, len(self._rows))].copy()
+        twin._beta = list(self._beta)
         twin._last = None
         return twin

@@ -85,10 +85,9 @@ from memabrad.learning.route_parts import (
     stack,
     stack_now,
     step_with_fit,
-    table_state,
     with_prior,
 )
-from memabrad.learning.shared_part import SharedPart
+from memabrad.learning.shared_part import SharedPart, SharedWeight
 from memabrad.learning.stacking_pool import StackingPool
 
 
@@ -127,6 +126,7 @@ class RouteModel(base.Regressor):
         self._col: dict[int, int] = {}
         self._a = np.zeros((16, 6))  # a row per known feature: the heads' weights, then their AdaGrad sums
         self.number_part = NumberPart()  # the numbers' reward weights by least squares (number_part.py)
+        self.shared_weight = SharedWeight()  # how much of the router's shared part it takes (shared_part.py)
 
     # -- the means ----------------------------------------------------------------------
 
@@ -181,7 +181,7 @@ class RouteModel(base.Regressor):
         (``shared``: the router's shared part, which the route learned with)."""
         idx, vals = known_rows(self._col, x)
         f = vals @ self._a[idx, :3]
-        return self.predict_parts((f if shared is None else f + shared.part(x)).tolist(), group)
+        return self.predict_parts((f if shared is None else f + self.shared_weight.weigh(shared, x)).tolist(), group)
 
     def predict_parts(self, f: Sequence[float], group: str | None = None) -> tuple[float, float, float]:
         """``predict`` from the contextual parts ``f`` (per head, the weighted sum of the task's features)."""
@@ -253,24 +253,27 @@ class RouteModel(base.Regressor):
 
         ``novel``: False for a task this route learned before (``learned_routes.py``): it teaches every part but is
         no evidence for the stacking weights (a model that memorised a repeated prompt predicts it well, which says
-        nothing about new ones). ``shared``: the router's ``SharedPart``; the contextual part is then ``shared(x) +
-        own(x)``, both stepped on the same residual (``shared_part.py``). ``steps``: the outcomes' spreads, so their
-        units do not change what is learned; ``prior``: the router's mean reward and latency (None before its first
-        outcome); see ``outcome_scale.py``. ``pool``: the router's ``StackingPool``, which gets the event's stacking
-        sums and gives the route its prior. ``hint_key``: see above. ``numbers``: ids of standardised numbers, their
-        reward weights fitted by least squares (``number_part.py``; a fit moves numbers the task lacks too:
+        nothing about new ones). ``shared``: the router's ``SharedPart``; the contextual part is then ``own(x) + beta *
+        shared(x)``, the shared part and ``beta`` fitted apart (``shared_part.py``). ``steps``: the outcomes' spreads,
+        so their units do not change what is learned; ``prior``: the router's mean reward and latency (None before its
+        first outcome); see ``outcome_scale.py``. ``pool``: the router's ``StackingPool``, which gets the event's
+        stacking sums and gives the route its prior. ``hint_key``: see above. ``numbers``: ids of standardised numbers,
+        their reward weights fitted by least squares (``number_part.py``; a fit moves numbers the task lacks too:
         ``number_weights``)."""
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
         if shared is None:
+            mix = None
             rows = both = self._a.take(idx, axis=0)
             f = (vals @ rows[:, :3]).tolist()
-        else:  # own and shared rows stacked, to step both in one pass
+        else:  # own and shared rows stacked (the hint's part is in both; both tables' rows are returned)
             both = np.empty((2, len(idx), 6))
             rows = self._a.take(idx, axis=0, out=both[0])
             s_idx, s_rows = shared.rows(x, out=both[1])
-            f = (vals @ (rows[:, :3] + s_rows[:, :3])).tolist()
+            mix = np.array([(1.0, 1.0, 1.0), self.shared_weight.beta])  # the parts' weights in the prediction
+            fs = vals @ s_rows[:, :3]
+            f, fs = (vals @ rows[:, :3] + mix[1] * fs).tolist(), fs.tolist()
         dg, df = self._parts(f, group)
         y_err = 1.0 if error else 0.0
         means = self._means()
@@ -292,16 +295,17 @@ class RouteModel(base.Regressor):
         targets = (reward - means[0] - dg[0], y_err, latency_s - means[2] - dg[2])
         logit_base = logit(means[1] + dg[1])
         resid = residuals(f, targets, logit_base, weight)
-        if hint_key is not None and hint_key in x:  # the rest of the task learns as though it had no hint
-            resid = apart_from_hint(resid, list(x).index(hint_key), vals, both, f, targets, logit_base, weight)
+        hint = list(x).index(hint_key) if hint_key is not None and hint_key in x else None
+        if hint is not None:  # the rest of the task learns as though it had no hint
+            resid = apart_from_hint(resid, hint, vals, both, f, targets, logit_base, weight, mix)
         fit = self.number_part.fit(list(x), vals, resid, weight, numbers) if numbers else None
-        lacked = step_with_fit(both, vals, resid, self.eta, self.l2, steps, fit)
+        lacked = step_with_fit(rows, vals, resid, self.eta, self.l2, steps, fit)
         self._a[idx] = rows
         if lacked is not None:  # fitted numbers the task lacks: their weights are in the table only
             self._a[rows_of(self._col, self.number_part.keys)[0][lacked[0]], 0] -= lacked[1]
-        if shared is not None:
-            shared.store(s_idx, s_rows)
-        head_weights = both[..., :3]
+        if shared is not None:  # the shared part and the route's beta learn the targets apart (``shared_part.py``)
+            shared.learn(s_idx, s_rows, vals, fs, targets, logit_base, weight, hint, self.eta, self.l2,
+                         steps, None if fit is None else fit.at, self.shared_weight)
         # the means, after scoring
         self.n += 1
         self.w_sum += weight
@@ -311,7 +315,7 @@ class RouteModel(base.Regressor):
         add_to_group(self.groups, group or "", weight, reward, y_err, latency_s)
         if pool is not None and pool.n != self.__dict__.get("_prior_at"):  # the pool changed: so did the prior
             self.prior, self._prior_at, self._lambdas = pool.prior_for(self.s_stack, self.novel_n), pool.n, None
-        return head_weights
+        return both[..., :3]
 
     # -- batch prediction -----------------------------------------------------------------
 
@@ -322,14 +326,9 @@ class RouteModel(base.Regressor):
     # -- state --------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        return {
-            "n": self.n, "w_sum": self.w_sum, "reward_mean": self.reward_mean, "errors": self.errors,
-            "latency_mean": self.latency_mean, "s_stack": [list(v) for v in self.s_stack],
-            "s_res": list(self.s_res), "groups": {k: list(v) for k, v in sorted(self.groups.items())},
-            "novel_n": self.novel_n, **({} if self.prior is None else {"prior": [list(h) for h in self.prior]}),
-            **({"number_part": self.number_part.to_state()} if len(self.number_part) else {}),
-            **table_state(self._col, self._a),
-        }
+        from memabrad.learning.route_state import route_to_state
+
+        return route_to_state(self)
 
     @classmethod
     def from_state(cls, s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:

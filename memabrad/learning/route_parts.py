@@ -262,9 +262,7 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     feature, where a hinted event's features step on different ones, ``route_model._apart_from_hint``).
 
     ``w -= (eta / l1) * g / sqrt(sq + TINY)`` with the same roundings in the same order, computed in
-    two scratch arrays (on rows of ~20 features, numpy's per-call cost is most of the time). ``rows``
-    may also be a stack of tables' rows, shape (tables, features, 6), each with its own AdaGrad sums
-    (a route's own part and the shared part, stepped on the same residual in one pass).
+    two scratch arrays (on rows of ~20 features, numpy's per-call cost is most of the time).
 
     ``steps``: per head, the outcome's spread (``outcome_scale.py``): the residual is measured in it and the
     step taken back in the outcome's units, so a step is the same share of a typical residual whatever
@@ -289,19 +287,18 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     rows[..., :3] -= tmp
 
 
-def step_with_fit(both: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float,
+def step_with_fit(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float,
                   steps: np.ndarray | None, fit: Fit | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """``adagrad_step`` of an event's rows ``both``; with a least-squares ``fit`` of its numbers
+    """``adagrad_step`` of an event's ``rows``; with a least-squares ``fit`` of its numbers
     (``NumberPart.fit``), on the residuals the fit leaves, and the fitted numbers' reward weights set by
     the fit instead of stepped. Returns ``fit.lacked``: the change of fitted weights the event's rows do
     not hold, which the caller applies to its table."""
     if fit is None:
-        adagrad_step(both, vals, resid, eta, l2, steps)
+        adagrad_step(rows, vals, resid, eta, l2, steps)
         return None
-    fitted = both[..., fit.at, 0]  # a copy (advanced indexing): the route's own and the shared part's reward weights
-    (fitted if fitted.ndim == 1 else fitted[0])[:] -= fit.change
-    adagrad_step(both, vals, fit.resid, eta, l2, steps)
-    both[..., fit.at, 0] = fitted
+    fitted = rows[fit.at, 0] - fit.change  # a copy (advanced indexing)
+    adagrad_step(rows, vals, fit.resid, eta, l2, steps)
+    rows[fit.at, 0] = fitted
     return fit.lacked
 
 
@@ -353,11 +350,13 @@ def residuals(f: Sequence[float], targets: Triple, logit_base: float, weight: fl
 
 
 def apart_from_hint(resid: np.ndarray, j: int, vals: np.ndarray, rows: np.ndarray, f: Sequence[float],
-                     targets: Triple, logit_base: float, weight: float) -> np.ndarray:
+                     targets: Triple, logit_base: float, weight: float, mix: np.ndarray | None = None) -> np.ndarray:
     """Per feature, the residuals a hinted event steps on: the hint's (feature ``j``) those of the whole
     prediction, every other feature's those of the prediction without the hint's part. ``rows``: the
-    feature rows the contextual parts ``f`` came from (a stack of the route's and the shared part's)."""
-    fh = (vals[j] * rows.reshape(-1, len(vals), rows.shape[-1])[:, j, :3].sum(axis=0)).tolist()
+    feature rows the contextual parts ``f`` came from (a stack of the route's and the shared part's,
+    each weighed by ``mix``'s row for it, per head: the route's by 1, the shared part's by the route's beta)."""
+    hint_rows = rows.reshape(-1, len(vals), rows.shape[-1])[:, j, :3]
+    fh = (vals[j] * (hint_rows if mix is None else hint_rows * mix).sum(axis=0)).tolist()
     apart = np.tile(residuals([a - b for a, b in zip(f, fh, strict=True)], targets, logit_base, weight),
                     (len(vals), 1))
     apart[j] = resid

@@ -1,4 +1,4 @@
-"""A route model read back from its saved state: this version's (``RouteModel.to_state``) or a
+"""A route model's saved state (``RouteModel.to_state``), and a route read back from it or from a
 ``memabrad.router/v1`` model's, converted exactly."""
 
 from __future__ import annotations
@@ -8,7 +8,21 @@ from typing import Any
 
 from memabrad.learning.number_part import NumberPart
 from memabrad.learning.route_model import RouteModel
-from memabrad.learning.route_parts import ETA, errors_for_rate, sigmoid, table_from_state, table_from_v1
+from memabrad.learning.route_parts import ETA, errors_for_rate, sigmoid, table_from_state, table_from_v1, table_state
+from memabrad.learning.shared_part import SharedWeight
+
+
+def route_to_state(m: RouteModel) -> dict[str, Any]:
+    """``RouteModel.to_state``: the route as plain data, its table packed (``route_parts.table_state``)."""
+    return {
+        "n": m.n, "w_sum": m.w_sum, "reward_mean": m.reward_mean, "errors": m.errors,
+        "latency_mean": m.latency_mean, "s_stack": [list(v) for v in m.s_stack],
+        "s_res": list(m.s_res), "groups": {k: list(v) for k, v in sorted(m.groups.items())},
+        "novel_n": m.novel_n, **({} if m.prior is None else {"prior": [list(h) for h in m.prior]}),
+        **({"number_part": m.number_part.to_state()} if len(m.number_part) else {}),
+        "shared_weight": m.shared_weight.to_state(),
+        **table_state(m._col, m._a),
+    }
 
 
 def route_from_state(s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) -> RouteModel:
@@ -23,6 +37,7 @@ def route_from_state(s: Mapping[str, Any], eta: float = ETA, l2: float = 0.0) ->
     m.prior = [[float(v) for v in h] for h in s["prior"]] if "prior" in s else None
     m._col, m._a = table_from_state(s)
     m.number_part = NumberPart.from_state(s["number_part"]) if "number_part" in s else NumberPart()
+    m.shared_weight = SharedWeight.from_state(s.get("shared_weight"))
     return m
 
 
@@ -54,4 +69,5 @@ def copy_route(m: RouteModel) -> RouteModel:
     twin._col = dict(m._col)
     twin._a = m._a.copy()
     twin.number_part = m.number_part.copy()
+    twin.shared_weight = m.shared_weight.copy()
     return twin

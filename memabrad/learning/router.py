@@ -163,7 +163,7 @@ class Router:
             if self.shared is None:
                 self._index.set(route, x, weights)
             else:  # the route's own weights and the shared part's
-                self._index.set(route, x, weights[0], weights[1])
+                self._index.set(route, x, weights[0], weights[1], model.shared_weight.beta)
             if len(model.number_part) and not model.number_part.keys.keys() <= x.keys():
                 self._index.set(route, *number_weights(model))  # a fit moved numbers the task lacks
         self._last = None

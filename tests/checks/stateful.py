@@ -39,7 +39,7 @@ from memabrad.learning.portfolio import Member, members_from_state, members_of
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.route_model import RouteModel
 from memabrad.learning.router import Router
-from memabrad.learning.shared_part import SharedPart
+from memabrad.learning.shared_part import SharedPart, SharedWeight
 from memabrad.learning.stacking_pool import StackingPool
 from memabrad.learning.text_groups import TextGroups
 from memabrad.promotion.guard import GuardSettings, PromotionGuard
@@ -270,6 +270,22 @@ def _step_shared_part(sp: SharedPart, r: Row) -> Any:
 
 
 _run_shared_part = feeder(_step_shared_part)
+
+
+def _shared_weight() -> SharedWeight:
+    return fed(SharedWeight(), _run_shared_weight)
+
+
+def _step_shared_weight(sw: SharedWeight, r: Row) -> Any:
+    o = r["outcome"]
+    seen = list(sw.beta)
+    shared = [0.2 * o["reward"], 0.5 if o["error"] else -0.5, o["latency_ms"] / 2000.0]
+    sw.learn(shared, (o["reward"] - 0.5, 1.0 if o["error"] else 0.0, o["latency_ms"] / 1000.0 - 0.5), -3.0,
+             1.0 / r["decision"]["propensity"], np.array([0.3, 1.0, 0.2]))
+    return seen
+
+
+_run_shared_weight = feeder(_step_shared_weight)
 
 
 def _stacking_pool() -> StackingPool:
@@ -568,6 +584,8 @@ SPECS: list[Spec] = [
          _run_number_part, clone=NumberPart.copy),
     Spec("SharedPart", _shared_part, SharedPart.to_state, via_json(SharedPart.to_state, SharedPart.from_state),
          _run_shared_part, clone=SharedPart.copy),
+    Spec("SharedWeight", _shared_weight, SharedWeight.to_state,
+         via_json(SharedWeight.to_state, SharedWeight.from_state), _run_shared_weight, clone=SharedWeight.copy),
     Spec("StackingPool", _stacking_pool, StackingPool.to_state,
          via_json(StackingPool.to_state, StackingPool.from_state), _run_stacking_pool, clone=StackingPool.copy),
     Spec("NumberScales", _number_scales, NumberScales.to_state,
