@@ -51,6 +51,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from memabrad.learning.batch import group_parts  # noqa: E402
 from memabrad.learning.route_model import own_reward_part  # noqa: E402
 from memabrad.learning.route_parts import group_reward_offset, stack  # noqa: E402
 from memabrad.learning.router import Router  # noqa: E402
@@ -178,7 +179,7 @@ def parts(r: Router, test: list[dict[str, Any]], typed: bool, workload: str = "h
         routes,
         np.array([ix.contextual(x)[: len(routes)] for x, _ in feats]),
         np.array([m.reward_mean for m in models]),
-        np.array([[m.group_offsets([g])[0, 0] for m in models] for _, g in feats]),
+        np.array([[group_parts(m, [g])[0, 0] for m in models] for _, g in feats]),
         np.array([[m.reward_se(g) for m in models] for _, g in feats]),
         np.array([[truth(t["task"], name) if name in t.get("candidates", routes) else -np.inf for name in routes]
                   for t in test]),

@@ -15,6 +15,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from memabrad.learning.features import Features
+from memabrad.learning.route_model import RouteModel
+from memabrad.learning.route_parts import group_offsets
 from memabrad.learning.router import Router
 from memabrad.learning.window import PackedFeatures
 
@@ -55,7 +57,7 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
             continue
         c = ix.col[route]
         f = parts[:, [c, k + c, 2 * k + c]]  # (n, 3): each head's contextual part
-        dg = model.group_offsets(distinct)[rows_group]  # (n, 3): each head's group part
+        dg = group_parts(model, distinct)[rows_group]  # (n, 3): each head's group part
         (lgr, lfr), (lge, lfe), (lgl, lfl) = model.lambdas()
         m_err = model.error_rate
         base_err = np.clip(m_err + dg[:, 1], 1e-9, 1.0 - 1e-9)
@@ -72,6 +74,13 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
         if router.prices.active:
             out["score"][:, j] -= router.prices.penalty(out["error_rate"][:, j], out["latency_ms"][:, j])
     return out
+
+
+def group_parts(model: RouteModel, groups: list[str | None]) -> np.ndarray:
+    """(len(groups), 3): the route's (reward, error, latency) group offsets per group (each distinct group
+    once, then gathered)."""
+    means = (model.reward_mean, model.error_rate, model.latency_mean)
+    return np.array([group_offsets(model.groups.get(g or ""), means) for g in groups], dtype=float).reshape(-1, 3)
 
 
 def best_columns(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:

@@ -299,13 +299,15 @@ class RouteModel(base.Regressor):
         if hint is not None:  # the rest of the task learns as though it had no hint
             resid = apart_from_hint(resid, hint, vals, both, f, targets, logit_base, weight, mix)
         fit = self.number_part.fit(list(x), vals, resid, weight, numbers) if numbers else None
-        lacked = step_with_fit(rows, vals, resid, self.eta, self.l2, steps, fit)
+        resid = resid if fit is None else fit.resid
+        if shared is not None:  # the shared part and the route's beta learn the targets apart (``shared_part.py``)
+            resid = shared.beside(resid, s_rows, vals, fs, targets, logit_base, weight, hint, self.shared_weight, steps)
+        lacked = step_with_fit(both, vals, resid, self.eta, self.l2, steps, fit)
         self._a[idx] = rows
         if lacked is not None:  # fitted numbers the task lacks: their weights are in the table only
             self._a[rows_of(self._col, self.number_part.keys)[0][lacked[0]], 0] -= lacked[1]
-        if shared is not None:  # the shared part and the route's beta learn the targets apart (``shared_part.py``)
-            shared.learn(s_idx, s_rows, vals, fs, targets, logit_base, weight, hint, self.eta, self.l2,
-                         steps, None if fit is None else fit.at, self.shared_weight)
+        if shared is not None:
+            shared.store(s_idx, s_rows)
         # the means, after scoring
         self.n += 1
         self.w_sum += weight
@@ -316,12 +318,6 @@ class RouteModel(base.Regressor):
         if pool is not None and pool.n != self.__dict__.get("_prior_at"):  # the pool changed: so did the prior
             self.prior, self._prior_at, self._lambdas = pool.prior_for(self.s_stack, self.novel_n), pool.n, None
         return both[..., :3]
-
-    # -- batch prediction -----------------------------------------------------------------
-
-    def group_offsets(self, groups: list[str | None]) -> np.ndarray:
-        """(len(groups), 3) group offsets; batch prediction passes each distinct group once and gathers."""
-        return np.array([self._group_offsets(g) for g in groups], dtype=float).reshape(len(groups), 3)
 
     # -- state --------------------------------------------------------------------------
 

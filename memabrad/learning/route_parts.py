@@ -262,7 +262,10 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     feature, where a hinted event's features step on different ones, ``route_model._apart_from_hint``).
 
     ``w -= (eta / l1) * g / sqrt(sq + TINY)`` with the same roundings in the same order, computed in
-    two scratch arrays (on rows of ~20 features, numpy's per-call cost is most of the time).
+    two scratch arrays (on rows of ~20 features, numpy's per-call cost is most of the time). ``rows``
+    may also be a stack of tables' rows, shape (tables, features, 6), each with its own AdaGrad sums
+    and its own residuals (``resid`` of shape (tables, 1, 3) or (tables, features, 3)): a route's own
+    part and the shared part, stepped in one pass.
 
     ``steps``: per head, the outcome's spread (``outcome_scale.py``): the residual is measured in it and the
     step taken back in the outcome's units, so a step is the same share of a typical residual whatever
@@ -289,16 +292,18 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
 
 def step_with_fit(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float,
                   steps: np.ndarray | None, fit: Fit | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """``adagrad_step`` of an event's ``rows``; with a least-squares ``fit`` of its numbers
-    (``NumberPart.fit``), on the residuals the fit leaves, and the fitted numbers' reward weights set by
-    the fit instead of stepped. Returns ``fit.lacked``: the change of fitted weights the event's rows do
-    not hold, which the caller applies to its table."""
+    """``adagrad_step`` of an event's ``rows`` on ``resid`` (with a least-squares ``fit`` of its numbers,
+    ``NumberPart.fit``, the residuals it leaves); the fitted numbers' reward weights set by the fit instead
+    of stepped, in the route's own table, and left as they were in a shared part's stacked below it.
+    Returns ``fit.lacked``: the change of fitted weights the event's rows do not hold, which the caller
+    applies to its table."""
     if fit is None:
         adagrad_step(rows, vals, resid, eta, l2, steps)
         return None
-    fitted = rows[fit.at, 0] - fit.change  # a copy (advanced indexing)
-    adagrad_step(rows, vals, fit.resid, eta, l2, steps)
-    rows[fit.at, 0] = fitted
+    fitted = rows[..., fit.at, 0]  # a copy (advanced indexing): per table, the fitted numbers' reward weights
+    (fitted if fitted.ndim == 1 else fitted[0])[:] -= fit.change
+    adagrad_step(rows, vals, resid, eta, l2, steps)
+    rows[..., fit.at, 0] = fitted
     return fit.lacked
 
 

@@ -42,11 +42,10 @@ import numpy as np
 
 from memabrad.learning.features import Features
 from memabrad.learning.route_parts import (
-    adagrad_step,
     add_columns,
-    apart_from_hint,
     known_rows,
     residuals,
+    sigmoid,
     table_from_state,
     table_state,
 )
@@ -76,22 +75,24 @@ class SharedPart:
     def store(self, idx: np.ndarray, rows: np.ndarray) -> None:
         self._a[idx] = rows
 
-    def learn(self, idx: np.ndarray, rows: np.ndarray, vals: np.ndarray, f: list[float], targets: tuple[float, ...],
-              logit_base: float, weight: float, hint: int | None, eta: float, l2: float, steps: np.ndarray | None,
-              fitted: np.ndarray | None, beta: SharedWeight) -> None:
-        """Step ``rows`` (``rows``' output, the task's features ``vals`` and this part's prediction ``f``) on the
-        residuals of this part alone against a route's ``targets`` (what the route's means leave), as the route's own
-        part steps on its whole prediction's: a hinted task's other features apart from the hint, the numbers a
-        route fits by least squares (rows ``fitted``) keeping their reward weights; and the route's ``beta``."""
+    def beside(self, own: np.ndarray, rows: np.ndarray, vals: np.ndarray, f: list[float], targets: tuple[float, ...],
+               logit_base: float, weight: float, hint: int | None, beta: SharedWeight,
+               steps: np.ndarray | None) -> np.ndarray:
+        """The residuals to step a route's own rows and this part's ``rows`` (``rows``' output) on together: the
+        route's ``own``, and this part's alone (its prediction ``f`` of the task ``vals``) against the route's
+        ``targets`` (what the route's means leave), a hinted task's other features apart from the hint as the
+        route's own are. Stacked (tables, 1 or features, 3) for ``route_parts.step_with_fit``. Steps the route's
+        ``beta`` first."""
         beta.learn(f, targets, logit_base, weight, steps)
         resid = residuals(f, targets, logit_base, weight)
-        if hint is not None:
-            resid = apart_from_hint(resid, hint, vals, rows, f, targets, logit_base, weight)
-        kept = None if fitted is None else rows[fitted, 0]
-        adagrad_step(rows, vals, resid, eta, l2, steps)
-        if fitted is not None:
-            rows[fitted, 0] = kept
-        self.store(idx, rows)
+        if hint is None:
+            return np.stack((own, resid))[:, None, :]
+        both = np.empty((2, len(vals), 3))  # as ``apart_from_hint``, without its general stack of tables
+        both[0] = own
+        fh = vals[hint] * rows[hint, :3]
+        both[1] = residuals([a - b for a, b in zip(f, fh.tolist(), strict=True)], targets, logit_base, weight)
+        both[1, hint] = resid
+        return both
 
     def part(self, x: Features) -> list[float]:
         """Per head, the weighted sum of ``x``'s known features."""
@@ -151,17 +152,18 @@ class SharedWeight:
         """One step per head on an event of the route: ``shared``, the task's shared part; ``targets``, ``logit_base``
         and ``weight`` as the route's own part learns them (``residuals``). The curvature of each head's loss in the
         prediction: the reward's weight, p(1-p) for the error head's log loss, 1."""
-        beta = self.beta
-        resid = residuals([b * v for b, v in zip(beta, shared, strict=True)], targets, logit_base, weight).tolist()
-        p = resid[1] + targets[1]
+        beta, precision = self.beta, self.precision
+        p = sigmoid(logit_base + beta[1] * shared[1])  # ``residuals`` of beta * shared, in plain floats
+        resid = ((beta[0] * shared[0] - targets[0]) * weight, p - targets[1], beta[2] * shared[2] - targets[2])
         curvature = (weight, p * (1.0 - p), 1.0)
+        spreads = (1.0, 1.0, 1.0) if steps is None else (float(steps[0]), 1.0, float(steps[2]))
         for h in range(3):
-            s = float(steps[h]) if steps is not None and h != 1 else 1.0
+            s = spreads[h]
             if not s > 0.0:
                 continue
             v = shared[h] / s
-            self.precision[h] += curvature[h] * v * v
-            beta[h] = min(1.0, max(0.0, beta[h] - resid[h] / s * v / self.precision[h]))
+            precision[h] += curvature[h] * v * v
+            beta[h] = min(1.0, max(0.0, beta[h] - resid[h] / s * v / precision[h]))
 
     def weigh(self, shared: SharedPart, x: Features) -> np.ndarray:
         """Per head, the ``shared`` part of the task ``x`` as this route takes it."""
