@@ -43,6 +43,7 @@ import numpy as np
 from memabrad.learning.features import Features
 from memabrad.learning.route_parts import (
     add_columns,
+    apart_from_hint,
     known_rows,
     residuals,
     sigmoid,
@@ -87,12 +88,7 @@ class SharedPart:
         resid = residuals(f, targets, logit_base, weight)
         if hint is None:
             return np.stack((own, resid))[:, None, :]
-        both = np.empty((2, len(vals), 3))  # as ``apart_from_hint``, without its general stack of tables
-        both[0] = own
-        fh = vals[hint] * rows[hint, :3]
-        both[1] = residuals([a - b for a, b in zip(f, fh.tolist(), strict=True)], targets, logit_base, weight)
-        both[1, hint] = resid
-        return both
+        return np.stack((own, apart_from_hint(resid, hint, vals, rows, f, targets, logit_base, weight)))
 
     def part(self, x: Features) -> list[float]:
         """Per head, the weighted sum of ``x``'s known features."""
