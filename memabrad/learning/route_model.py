@@ -301,7 +301,8 @@ class RouteModel(base.Regressor):
         fit = self.number_part.fit(list(x), vals, resid, weight, numbers) if numbers else None
         resid = resid if fit is None else fit.resid
         if shared is not None:  # the shared part and the route's beta learn the targets apart (``shared_part.py``)
-            resid = shared.beside(resid, s_rows, vals, fs, targets, logit_base, weight, hint, self.shared_weight, steps)
+            self.shared_weight.learn(fs, targets, logit_base, weight, steps)
+            resid = shared.beside(resid, s_rows, vals, fs, targets, logit_base, weight, hint)
         lacked = step_with_fit(both, vals, resid, self.eta, self.l2, steps, fit)
         self._a[idx] = rows
         if lacked is not None:  # fitted numbers the task lacks: their weights are in the table only

@@ -46,7 +46,6 @@ from memabrad.learning.route_parts import (
     apart_from_hint,
     known_rows,
     residuals,
-    sigmoid,
     table_from_state,
     table_state,
 )
@@ -77,14 +76,11 @@ class SharedPart:
         self._a[idx] = rows
 
     def beside(self, own: np.ndarray, rows: np.ndarray, vals: np.ndarray, f: list[float], targets: tuple[float, ...],
-               logit_base: float, weight: float, hint: int | None, beta: SharedWeight,
-               steps: np.ndarray | None) -> np.ndarray:
+               logit_base: float, weight: float, hint: int | None) -> np.ndarray:
         """The residuals to step a route's own rows and this part's ``rows`` (``rows``' output) on together: the
         route's ``own``, and this part's alone (its prediction ``f`` of the task ``vals``) against the route's
         ``targets`` (what the route's means leave), a hinted task's other features apart from the hint as the
-        route's own are. Stacked (tables, 1 or features, 3) for ``route_parts.step_with_fit``. Steps the route's
-        ``beta`` first."""
-        beta.learn(f, targets, logit_base, weight, steps)
+        route's own are. Stacked (tables, 1 or features, 3) for ``route_parts.step_with_fit``."""
         resid = residuals(f, targets, logit_base, weight)
         if hint is None:
             return np.stack((own, resid))[:, None, :]
@@ -149,8 +145,8 @@ class SharedWeight:
         and ``weight`` as the route's own part learns them (``residuals``). The curvature of each head's loss in the
         prediction: the reward's weight, p(1-p) for the error head's log loss, 1."""
         beta, precision = self.beta, self.precision
-        p = sigmoid(logit_base + beta[1] * shared[1])  # ``residuals`` of beta * shared, in plain floats
-        resid = ((beta[0] * shared[0] - targets[0]) * weight, p - targets[1], beta[2] * shared[2] - targets[2])
+        resid = residuals([b * v for b, v in zip(beta, shared, strict=True)], targets, logit_base, weight).tolist()
+        p = resid[1] + targets[1]
         curvature = (weight, p * (1.0 - p), 1.0)
         spreads = (1.0, 1.0, 1.0) if steps is None else (float(steps[0]), 1.0, float(steps[2]))
         for h in range(3):
