@@ -102,11 +102,24 @@ def test_hint_feature_is_present_and_weighted_by_similarity() -> None:
     hinted = f.featurize(task, Hint("tool.web_search", 0.9))
     hkey = _key("h:tool.web_search")
     assert hkey not in plain
-    assert hkey in hinted
-    # Before normalisation the hint is the similarity 0.9 and the task type 1.0; the ratio survives.
-    assert hinted[hkey] / hinted[_key("t:qa")] == pytest.approx(0.9)
+    assert hinted[hkey] == pytest.approx(0.9 * 0.5**0.5)
     # A different hinted route is a different feature.
     assert _key("h:direct") in f.featurize(task, Hint("direct", 1.0))
+
+
+def test_a_hint_sits_beside_the_task_and_leaves_its_other_features_as_they_were_from_version_7() -> None:
+    """A task's features must not depend on whether the case index knows it: the route models learn the other
+    features of a hinted task as though it were new, and serve new tasks with no hint (a hint within the unit
+    vector scaled the rest by 0.71, and new tasks' predictions then overshot by 1.41)."""
+    task = {"input": "latest gold price", "task_type": "qa"}
+    hint = Hint("tool.web_search", 1.0)
+    f = Featurizer()
+    plain, hinted = f.featurize(task), f.featurize(task, hint)
+    assert {k: v for k, v in hinted.items() if k != _key("h:tool.web_search")} == plain
+    old = Featurizer(version=6)  # a model saved before: the hint within the unit vector
+    o_plain, o_hinted = old.featurize(task), old.featurize(task, hint)
+    assert sum(v * v for v in o_hinted.values()) == pytest.approx(1.0)
+    assert o_hinted[_key("t:qa")] / o_plain[_key("t:qa")] == pytest.approx(0.5**0.5, rel=0.2)
 
 
 def test_a_near_duplicates_hint_is_a_feature_apart_from_an_exact_repeats_from_version_6() -> None:

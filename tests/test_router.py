@@ -169,7 +169,7 @@ def test_a_model_saved_with_older_features_is_read_and_keeps_learning_with_them(
     task = Simulator(seed=6).generate(1)[0]
     assert twin.featurizer.featurize(task["task"]) == old.featurizer.featurize(task["task"])
     assert twin.choose(task["task"], task["candidates"]).scores == old.choose(task["task"], task["candidates"]).scores
-    assert Router().features_version == FEATURES_VERSION == 6
+    assert Router().features_version == FEATURES_VERSION == 7
 
 
 def test_from_state_refuses_foreign_or_malformed_models() -> None:

@@ -26,7 +26,8 @@ _SPACE = re.compile(r"\s+")
 
 Features = dict[int, float]
 TAIL_WORDS = 16  # the end of a long input gets a block of its own
-FEATURES_VERSION = 6  # saved with every model: a model is always read with the features it learned on
+HINT_SCALE = math.sqrt(0.5)  # an exact repeat's hint at the value it had within the unit vector before version 7
+FEATURES_VERSION = 7  # saved with every model: a model is always read with the features it learned on
 KNOT_STEP = 0.5  # numeric features (version 3): knots every 0.5 of ln|v|, i.e. a factor of 1.65 apart
 KNOT_LIMIT = 40  # knots run from -KNOT_LIMIT to KNOT_LIMIT steps: |v| from 2e-9 to 5e8, clamped beyond
 
@@ -173,7 +174,7 @@ class Featurizer:
 
     def __init__(self, hash_bits: int = 18, version: int = FEATURES_VERSION,
                  numbers: NumberScales | None = None) -> None:
-        if version not in (1, 2, 3, 4, 5, 6):
+        if version not in (1, 2, 3, 4, 5, 6, 7):
             raise ValueError(f"unknown feature version {version}")
         self.hash_bits = hash_bits
         self.version = version
@@ -221,7 +222,8 @@ class Featurizer:
                 tail[k] = tail.get(k, 0.0) + 1.0
             for k, v in _unit(tail).items():
                 x[k] = x.get(k, 0.0) + v
-        self._add_fields(x, view, hint, weight=1.0, knots=self.version >= 3)
+        beside = hint if self.version >= 7 else None  # the hint beside the task's unit vector, not within it
+        self._add_fields(x, view, None if beside else hint, weight=1.0, knots=self.version >= 3)
         numbers = self.numbers
         if numbers is not None and numbers.frozen and view.features:  # a linear term per number with a scale
             key, z_of = self._key, numbers.z
@@ -231,7 +233,11 @@ class Featurizer:
                     x[key("z:" + name)] = z
         if n_words:  # a length feature on a small scale: 0.06 at 3 words, 0.16 at 300, 0.25 at 10,000
             x[self._key("s:words")] = 0.25 * math.log1p(n_words) / math.log(10_000)
-        return _unit(x)
+        x = _unit(x)
+        if beside is not None:
+            k = self.hint_key(beside)
+            x[k] = x.get(k, 0.0) + HINT_SCALE * beside.similarity
+        return x
 
     def _add_fields(self, x: Features, view: TaskView, hint: Hint | None, weight: float,
                     knots: bool = False) -> None:
