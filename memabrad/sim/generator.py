@@ -7,16 +7,15 @@ unchanged and ``true_value_of_logging`` can replay exactly the contexts that wer
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from memabrad.sim.policies import EpsilonGreedyLogger, fixed_policy
-from memabrad.sim.rows import Clock, trajectory_row
+from memabrad.sim.rows import Clock, RowStream, trajectory_row
 from memabrad.sim.world import DEFAULT_ROUTES, Context, World, default_world
 
 SUBSET_PROBABILITY = 0.2  # share of tasks offered only 3-5 of the routes
@@ -57,7 +56,7 @@ class ContextStream:
         return task, candidates, ctx
 
 
-class Simulator:
+class Simulator(RowStream):
     """Seeded workload: ``generate``/``iter_generate`` continue one logged stream.
 
     Calls are stateful (the next call continues ids, time and randomness) so a demo producer
@@ -101,7 +100,7 @@ class Simulator:
         """The logging policy: epsilon-greedy over ``fixed_policy`` with its own rng."""
         return EpsilonGreedyLogger(fixed_policy, self.epsilon, random.Random(f"memabrad-sim:{self.seed}:decisions"))
 
-    def _next(self) -> dict[str, Any]:
+    def next(self) -> dict[str, Any]:
         task, candidates, ctx = self._contexts.next()
         route, propensity = self._logger(task, candidates)
         reward, error, latency = self.world.sample_outcome(ctx, route, self._outcome_rng)
@@ -111,25 +110,6 @@ class Simulator:
         return trajectory_row(f"{self.router_id}-s{self.seed}-{i:08d}", self.router_id,
                               self._clock.format(self._clock_ms), task, candidates, route, propensity, reward, error,
                               latency)
-
-    def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
-        """Yield the next ``n`` trajectories lazily (for multi-million-event benchmarks)."""
-        for _ in range(n):
-            yield self._next()
-
-    def generate(self, n: int) -> list[dict[str, Any]]:
-        """The next ``n`` trajectory v1 dicts.
-
-        The cyclic GC is paused meanwhile: the dicts hold no cycles, and repeated full
-        collections over a growing list of them would otherwise double the run time.
-        """
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return [self._next() for _ in range(n)]
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def generate_suite(self, n: int) -> list[dict[str, Any]]:
         """A static benchmark suite: ``n`` tasks with an observed outcome for every candidate.

@@ -41,7 +41,7 @@ re-exported here.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -58,7 +58,7 @@ from memabrad.sim.hard_tasks import (
     opening,
     sample_task,
 )
-from memabrad.sim.rows import Clock, trajectory_row
+from memabrad.sim.rows import Clock, RowStream, trajectory_row
 
 __all__ = [
     "ACCURACY",
@@ -140,7 +140,7 @@ Policy = Callable[[Mapping[str, Any], Sequence[str]], str]
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class HardWorkload:
+class HardWorkload(RowStream):
     """Seeded stream of hard-workload trajectories (trajectory v1 dicts).
 
     Separate random streams drive contexts, logging decisions and outcomes, so the contexts
@@ -261,9 +261,3 @@ class HardWorkload:
         return trajectory_row(f"{self.router_id}-k{self.seed}-{i:08d}", self.router_id, self._clock.format(250 * i),
                               task, candidates, route, propensity, reward, error, latency)
 
-    def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
-        for _ in range(n):
-            yield self.next()
-
-    def generate(self, n: int) -> list[dict[str, Any]]:
-        return [self.next() for _ in range(n)]

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
 from typing import Any
 
-from memabrad.sim.rows import trajectory_row
+from memabrad.sim.rows import RowStream, trajectory_row
 
 ROUTES = ("answer.direct", "memory.episodic", "memory.semantic", "tool.kb_search", "tool.ticket",
           "llm.small", "clarify")
@@ -103,7 +102,7 @@ def vocabulary() -> set[str]:
     return words
 
 
-class HelpdeskWorkload:
+class HelpdeskWorkload(RowStream):
     """Seeded stream of help-desk trajectories logged by epsilon-greedy over one fixed route."""
 
     def __init__(self, seed: int = 0, router_id: str = "helpdesk", epsilon: float = 0.3) -> None:
@@ -138,13 +137,6 @@ class HelpdeskWorkload:
         return trajectory_row(f"{self.router_id}-h{self.seed}-{i:08d}", self.router_id, at,
                               {"input": text, "task_type": task_type}, list(ROUTES), route, round(propensity, 12),
                               min(1.0, reward), error, latency)
-
-    def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
-        for _ in range(n):
-            yield self.next()
-
-    def generate(self, n: int) -> list[dict[str, Any]]:
-        return [self.next() for _ in range(n)]
 
 
 def true_reward(policy: dict[str, str]) -> float:

@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from memabrad.sim.rows import Clock, trajectory_row
+from memabrad.sim.rows import Clock, RowStream, trajectory_row
 
 Task = dict[str, Any]
 
@@ -205,7 +205,7 @@ WORLDS = {w.name: w for w in (TOKENS, PRICED, GUARDED, TOKENS_BROKEN)}
 _START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class NumericWorkload:
+class NumericWorkload(RowStream):
     """A seeded stream of logged trajectories from a ``NumericWorld``, with exact propensities."""
 
     def __init__(self, world: NumericWorld, seed: int = 0, router_id: str | None = None) -> None:
@@ -239,9 +239,3 @@ class NumericWorkload:
         self._i += 1
         return row
 
-    def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
-        for _ in range(n):
-            yield self.next()
-
-    def generate(self, n: int) -> list[dict[str, Any]]:
-        return list(self.iter_generate(n))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,3 +51,27 @@ def trajectory_row(trajectory_id: str, router_id: str, occurred_at: str, task: d
         "outcome": {"reward": round(reward, 6), "error": error, "latency_ms": round(latency_ms, 3)},
         "steps": [],
     }
+
+
+class RowStream:
+    """A seeded workload's stream of trajectory rows: each workload says how to draw the ``next`` one; taking
+    many, lazily or as a list, is the same for all of them."""
+
+    def next(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
+        """The next ``n`` rows, lazily (for multi-million-event benchmarks)."""
+        for _ in range(n):
+            yield self.next()
+
+    def generate(self, n: int) -> list[dict[str, Any]]:
+        """The next ``n`` rows. The cyclic GC is paused meanwhile: the rows hold no cycles, and repeated full
+        collections over a growing list of them would otherwise double the run time."""
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return [self.next() for _ in range(n)]
+        finally:
+            if was_enabled:
+                gc.enable()

@@ -22,11 +22,10 @@ rewards are Bernoulli with the exact success probability ``expected_reward``, so
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from memabrad.sim.rows import Clock, trajectory_row
+from memabrad.sim.rows import Clock, RowStream, trajectory_row
 
 GENERAL = "llm/general"
 # intent -> (request templates, its tool or None, the general model's success, the tool's success)
@@ -94,7 +93,7 @@ def sample_request(rng: random.Random) -> tuple[str, str]:
     return template.format(**{k: rng.choice(v) for k, v in SLOTS.items()}), intent
 
 
-class ToolsWorkload:
+class ToolsWorkload(RowStream):
     """Seeded stream of tool-desk trajectories (trajectory v1 dicts); independent streams for the requests
     and for the logging decisions and outcomes."""
 
@@ -117,9 +116,3 @@ class ToolsWorkload:
                               {"input": text}, list(ROUTES), route, round(logging_probability(route), 12), reward,
                               False, LATENCY_MS * (0.5 + rng.random()))
 
-    def iter_generate(self, n: int) -> Iterator[dict[str, Any]]:
-        for _ in range(n):
-            yield self.next()
-
-    def generate(self, n: int) -> list[dict[str, Any]]:
-        return [self.next() for _ in range(n)]
