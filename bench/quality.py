@@ -513,11 +513,12 @@ def tools_workload(seed: int, n_contexts: int) -> Workload:
 
     singles = {r: value(lambda _t, _c, r=r: r).value for r in ROUTES}
     best = max(singles, key=singles.get)
+    logging = {r: logging_probability(r) for r in ROUTES}
     return Workload(
         name="tools", router_id="tools", exact=True, stream=lambda n: ToolsWorkload(seed=seed).iter_generate(n),
         value=value,
-        logging=Value(sum(sum(logging_probability(r) * expected_reward(i, r) for r in ROUTES) for _, i in tasks)
-                      / len(tasks)),
+        logging=mixed_value((({"intent": i}, logging) for _, i in tasks),
+                            lambda t, r: expected_reward(t["intent"], r), None),
         best_single=(best, Value(singles[best])),
         oracle=Value(sum(max(expected_reward(i, r) for r in ROUTES) for _, i in tasks) / len(tasks)),
         meta={"truth": f"exact success probability over {n_contexts} fixed requests",
