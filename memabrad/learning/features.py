@@ -228,7 +228,7 @@ class Featurizer:
             for k, v in _unit(tail).items():
                 x[k] = x.get(k, 0.0) + v
         beside = hint if self.version >= 7 else None  # the hint beside the task's unit vector, not within it
-        self._add_fields(x, view, None if beside else hint, weight=1.0, knots=self.version >= 3)
+        self._add_fields(x, view, hint if beside is None else None, weight=1.0, knots=self.version >= 3)
         numbers = self.numbers
         if numbers is not None and numbers.frozen and view.features:  # a linear term per number with a scale
             key, z_of = self._key, numbers.z
