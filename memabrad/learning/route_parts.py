@@ -309,22 +309,22 @@ def _within_residual(step: np.ndarray, vals: np.ndarray, resid: np.ndarray) -> N
     >>> step.tolist()  # the reward's change 1.0 against a residual of 0.25; the latency's 1.0 within 2.0
     [[0.125, 0.5, 0.5], [0.125, 0.5, 0.5]]
     """
-    per_table = step.reshape(-1, len(vals), 3)
-    change = np.abs(vals @ per_table)  # (tables, 3): each head's prediction moves by this much
+    n = len(vals)
+    per_table = step.reshape(-1, n, 3)
+    change = (vals @ per_table).tolist()  # per table, each head's prediction moves by this much
     if resid.ndim == 1:
-        target = np.abs(resid)[None, :]
+        target = [resid.tolist()] * len(change)
+    elif resid.shape[-2] == 1 or n == 1:
+        target = resid.reshape(-1, 3).tolist()
     else:  # per feature (a hinted event): the residuals weighted by the features' sizes
         size = np.abs(vals)
-        target = np.abs(size @ resid.reshape(-1, resid.shape[-2], 3) / float(size.sum())) if resid.shape[-2] > 1 \
-            else np.abs(resid.reshape(-1, 3))
-    over = change > target
-    over[:, 1] = False
-    if over.any():
-        scale = np.ones_like(change)
-        np.divide(target, change, out=scale, where=over)
-        per_table *= scale[:, None, :]
-        if not np.shares_memory(per_table, step):  # a reshape that had to copy
-            step[...] = per_table.reshape(step.shape)
+        target = (size @ resid.reshape(-1, n, 3) / float(size.sum())).tolist()
+    for t, (c, r) in enumerate(zip(change, target, strict=True)):  # a few floats: cheaper than numpy calls
+        for h in (0, 2):
+            if abs(c[h]) > abs(r[h]):
+                per_table[t, :, h] *= abs(r[h]) / abs(c[h])
+    if not step.flags.c_contiguous:  # the reshape was a copy
+        step[...] = per_table.reshape(step.shape)
 
 
 def step_with_fit(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float,
