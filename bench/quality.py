@@ -17,7 +17,10 @@ size (1k, 5k, 20k: a look, as the daemon takes one every ``min_new_trajectories`
 - ``best single``: true value of the best context-free route;
 - ``oracle``: true value of the per-context (or per-family) best route, where exactly known;
 - ``VW``: true value of VW's greedy policy; ``memabrad``: true value of memabrad's challenger
-  (greedy ``Router.best`` over features with the case-index hint, as the daemon serves it);
+  (greedy ``Router.best`` over features with the case-index hint, as the daemon serves it); per
+  portfolio member, its true value and (JSON ``members_predicted_value``) the mean reward it predicts
+  for the routes it picks on the truth's tasks: where the two differ, the router is miscalibrated
+  where it chooses;
 - ``gate``: memabrad's own off-policy estimate of challenger - logging on its held-out window
   and the verdict of the promotion gates (``promotion.evaluation.evaluate`` with the logging
   policy as baseline, default ``PolicySettings``), exactly the daemon's evaluation call.
@@ -832,15 +835,20 @@ class Counted:
         return {r: round(c / n, 4) for r, c in self.counts.most_common(k)}
 
 
-def memabrad_policy(learner: RouterLearner, router: Router | None = None) -> Policy:
+def memabrad_policy(learner: RouterLearner, router: Router | None = None,
+                    predicted: list[float] | None = None) -> Policy:
     """The challenger's (or ``router``'s: a portfolio member's) greedy choice, with the case-index hint,
-    as the daemon serves it."""
+    as the daemon serves it; ``predicted``, if given, gets the router's predicted reward of each choice
+    (against the truth's value of the policy: is the router calibrated where it chooses?)."""
     r = router if router is not None else learner.challenger
 
     def policy(task: Mapping[str, Any], candidates: Sequence[str]) -> str:
         hint = learner.case_index.hint_of(TaskView.of(task)) if learner.use_case_index else None
         x, group = r.task_features(task, hint)
-        return r.best(x, candidates, group)
+        best = r.best(x, candidates, group)
+        if predicted is not None:
+            predicted.append(r.predict_outcome(x, best, group).reward)
+        return best
 
     return policy
 
@@ -973,7 +981,8 @@ def run_workload(w: Workload, sizes: Sequence[int], with_vw: bool, config: str |
         if i not in targets:
             continue
         t = time.perf_counter()
-        members = {m.name: w.value(memabrad_policy(learner, m.frozen_router())).value
+        predicted: dict[str, list[float]] = {m.name: [] for m in learner.members()} if learner.portfolio else {}
+        members = {m.name: w.value(memabrad_policy(learner, m.frozen_router(), predicted[m.name])).value
                    for m in learner.members()} if learner.portfolio else {}
         g, snap = gate(learner, cfg, settings, pick)
         mem_pol = Counted(memabrad_policy(learner, snap.challenger))  # the challenger put forward
@@ -991,6 +1000,7 @@ def run_workload(w: Workload, sizes: Sequence[int], with_vw: bool, config: str |
             "n": i, "trained": learner.counters.trained, "window": len(learner.window),
             "memabrad": mem.to_dict(), "vw": vwv.to_dict() if vwv else None,
             "members_true_value": {k: round(v, 6) for k, v in members.items()},
+            "members_predicted_value": {k: round(sum(v) / len(v), 6) for k, v in predicted.items() if v},
             "memabrad_minus_logging": round(mem.value - w.logging.value, 6), "gate": g,
             "memabrad_minus_logging_other": true_deltas, "in_sample": in_sample,
             "memabrad_choices_by_type": mem_pol.by_type(),
