@@ -16,7 +16,7 @@ Every head predicts ``mean + lambda_g * d_g + lambda_f * d_f``:
   (``outcome_scale.py``), so the outcomes' units do not matter either. ``eta`` is the share of
   a (one-spread) residual the first update on a fresh example removes (VW's default 0.5), not a
   per-workload knob; a step never moves the reward or latency prediction past its target (a
-  smaller residual is removed whole: ``route_parts._within_residual``). The error head's ``f``
+  smaller residual is removed whole: ``safe_step.within_residual``). The error head's ``f``
   lives on the logit scale. The reward weights of the
   task's standardised numbers are fitted by recursive least squares instead (``number_part.py``),
   and the rest steps on what that fit leaves;

@@ -27,6 +27,7 @@ import numpy as np
 
 from memabrad.learning.features import Features
 from memabrad.learning.number_part import Fit
+from memabrad.learning.safe_step import within_residual
 from memabrad.store.packed import pack, unpack
 
 HEADS = ("reward", "error", "latency")
@@ -271,7 +272,7 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     step taken back in the outcome's units, so a step is the same share of a typical residual whatever
     the units; a head whose spread is 0 does not step. None: residuals as they are.
 
-    A step never moves the event's reward or latency prediction past its target (``_within_residual``)."""
+    A step never moves the event's reward or latency prediction past its target (``safe_step.py``)."""
     if steps is not None:  # residuals in units of each outcome's spread; 0: that head does not step
         spread = steps > 0
         resid = np.divide(resid, steps, out=np.zeros_like(resid), where=spread)
@@ -287,44 +288,10 @@ def adagrad_step(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: flo
     np.sqrt(tmp, out=tmp)
     grad *= eta / l1
     np.divide(grad, tmp, out=tmp)
-    _within_residual(tmp, vals, resid)
+    within_residual(tmp, vals, resid)
     if steps is not None:  # and the step back in the outcome's units
         tmp *= steps
     rows[..., :3] -= tmp
-
-
-def _within_residual(step: np.ndarray, vals: np.ndarray, resid: np.ndarray) -> None:
-    """Shrink, in place, a table's ``step`` (features, 3) or a stack of them (tables, features, 3) where it would
-    move the event's reward or latency prediction past its target: by ``|residual| / |change|``, per table and
-    head (Vowpal Wabbit's safe updates, in spirit).
-
-    AdaGrad's step on a feature is ``eta / l1 * sign(gradient)`` the first time it is seen, whatever the size of
-    the residual: a route that meets its tasks' words for the first time (a tool tried 2 % of the time) moved
-    each prediction by half an outcome spread, past a residual of a tenth of one. The error head is left as it
-    is: its log loss on the logit scale has no finite target. Where a hinted event's features answer different
-    residuals (``apart_from_hint``), the one compared is their mean weighted by the features' sizes.
-
-    >>> step = np.array([[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]])
-    >>> _within_residual(step, np.array([1.0, 1.0]), np.array([0.25, 0.25, 2.0]))
-    >>> step.tolist()  # the reward's change 1.0 against a residual of 0.25; the latency's 1.0 within 2.0
-    [[0.125, 0.5, 0.5], [0.125, 0.5, 0.5]]
-    """
-    n = len(vals)
-    per_table = step.reshape(-1, n, 3)
-    change = (vals @ per_table).tolist()  # per table, each head's prediction moves by this much
-    if resid.ndim == 1:
-        target = [resid.tolist()] * len(change)
-    elif resid.shape[-2] == 1 or n == 1:
-        target = resid.reshape(-1, 3).tolist()
-    else:  # per feature (a hinted event): the residuals weighted by the features' sizes
-        size = np.abs(vals)
-        target = (size @ resid.reshape(-1, n, 3) / float(size.sum())).tolist()
-    for t, (c, r) in enumerate(zip(change, target, strict=True)):  # a few floats: cheaper than numpy calls
-        for h in (0, 2):
-            if abs(c[h]) > abs(r[h]):
-                per_table[t, :, h] *= abs(r[h]) / abs(c[h])
-    if not step.flags.c_contiguous:  # the reshape was a copy
-        step[...] = per_table.reshape(step.shape)
 
 
 def step_with_fit(rows: np.ndarray, vals: np.ndarray, resid: np.ndarray, eta: float, l2: float,
