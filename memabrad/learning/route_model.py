@@ -266,16 +266,15 @@ class RouteModel(base.Regressor):
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
         if shared is None:
-            mix = None
             rows = both = self._a.take(idx, axis=0)
             f = (vals @ rows[:, :3]).tolist()
         else:  # own and shared rows stacked (the hint's part is in both; both tables' rows are returned)
             both = np.empty((2, len(idx), 6))
             rows = self._a.take(idx, axis=0, out=both[0])
             s_idx, s_rows = shared.rows(x, out=both[1])
-            mix = np.array([(1.0, 1.0, 1.0), self.shared_weight.beta])  # the parts' weights in the prediction
+            beta = self.shared_weight.beta  # the shared part's weight in the prediction, per head
             fs = vals @ s_rows[:, :3]
-            f, fs = (vals @ rows[:, :3] + mix[1] * fs).tolist(), fs.tolist()
+            f, fs = (vals @ rows[:, :3] + np.multiply(beta, fs)).tolist(), fs.tolist()
         dg, df = self._parts(f, group)
         y_err = 1.0 if error else 0.0
         means = self._means()
@@ -299,6 +298,7 @@ class RouteModel(base.Regressor):
         resid = residuals(f, targets, logit_base, weight)
         hint = list(x).index(hint_key) if hint_key is not None and hint_key in x else None
         if hint is not None:  # the rest of the task learns as though it had no hint
+            mix = None if shared is None else np.array([(1.0, 1.0, 1.0), beta])  # the parts' weights, per table
             resid = apart_from_hint(resid, hint, vals, both, f, targets, logit_base, weight, mix)
         fit = self.number_part.fit(list(x), vals, resid, weight, numbers) if numbers else None
         resid = resid if fit is None else fit.resid

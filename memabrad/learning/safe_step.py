@@ -25,7 +25,7 @@ def within_residual(step: np.ndarray, vals: np.ndarray, resid: np.ndarray) -> No
     [[0.125, 0.5, 0.5], [0.125, 0.5, 0.5]]
     """
     n = len(vals)
-    per_table = step.reshape(-1, n, 3)
+    per_table = step if step.ndim == 3 else step[None]  # a view either way: scaled in place
     change = (vals @ per_table).tolist()  # per table, each head's prediction moves by this much
     if resid.ndim == 1:
         target = [resid.tolist()] * len(change)
@@ -38,5 +38,3 @@ def within_residual(step: np.ndarray, vals: np.ndarray, resid: np.ndarray) -> No
         for h in (0, 2):
             if abs(c[h]) > abs(r[h]):
                 per_table[t, :, h] *= abs(r[h]) / abs(c[h])
-    if not step.flags.c_contiguous:  # the reshape was a copy
-        step[...] = per_table.reshape(step.shape)
