@@ -34,7 +34,9 @@ def workload(name: str, seed: int) -> q.Workload:
         return q.classes_workload(name, seed)
     if name == "embed":
         return q.embed_workload(seed, 5000)
-    raise SystemExit(f"unknown workload {name!r} (choose from {', '.join([*q.CLASS_DATASETS, 'embed'])})")
+    if name == "tools":
+        return q.tools_workload(seed, 5000)
+    raise SystemExit(f"unknown workload {name!r} (choose from {', '.join([*q.CLASS_DATASETS, 'embed', 'tools'])})")
 
 
 def run(name: str, seed: int, n: int, share: float) -> dict[str, Any]:

@@ -96,7 +96,8 @@ class CaseIndexConfig(_Section):
 class EvaluationConfig(_Section):
     min_new_trajectories: int = Field(default=1000, gt=0)
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
-    window_size: int = Field(default=5000, gt=0)
+    window_size: int = Field(default=1000, gt=0)
+    learn_held_out: bool = True
     estimator: Literal["auto", "dr", "ips", "snips"] = "auto"
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     suite_path: str | None = None

@@ -217,6 +217,12 @@ class CaseIndex:
                             occurred_at, 1)
         self._insert(key, hashes)
 
+    def mark_learned(self, key: str, route: str) -> None:
+        """``route`` learned the task ``key`` after it was recorded (a held-out trajectory, learned once it left
+        the benchmark window); nothing once the task has left the index, as for any evicted case."""
+        if key in self._cases:
+            self.learned_routes.add(key, route)
+
     def _touch(self, slot: int, fresh: bool = False) -> None:
         """A re-seen task moves to the back of each of its bucket rows (re-entering a row it had been
         trimmed from, which then drops its least recently seen slot if over ``BUCKET_CAP``). ``fresh``: a

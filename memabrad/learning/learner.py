@@ -20,16 +20,13 @@ from memabrad.learning.case_index import CaseIndex
 from memabrad.learning.features import Features, Hint, TaskView, normalize_text, text_hashes
 from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.guardrail_prices import Repricer
-from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_from_state, members_of, reconcile
+from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_of
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
 from memabrad.learning.router import Router, SameFeatures, share_numbers
 from memabrad.learning.snapshot import LearnerSnapshot, Span, look_of_report
 from memabrad.learning.task_identity import case_query
-from memabrad.learning.text_groups import TextGroups
 from memabrad.learning.window import BenchmarkWindow, LoggedItem, is_holdout
 from memabrad.wire.trajectory import Trajectory
-
-STATE_FORMAT = "memabrad.learner/v1"
 
 
 def _at(t: Trajectory) -> str:
@@ -48,6 +45,7 @@ class Counters:
     since_evaluation: int = 0
     evaluations: int = 0
     imputed_propensities: int = 0
+    learned_after_holdout: int = 0  # held-out trajectories learned once they left the window (in ``trained``)
 
 
 Selector = Callable[[list[Member]], tuple[int, tuple[MemberEstimate, ...]]]
@@ -97,6 +95,8 @@ class RouterLearner:
     """Members besides the main challenger (``challenger``/``progressive``); see ``learning/portfolio.py``."""
     repricer: Repricer | None = None
     """Moves the priced members' guardrail prices at every look (None: none is priced, or no config)."""
+    learn_held_out: bool = True
+    """Learn a held-out trajectory once a newer one pushes it out of the window (``evaluation.learn_held_out``)."""
     group_texts: bool = True
     """Group tasks sent without a ``task_type`` by their text (``learning/text_groups.py``); the groups (and
     their seeds) live on the main challenger and every member with a model of its own shares them."""
@@ -168,6 +168,7 @@ class RouterLearner:
             case_index=CaseIndex(cfg.case_index.capacity, cfg.case_index.similarity_threshold),
             window=BenchmarkWindow(cfg.evaluation.window_size),
             holdout_fraction=cfg.evaluation.holdout_fraction,
+            learn_held_out=cfg.evaluation.learn_held_out,
             use_case_index=cfg.case_index.enabled,
             portfolio=members_of(main, list(cfg.router.portfolio)),
             repricer=Repricer.of(cfg),
@@ -204,25 +205,22 @@ class RouterLearner:
         group = task.task_type
         if not group and self.group_texts:
             group = self.challenger.text_groups.assign(hashes)
-        self._score(t, x, hint, p, group)
+        _score(self, t, x, hint, p, group)
+        hk = self.challenger.featurizer.hint_key(hint) if hint is not None else None
         if held_out:
-            self.window.append(LoggedItem(
+            out = self.window.append(LoggedItem(
                 t.trajectory_id, x, tuple(t.candidates), d.route, p, imputed,
                 o.reward, o.error, o.latency_ms, task.task_type, None if task.task_type else group,
+                key if self.use_case_index else None, hk,
             ))
             self.counters.benchmarked += 1
+            if out is not None and self.learn_held_out:
+                self.learn_after_holdout(out)
         else:
             numbers = self.challenger.featurizer.numbers  # None before features version 5
             if view.features and numbers is not None:  # after featurising: a task is never scaled by its own numbers
                 numbers.observe(view.features)
-            hk = self.challenger.featurizer.hint_key(hint) if hint is not None else None
-            self.challenger.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
-                                  latency_ms=o.latency_ms, group=group, novel=novel, hint_key=hk)
-            for m in self.portfolio:
-                if m.own_model:
-                    m.router.learn(x, d.route, propensity=p, reward=o.reward, error=o.error,
-                                   latency_ms=o.latency_ms, group=group, novel=novel, hint_key=hk)
-            self.counters.trained += 1
+            self._learn(x, d.route, p, o.reward, o.error, o.latency_ms, group, novel, hk)
             self.span.add(t.trajectory_id, at)
         if self.use_case_index:
             self.case_index.add(task.input, trajectory_id=t.trajectory_id, route=d.route, reward=o.reward,
@@ -233,31 +231,32 @@ class RouterLearner:
         self.counters.imputed_propensities += imputed
         return held_out
 
-    def _score(self, t: Trajectory, x: Features, hint: Hint | None, p: float, group: str | None) -> None:
-        """Progressive evidence: score every member and the baseline on ``t`` (a task of ``group``) before the
-        members learn it."""
-        baseline = self.baseline
-        xb = x
-        if baseline is not None and not self._same_features(baseline, self.challenger):
-            xb = baseline.featurizer.featurize(t.task, hint)
-        o = t.outcome
-        outcome = (o.reward, 1.0 if o.error else 0.0, o.latency_ms)
-        cands, route = t.candidates, t.decision.route
-        shadow = self._shadow
-        chooser = shadow.chooser() if shadow is not None else None
-        scorer = self._baseline_scorer  # the baseline's and the shadow's choices: the same for every member
-        picks = (scorer.best(xb, cands, group) if scorer is not None else None,
-                 chooser.best(x, cands, group) if chooser is not None else None)
-        for m in self.members():
-            s = score_trajectory(m.router, scorer, x, xb, cands, route, p, outcome, group,
-                                 shadow=chooser, pessimism=m.pessimism, picks=picks, prices=m.prices)
-            m.evidence.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
-                           at=t.trajectory_id, route=s.choice, error_parts=s.error_parts, unseen=s.unseen,
-                           residual_sq=s.residual_sq, logged=route)
-            if shadow is not None and s.shadow is not None:
-                shadow.of(m.name).add(s.phi_challenger, s.shadow[0], weight=s.weight, unsupported=s.unsupported,
-                                      at=t.trajectory_id, route=s.choice, error_parts=s.shadow[1],
-                                      unseen=s.shadow[2], residual_sq=s.residual_sq, logged=route)
+    def _learn(self, x: Features, route: str, p: float, reward: float, error: bool, latency_ms: float,
+               group: str | None, novel: bool, hint_key: int | None) -> None:
+        """The main challenger and every member with a model of its own learn one trajectory."""
+        self.challenger.learn(x, route, propensity=p, reward=reward, error=error, latency_ms=latency_ms,
+                              group=group, novel=novel, hint_key=hint_key)
+        for m in self.portfolio:
+            if m.own_model:
+                m.router.learn(x, route, propensity=p, reward=reward, error=error, latency_ms=latency_ms,
+                               group=group, novel=novel, hint_key=hint_key)
+        self.counters.trained += 1
+
+    def learn_after_holdout(self, item: LoggedItem) -> None:
+        """Learn a held-out trajectory that has left the window: no look will benchmark on it again, so what
+        it teaches is no longer withheld from every challenger (it would be for good otherwise: a fifth of
+        the traffic at the default ``holdout_fraction``). Learned with its features, group and hint as they
+        were when it arrived; whether the task is new to its route is asked now (the route may have learned a
+        repeat of it meanwhile), and the case index then records that the route has learned it. Its numbers do
+        not move the number scales (fixed from trained values as they arrive)."""
+        key = item.case_key
+        novel = key is None or not self.case_index.learned_routes.learned(key, item.route)
+        self._learn(item.x, item.route, item.propensity, item.reward, item.error, item.latency_ms, item.group,
+                    novel, item.hint_key)
+        if key is not None:
+            self.case_index.mark_learned(key, item.route)
+        self.counters.learned_after_holdout += 1
+        self.span.add_inside()
 
     def supported_routes(self) -> frozenset[str]:
         """Routes the logging policy has tried: trained on, or logged in the window."""
@@ -304,63 +303,41 @@ class RouterLearner:
     # -- state ------------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        state = {
-            "format": STATE_FORMAT,
-            "router_id": self.router_id,
-            "holdout_fraction": self.holdout_fraction,
-            "use_case_index": self.use_case_index,
-            "counters": asdict(self.counters),
-            "span": asdict(self.span),
-            "challenger": self.challenger.export_state(),
-            "case_index": self.case_index.to_state(),
-            "window": self.window.to_state(),
-            "progressive": self.progressive.to_state(),
-        }
-        if len(self.challenger.text_groups) or self.challenger.text_groups.seeded():
-            state["text_groups"] = self.challenger.text_groups.to_state()
-        if self.repricer is not None:
-            state["price_marks"] = self.repricer.to_state()
-        if self.portfolio:
-            models = [self.challenger, *(m.router for m in self.portfolio if m.own_model)]
-            state["portfolio"] = {"models": [r.export_state() for r in models[1:]],
-                                  "members": [m.to_state(models) for m in self.portfolio]}
-        return state
+        from memabrad.learning.learner_state import learner_to_state
+
+        return learner_to_state(self)
 
     @classmethod
     def from_state(cls, state: dict[str, Any], cfg: Any | None = None) -> RouterLearner:
         """The learner a state describes; with ``cfg``, its portfolio is the configured one (members kept
         where name and settings match, new or changed ones start afresh, removed ones dropped)."""
+        from memabrad.learning.learner_state import learner_from_state
+
         return learner_from_state(state, cfg)
 
 
-def learner_from_state(state: dict[str, Any], cfg: Any | None = None) -> RouterLearner:
-    """``RouterLearner.from_state``."""
-    if state.get("format") != STATE_FORMAT:
-        raise ValueError(f"not a {STATE_FORMAT} state")
-    kw: dict[str, Any] = {}
-    if cfg is not None:
-        kw = {"capacity": cfg.case_index.capacity,
-              "similarity_threshold": cfg.case_index.similarity_threshold}
-    main = Router.from_state(state["challenger"])
-    if "text_groups" in state:
-        main.text_groups = TextGroups.from_state(state["text_groups"])
-    saved = state.get("portfolio")
-    members = (members_from_state(saved["members"], [main, *(Router.from_state(m) for m in saved["models"])])
-               if saved else [])
-    if cfg is not None:
-        members = reconcile(members, members_of(main, list(cfg.router.portfolio)))
-    return RouterLearner(
-        router_id=state["router_id"],
-        challenger=main,
-        case_index=CaseIndex.from_state(state["case_index"], **kw),
-        window=BenchmarkWindow.from_state(state["window"], cfg.evaluation.window_size if cfg else None),
-        holdout_fraction=float(state["holdout_fraction"]),
-        use_case_index=bool(state["use_case_index"]),
-        counters=Counters(**state["counters"]),
-        span=Span(**state["span"]),
-        progressive=(ProgressiveEvidence.from_state(state["progressive"]) if "progressive" in state
-                     else ProgressiveEvidence()),
-        portfolio=members,
-        repricer=Repricer.of(cfg, state.get("price_marks")) if cfg is not None else None,
-        group_texts=cfg.router.text_groups if cfg is not None else True,
-    )
+def _score(learner: RouterLearner, t: Trajectory, x: Features, hint: Hint | None, p: float, group: str | None) -> None:
+    """Progressive evidence: score every member of ``learner`` and its baseline on ``t`` (a task of ``group``)
+    before the members learn it."""
+    baseline = learner.baseline
+    xb = x
+    if baseline is not None and not learner._same_features(baseline, learner.challenger):
+        xb = baseline.featurizer.featurize(t.task, hint)
+    o = t.outcome
+    outcome = (o.reward, 1.0 if o.error else 0.0, o.latency_ms)
+    cands, route = t.candidates, t.decision.route
+    shadow = learner._shadow
+    chooser = shadow.chooser() if shadow is not None else None
+    scorer = learner._baseline_scorer  # the baseline's and the shadow's choices: the same for every member
+    picks = (scorer.best(xb, cands, group) if scorer is not None else None,
+             chooser.best(x, cands, group) if chooser is not None else None)
+    for m in learner.members():
+        s = score_trajectory(m.router, scorer, x, xb, cands, route, p, outcome, group,
+                             shadow=chooser, pessimism=m.pessimism, picks=picks, prices=m.prices)
+        m.evidence.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
+                       at=t.trajectory_id, route=s.choice, error_parts=s.error_parts, unseen=s.unseen,
+                       residual_sq=s.residual_sq, logged=route)
+        if shadow is not None and s.shadow is not None:
+            shadow.of(m.name).add(s.phi_challenger, s.shadow[0], weight=s.weight, unsupported=s.unsupported,
+                                  at=t.trajectory_id, route=s.choice, error_parts=s.shadow[1],
+                                  unseen=s.shadow[2], residual_sq=s.residual_sq, logged=route)

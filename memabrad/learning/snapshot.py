@@ -30,9 +30,13 @@ class Span:
     last_at: str | None = None
 
     def add(self, trajectory_id: str, occurred_at: str) -> None:
-        if self.count == 0:
+        if self.first_id is None:
             self.first_id, self.first_at = trajectory_id, occurred_at
         self.last_id, self.last_at = trajectory_id, occurred_at
+        self.count += 1
+
+    def add_inside(self) -> None:
+        """One more trajectory that arrived inside the stretch (a held-out one, learned once it left the window)."""
         self.count += 1
 
 

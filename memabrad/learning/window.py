@@ -1,8 +1,11 @@
 """The hold-out rule and the benchmark window of held-out logged trajectories.
 
 Which trajectories are held out is decided by a stable hash of ``trajectory_id`` — the
-same in every process and across restarts — so a trajectory is either trained on or
-benchmarked on, never both, and replays after a crash make the same split.
+same in every process and across restarts — so replays after a crash make the same split.
+A held-out trajectory is benchmarked on while it is in the window and never learned before:
+the window only ever holds tasks the challenger has not learned. When a newer one pushes it
+out, the window hands it back (``append``'s return) and the learner learns it then
+(``learner.py``, ``evaluation.learn_held_out``), so no trajectory is withheld for good.
 """
 
 from __future__ import annotations
@@ -120,6 +123,8 @@ class LoggedItem:
     latency_ms: float
     task_type: str | None
     text_group: str | None = None  # without a task_type: the group its text was given (``text_groups.py``)
+    case_key: str | None = None  # its case-index key (None: no case index): is it new to its route when learned?
+    hint_key: int | None = None  # the feature of its case-index hint (None: no hint)
 
     @property
     def group(self) -> str | None:
@@ -131,7 +136,9 @@ class LoggedItem:
             self.trajectory_id, _pack(self.x), list(self.candidates), self.route,
             self.propensity, self.imputed, self.reward, self.error, self.latency_ms, self.task_type,
         ]
-        if self.text_group is not None:
+        if self.case_key is not None or self.hint_key is not None:
+            state.extend((self.text_group, self.case_key, self.hint_key))
+        elif self.text_group is not None:
             state.append(self.text_group)
         return state
 
@@ -140,6 +147,7 @@ class LoggedItem:
         return cls(
             s[0], _unpack(s[1]), tuple(s[2]), s[3], float(s[4]), bool(s[5]),
             float(s[6]), bool(s[7]), float(s[8]), s[9], s[10] if len(s) > 10 else None,
+            s[11] if len(s) > 11 else None, int(s[12]) if len(s) > 12 and s[12] is not None else None,
         )
 
 
@@ -148,7 +156,15 @@ def _packed(item: LoggedItem) -> LoggedItem:
 
 
 class BenchmarkWindow:
-    """The most recent held-out trajectories, bounded so evaluation cost stays flat in history."""
+    """The most recent held-out trajectories, bounded so evaluation cost stays flat in history.
+
+    >>> w = BenchmarkWindow(2)
+    >>> item = LoggedItem("t1", {1: 1.0}, ("a", "b"), "a", 0.5, False, 1.0, False, 10.0, None)
+    >>> [w.append(dataclasses.replace(item, trajectory_id=t)) for t in ("t1", "t2", "t3")][2].trajectory_id
+    't1'
+    >>> [i.trajectory_id for i in w.resize(1)], [i.trajectory_id for i in w]
+    (['t2'], ['t3'])
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -160,8 +176,19 @@ class BenchmarkWindow:
     def __iter__(self) -> Iterator[LoggedItem]:
         return iter(self._items)
 
-    def append(self, item: LoggedItem) -> None:
-        self._items.append(_packed(item))
+    def append(self, item: LoggedItem) -> LoggedItem | None:
+        """Add ``item``; the oldest item it pushes out of a full window, if any."""
+        items = self._items
+        out = items[0] if len(items) == self.size else None
+        items.append(_packed(item))
+        return out
+
+    def resize(self, size: int) -> list[LoggedItem]:
+        """Keep at most ``size`` items from now on; the oldest ones that no longer fit, oldest first."""
+        items = self._items
+        out = [items.popleft() for _ in range(max(0, len(items) - size))]
+        self.size, self._items = size, deque(items, maxlen=size)
+        return out
 
     def extend(self, items: Iterable[LoggedItem]) -> None:
         self._items.extend(map(_packed, items))
