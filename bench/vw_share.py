@@ -10,6 +10,11 @@ truth are ``bench/quality.py``'s.
 
     .venv/bin/python bench/vw_share.py                       # the numeric workloads, seeds 1-3, 20k (~2 min)
     .venv/bin/python bench/vw_share.py --workloads digits --seeds 1,2,3,4,5
+    .venv/bin/python bench/vw_share.py --workloads tools --out bench/vw-share-tools.json   # the tool desk
+
+Since held-out trajectories are learned once they leave the window (``evaluation.learn_held_out``),
+memabrad trains on more than this share: all but the window's most recent ``window_size`` held-out
+trajectories. This benchmark still measures what VW does on the share held out for good before.
 """
 
 from __future__ import annotations
