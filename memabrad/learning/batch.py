@@ -16,7 +16,6 @@ from scipy.sparse import csr_matrix
 
 from memabrad.learning.features import Features
 from memabrad.learning.route_model import RouteModel
-from memabrad.learning.route_parts import group_offsets
 from memabrad.learning.router import Router
 from memabrad.learning.window import PackedFeatures
 
@@ -79,8 +78,7 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
 def group_parts(model: RouteModel, groups: list[str | None]) -> np.ndarray:
     """(len(groups), 3): the route's (reward, error, latency) group offsets per group (each distinct group
     once, then gathered)."""
-    means = (model.reward_mean, model.error_rate, model.latency_mean)
-    return np.array([group_offsets(model.groups.get(g or ""), means) for g in groups], dtype=float).reshape(-1, 3)
+    return np.array([model.group_offsets(g) for g in groups], dtype=float).reshape(-1, 3)
 
 
 def best_columns(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:

@@ -151,8 +151,9 @@ class RouteModel(base.Regressor):
         """The route's (reward, error rate, latency) means."""
         return self.reward_mean, self.error_rate, self.latency_mean
 
-    def _group_offsets(self, group: str | None) -> Triple:
-        """The group's (reward, error, latency) offsets from the route means, shrunk by ``GROUP_PRIOR``."""
+    def group_offsets(self, group: str | None) -> Triple:
+        """The group's (reward, error, latency) offsets from the route means, shrunk by ``GROUP_PRIOR``
+        (0 for a group the route has not learned)."""
         return group_offsets(self.groups.get(group or ""), self._means())
 
     def reward_se(self, group: str | None = None) -> float:
@@ -172,7 +173,7 @@ class RouteModel(base.Regressor):
 
     def _parts(self, f: Sequence[float], group: str | None) -> tuple[Triple, Triple]:
         """Per head, the group part d_g and the contextual part d_f of a prediction."""
-        dr, de, dl = self._group_offsets(group)
+        dr, de, dl = self.group_offsets(group)
         fr, fe, fl = f
         base_err = self.error_rate + de
         return (dr, de, dl), (fr, sigmoid(logit(base_err) + fe) - base_err, fl)
@@ -354,7 +355,7 @@ def _prediction_terms(m: RouteModel, group: str | None) -> tuple[float, ...]:
     key = ("predict", group)
     terms = cache.get(key)
     if terms is None:
-        dr, de, dl = m._group_offsets(group)
+        dr, de, dl = m.group_offsets(group)
         base_err = m.error_rate + de
         (g0, g1), (e0, e1), (l0, l1) = m.lambdas()
         terms = (m.reward_mean + g0 * dr, g1, m.error_rate + e0 * de, e1, base_err, logit(base_err),
