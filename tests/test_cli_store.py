@@ -159,6 +159,23 @@ def test_status_after_a_cycle_shows_the_last_report_and_counters(tmp_path: Path,
     assert "learned:          800" in out
 
 
+def test_status_counts_held_out_trajectories_trained_once_they_left_the_window(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    traj = tmp_path / "traj"
+    traj.mkdir()
+    write_jsonl(traj / "t.jsonl", Simulator(seed=12).generate(800))
+    base = tmp_path / "base"
+    monkeypatch.setenv("MEMABRAD_EVALUATION__WINDOW_SIZE", "50")
+    code, _, err = run_cli(capsys, "cycle", "--base-dir", str(base), "--trajectories", str(traj),
+                           "--min-new-trajectories", "100")
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "status", "--base-dir", str(base), "--json")
+    c = json.loads(out)["counters"]
+    assert c["trained"] == 800 - 50 and c["learned_after_holdout"] == c["benchmarked"] - 50 > 0
+    code, out, _ = run_cli(capsys, "status", "--base-dir", str(base))
+    assert f"benchmarked {c['benchmarked']}, of them trained later {c['benchmarked'] - 50})" in out
+
+
 def test_routers_are_separate(two_versions: tuple[Path, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     base, _, _ = two_versions
     code, out, _ = run_cli(capsys, "versions", "--base-dir", str(base), "--router", "other", "--json")

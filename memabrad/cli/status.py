@@ -89,7 +89,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             lines.append(f"                  - {r}")
     if data["counters"]:
         c = data["counters"]
-        lines.append(f"learned:          {c['learned']} (trained {c['trained']}, benchmarked {c['benchmarked']}), "
+        later = c.get("learned_after_holdout", 0)  # held out first, learned once they left the window
+        held = f"benchmarked {c['benchmarked']}" + (f", of them trained later {later}" if later else "")
+        lines.append(f"learned:          {c['learned']} (trained {c['trained']}, {held}), "
                      f"since evaluation {c['since_evaluation']}")
     emit(args, data, "\n".join(lines))
     return 0
