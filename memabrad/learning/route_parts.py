@@ -366,7 +366,7 @@ def apart_from_hint(resid: np.ndarray, j: int, vals: np.ndarray, rows: np.ndarra
     each weighed by ``mix``'s row for it, per head: the route's by 1, the shared part's by the route's beta)."""
     hint_rows = rows.reshape(-1, len(vals), rows.shape[-1])[:, j, :3]
     fh = (vals[j] * (hint_rows if mix is None else hint_rows * mix).sum(axis=0)).tolist()
-    apart = np.tile(residuals([a - b for a, b in zip(f, fh, strict=True)], targets, logit_base, weight),
-                    (len(vals), 1))
+    apart = np.empty((len(vals), 3))  # a row per feature (``np.tile`` made the same rows ~5x slower)
+    apart[:] = residuals([a - b for a, b in zip(f, fh, strict=True)], targets, logit_base, weight)
     apart[j] = resid
     return apart
