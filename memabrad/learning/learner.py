@@ -3,7 +3,8 @@
 ``RouterLearner.observe`` is the per-trajectory step shared by ``memabrad cycle`` and
 the daemon: look up the case-index hint *before* recording the trajectory (so a task
 never hints at itself), featurise, then either train the challenger or hold the
-trajectory out for the benchmark, by a stable hash of its id.
+trajectory out for the benchmark, by a stable hash of its id; a held-out trajectory is
+learned when a newer one pushes it out of the benchmark window (``learn_after_holdout``).
 
 ``snapshot`` freezes what an evaluation needs — a clone of the challenger put forward
 (the main one, or the portfolio member a selector picks) and a copy of the window — so
@@ -182,7 +183,8 @@ class RouterLearner:
                 share_numbers(m.router, self.challenger.numbers)
 
     def observe(self, t: Trajectory, digest: bytes | None = None) -> bool:
-        """Learn from or hold out one valid, not-yet-seen trajectory; True if held out.
+        """Learn from or hold out one valid, not-yet-seen trajectory (and learn the held-out one it pushes out of
+        the window, if any); True if held out.
 
         ``digest``: ``wire.ids.trajectory_digest`` of its id, when the caller has it already."""
         task = t.task
