@@ -96,3 +96,13 @@ def test_checkpoint_then_continue_equals_uninterrupted_with_evictions(trajectori
     resumed = _learn(RouterLearner.from_state(json.loads(json.dumps(half.to_state())), cfg), trajectories[1200:])
     assert straight.counters.learned_after_holdout > 300
     assert resumed.to_state() == straight.to_state()
+
+
+def test_a_window_item_kept_without_its_hint_finds_it_in_its_features(trajectories: list[Trajectory]) -> None:
+    """Windows saved before items noted their hint: the hint feature is found among the item's features."""
+    learner = _learn(RouterLearner.new("default", _cfg()), trajectories[:1500])
+    feat = learner.challenger.featurizer
+    items = learner.window.snapshot()
+    assert sum(i.hint_key is not None for i in items) > 50 and sum(i.hint_key is None for i in items) > 50
+    routes = sorted(learner.supported_routes())  # a hint names a route that did well on a similar task: offered or not
+    assert all(feat.hint_key_in(i.x, (*i.candidates, *routes)) == i.hint_key for i in items)

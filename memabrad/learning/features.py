@@ -288,6 +288,16 @@ class Featurizer:
         near = not hint.exact and self.version >= 6
         return self._key(("hn:" if near else "h:") + hint.route)
 
+    def hint_key_in(self, x: Mapping[int, float], routes: Iterable[str]) -> int | None:
+        """The hint feature among ``x``'s, if any: the first of ``routes``' exact or near-duplicate hint keys that
+        ``x`` holds (for features saved without a note of their hint)."""
+        for route in routes:
+            for prefix in ("h:", "hn:"):
+                k = self._key(prefix + route)
+                if k in x:
+                    return k
+        return None
+
     def _featurize_v1(self, view: TaskView, hint: Hint | None, hashes: list[int] | None) -> Features:
         """The features of models saved before version 2 (one block, L2-normalised as a whole)."""
         x: Features = {}

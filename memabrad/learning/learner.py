@@ -251,10 +251,12 @@ class RouterLearner:
         were when it arrived; whether the task is new to its route is asked now (the route may have learned a
         repeat of it meanwhile), and the case index then records that the route has learned it. Its numbers do
         not move the number scales (fixed from trained values as they arrive)."""
-        key = item.case_key
+        key, hk = item.case_key, item.hint_key
+        if key is None and self.use_case_index:  # kept by a version that did not note its hint: found in its features
+            hk = self.challenger.featurizer.hint_key_in(item.x, (*item.candidates, *sorted(self.supported_routes())))
         novel = key is None or not self.case_index.learned_routes.learned(key, item.route)
         self._learn(item.x, item.route, item.propensity, item.reward, item.error, item.latency_ms, item.group,
-                    novel, item.hint_key)
+                    novel, hk)
         if key is not None:
             self.case_index.mark_learned(key, item.route)
         self.counters.learned_after_holdout += 1
