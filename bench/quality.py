@@ -657,16 +657,16 @@ def pareto_workload(seed: int, cache: Path, *, lam: float = PB_LAMBDA, logging_m
 
     singles = {m: sum(reward(p, m) for p in held) / len(held) for m in models}
     best = max(singles, key=singles.get)
-    by_source: dict[str, Counter[str]] = defaultdict(Counter)
-    for p in held:
-        for m in models:
-            by_source[p["source"]][m] += reward(p, m)
-    per_source = {s: max(c, key=c.get) for s, c in by_source.items()}
-    trained_by_source: dict[str, Counter[str]] = defaultdict(Counter)  # what the train prompts teach, exactly
-    for p in train:
-        for m in models:
-            trained_by_source[p["source"]][m] += reward(p, m)
-    from_train = {s: max(c, key=c.get) for s, c in trained_by_source.items()}
+
+    def best_by_source(prompts: list[dict[str, Any]]) -> dict[str, str]:
+        """Per source, the model with the highest total reward over ``prompts`` (their exact means)."""
+        by_source: dict[str, Counter[str]] = defaultdict(Counter)
+        for p in prompts:
+            for m in models:
+                by_source[p["source"]][m] += reward(p, m)
+        return {s: max(c, key=c.get) for s, c in by_source.items()}
+
+    per_source, from_train = best_by_source(held), best_by_source(train)  # by the answer key; what train teaches
     return Workload(
         name="pareto", router_id="pareto", exact=True, stream=stream, value=value,
         value_in_sample=value_in_sample,

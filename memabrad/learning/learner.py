@@ -236,12 +236,9 @@ class RouterLearner:
     def _learn(self, x: Features, route: str, p: float, reward: float, error: bool, latency_ms: float,
                group: str | None, novel: bool, hint_key: int | None) -> None:
         """The main challenger and every member with a model of its own learn one trajectory."""
-        self.challenger.learn(x, route, propensity=p, reward=reward, error=error, latency_ms=latency_ms,
-                              group=group, novel=novel, hint_key=hint_key)
-        for m in self.portfolio:
-            if m.own_model:
-                m.router.learn(x, route, propensity=p, reward=reward, error=error, latency_ms=latency_ms,
-                               group=group, novel=novel, hint_key=hint_key)
+        for router in (self.challenger, *(m.router for m in self.portfolio if m.own_model)):
+            router.learn(x, route, propensity=p, reward=reward, error=error, latency_ms=latency_ms,
+                         group=group, novel=novel, hint_key=hint_key)
         self.counters.trained += 1
 
     def learn_after_holdout(self, item: LoggedItem) -> None:
@@ -251,12 +248,10 @@ class RouterLearner:
         were when it arrived; whether the task is new to its route is asked now (the route may have learned a
         repeat of it meanwhile), and the case index then records that the route has learned it. Its numbers do
         not move the number scales (fixed from trained values as they arrive)."""
-        key, hk = item.case_key, item.hint_key
-        if key is None and self.use_case_index:  # kept by a version that did not note its hint: found in its features
-            hk = self.challenger.featurizer.hint_key_in(item.x, (*item.candidates, *sorted(self.supported_routes())))
+        key = item.case_key
         novel = key is None or not self.case_index.learned_routes.learned(key, item.route)
         self._learn(item.x, item.route, item.propensity, item.reward, item.error, item.latency_ms, item.group,
-                    novel, hk)
+                    novel, item.hint_key)
         if key is not None:
             self.case_index.mark_learned(key, item.route)
         self.counters.learned_after_holdout += 1

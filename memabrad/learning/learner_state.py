@@ -4,7 +4,7 @@ where the learner was."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from memabrad.learning.case_index import CaseIndex
@@ -77,8 +77,25 @@ def learner_from_state(state: dict[str, Any], cfg: Any | None = None) -> RouterL
         repricer=Repricer.of(cfg, state.get("price_marks")) if cfg is not None else None,
         group_texts=cfg.router.text_groups if cfg is not None else True,
     )
+    if learner.use_case_index:
+        _note_hints(learner)
     if cfg is not None and cfg.evaluation.window_size != learner.window.size:  # a window resized by the config
         for item in learner.window.resize(cfg.evaluation.window_size):  # what no longer fits: as though pushed out
             if learner.learn_held_out:
                 learner.learn_after_holdout(item)
     return learner
+
+
+def _note_hints(learner: RouterLearner) -> None:
+    """Window items saved before items noted their case key and hint (case key None with a case index): their
+    hint feature, found among their features once here, so each is learned with its hint apart when it leaves
+    the window, as one saved now is (the routes a hint can name: the item's candidates, then every route the
+    logs have tried)."""
+    items = learner.window.snapshot()
+    if all(i.case_key is not None for i in items):
+        return
+    feat, routes = learner.challenger.featurizer, sorted(learner.supported_routes())
+    window = BenchmarkWindow(learner.window.size)
+    window.extend(i if i.case_key is not None else replace(i, hint_key=feat.hint_key_in(i.x, (*i.candidates, *routes)))
+                  for i in items)
+    learner.window = window

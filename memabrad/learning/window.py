@@ -201,7 +201,8 @@ class BenchmarkWindow:
         return {"size": self.size, "items": [i.to_state() for i in self._items]}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], size: int | None = None) -> BenchmarkWindow:
-        w = cls(size or int(state["size"]))
+    def from_state(cls, state: dict[str, Any]) -> BenchmarkWindow:
+        """The window ``to_state`` saved, at its saved size (``resize`` to another)."""
+        w = cls(int(state["size"]))
         w.extend(LoggedItem.from_state(s) for s in state["items"])
         return w
