@@ -82,7 +82,7 @@ def test_a_multi_label_dataset_rewards_every_right_class_and_values_policies_exa
 
 def test_every_bundled_classification_dataset_loads_as_a_bandit() -> None:
     with bench_module("quality.py") as q:
-        for name in q.CLASS_DATASETS:
+        for name in (*q.CLASS_DATASETS, *q.PROBE_RIVER_CLASSES):
             w = q.classes_workload(name, 2)
             row = next(w.stream(1))
             parse_trajectory(json.dumps(row).encode())
