@@ -351,6 +351,33 @@ def hard_workload(seed: int, n_contexts: int) -> Workload:
     )
 
 
+def best_within_guardrails(world: Any, fixed: Sequence[tuple[Any, list[str]]], logging: Value,
+                           share: float = 1.0) -> dict[str, Any]:
+    """The best deterministic policy whose true error rate and latency stay within ``share`` of the promotion
+    allowances over the logging agent's (``Config().promotion``): what a promotable router could reach, where
+    the best routes cost errors or latency. A per-task argmax of ``reward - a * error - b * latency`` over a
+    grid of prices (a Lagrangian search: exact for the constraint it lands on, within a mixture of two such
+    policies of the linear program's optimum)."""
+    gates = Config().promotion
+    max_err = logging.extra["error_rate"] + share * gates.max_error_rate_increase
+    max_lat = logging.extra["latency_ms"] + share * gates.max_latency_increase_ms
+    routes = list(world.routes)
+    exp = np.array([[world.expected(t, r) if r in cs else -np.inf for r in routes] for t, cs in fixed])
+    out = np.array([[world.outcome(t, r) for r in routes] for t, _ in fixed])  # (tasks, routes, (ms, error))
+    lat, err = out[..., 0], out[..., 1]
+    best: dict[str, Any] = {}
+    for a in np.linspace(0.0, 20.0, 81):
+        for b in np.linspace(0.0, 0.001, 41):
+            pick = np.argmax(exp - a * err - b * lat, axis=1)
+            rows = np.arange(len(pick))
+            e, ms, v = err[rows, pick].mean(), lat[rows, pick].mean(), exp[rows, pick].mean()
+            if e <= max_err + 1e-12 and ms <= max_lat + 1e-9 and v > best.get("value", -np.inf):
+                best = {"value": round(float(v), 6), "error_rate": round(float(e), 6),
+                        "latency_ms": round(float(ms), 3), "error_price": round(float(a), 4),
+                        "latency_price_per_ms": round(float(b), 7)}
+    return best
+
+
 def numeric_workload(name: str, seed: int, n_contexts: int) -> Workload:
     """``memabrad.sim.numeric``: the best route depends on numbers in ``task.features`` only."""
     from memabrad.sim.numeric import WORLDS, NumericWorkload, Task
@@ -372,14 +399,19 @@ def numeric_workload(name: str, seed: int, n_contexts: int) -> Workload:
 
     singles = {r: value(single(r)).value for r in world.routes}
     best = max(singles, key=singles.get)
+    logging = logging_value()
+    guarded = {} if world.outcome is None else {
+        "best_within_guardrails": best_within_guardrails(world, fixed, logging),
+        "best_within_half_guardrails": best_within_guardrails(world, fixed, logging, 0.5)}
     return Workload(
         name=name, router_id=name, exact=True,
         stream=lambda n: NumericWorkload(world, seed=seed).iter_generate(n),
-        value=value, logging=logging_value(), best_single=(best, value(single(best))),
+        value=value, logging=logging, best_single=(best, value(single(best))),
         oracle=value(lambda t, cs: max(cs, key=lambda r: world.expected(t, r))),
         meta={"truth": f"exact expected reward over {n_contexts} fixed contexts (seed 12345)",
               "logging_policy": f"{world.logging_share:.0%} {world.logging_route} + uniform over the offered routes",
-              "oracle_is": "per-context best", "single_route_values": {r: round(v, 6) for r, v in singles.items()}},
+              "oracle_is": "per-context best", "single_route_values": {r: round(v, 6) for r, v in singles.items()},
+              **guarded},
     )
 
 

@@ -121,3 +121,20 @@ def test_the_tool_desk_logs_valid_trajectories_with_exact_propensities_and_truth
         assert expected_reward("chitchat", "tool/weather") < expected_reward("chitchat", GENERAL)
         assert w.logging.value < w.best_single[1].value < w.oracle.value <= 1.0
         assert w.best_single[0] == GENERAL
+
+
+def test_the_best_policy_within_the_guardrails_keeps_them_and_is_bounded_by_the_oracle() -> None:
+    """Where the best routes cost errors and latency, the benchmark states what a promotable router could reach:
+    a policy inside the promotion allowances over the logging agent (and inside half of them)."""
+    from memabrad.config import Config
+
+    gates = Config().promotion
+    with bench_module("quality.py") as q:
+        w = q.numeric_workload("guarded", 1, 600)
+        full, half = w.meta["best_within_guardrails"], w.meta["best_within_half_guardrails"]
+        log = w.logging.extra
+        assert full["error_rate"] <= log["error_rate"] + gates.max_error_rate_increase + 1e-9
+        assert full["latency_ms"] <= log["latency_ms"] + gates.max_latency_increase_ms + 1e-6
+        assert half["latency_ms"] <= log["latency_ms"] + gates.max_latency_increase_ms / 2 + 1e-6
+        assert w.logging.value < half["value"] <= full["value"] < w.oracle.value
+        assert "best_within_guardrails" not in q.numeric_workload("tokens", 1, 200).meta  # no outcome model
