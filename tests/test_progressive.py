@@ -539,6 +539,6 @@ def test_a_look_not_promoted_stops_the_shadow() -> None:
     for t in _trajectories(400):
         learner.observe(t)
     snap = learner.snapshot()
-    assert learner._shadow is not None and learner._shadow.look == snap.sequence
+    assert learner.comparison.shadow is not None and learner.comparison.shadow.look == snap.sequence
     learner.drop_shadow(snap.sequence)
-    assert learner._shadow is None
+    assert learner.comparison.shadow is None

@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memabrad.learning.case_index import CaseIndex
-from memabrad.learning.features import Features, Hint, TaskView, normalize_text, text_hashes
+from memabrad.learning.comparison import Comparison, Shadow
+from memabrad.learning.features import Features, TaskView, normalize_text, text_hashes
 from memabrad.learning.frozen import FrozenScorer
 from memabrad.learning.guardrail_prices import Repricer
 from memabrad.learning.portfolio import MAIN, Member, MemberEstimate, members_of
-from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
-from memabrad.learning.router import Router, SameFeatures, share_numbers
+from memabrad.learning.progressive import ProgressiveEvidence
+from memabrad.learning.router import Router, share_numbers
 from memabrad.learning.snapshot import LearnerSnapshot, Span, look_of_report
 from memabrad.learning.task_identity import case_query
 from memabrad.learning.window import BenchmarkWindow, LoggedItem, is_holdout
@@ -57,31 +58,6 @@ __all__ = ["Counters", "LearnerSnapshot", "RouterLearner", "Selector", "Shadow",
 
 
 @dataclass
-class Shadow:
-    """Evidence against a look's frozen challenger, gathered while that look's verdict is pending: if it
-    is promoted, the evidence against the new version starts right after the look, not whenever the
-    promotion happens to be applied. One stream per portfolio member, by name."""
-
-    snapshot: LearnerSnapshot
-    evidence: dict[str, ProgressiveEvidence] = field(default_factory=dict)
-
-    @property
-    def look(self) -> int:
-        return self.snapshot.sequence
-
-    def chooser(self) -> Router | FrozenScorer:
-        """The frozen scorer once the evaluator's thread has built it, the router itself until then."""
-        frozen = self.snapshot.__dict__.get("frozen")
-        return frozen if frozen is not None else self.snapshot.challenger
-
-    def of(self, member: str) -> ProgressiveEvidence:
-        ev = self.evidence.get(member)
-        if ev is None:
-            ev = self.evidence[member] = ProgressiveEvidence()
-        return ev
-
-
-@dataclass
 class RouterLearner:
     router_id: str
     challenger: Router
@@ -101,11 +77,8 @@ class RouterLearner:
     group_texts: bool = True
     """Group tasks sent without a ``task_type`` by their text (``learning/text_groups.py``); the groups (and
     their seeds) live on the main challenger and every member with a model of its own shares them."""
-    baseline: Router | None = field(default=None, repr=False)
-    _baseline_scorer: FrozenScorer | None = field(default=None, repr=False)
-    _shadow: Shadow | None = field(default=None, repr=False)
-    _pending: tuple[int, Router | None, FrozenScorer | None] | None = field(default=None, repr=False)
-    _same_features: SameFeatures = field(default_factory=SameFeatures, repr=False, compare=False)
+    comparison: Comparison = field(default_factory=Comparison, repr=False)
+    """What each trajectory is scored against before the members learn it (``learning/comparison.py``)."""
 
     def members(self) -> list[Member]:
         """The main challenger (as a member) and the portfolio's, in that order."""
@@ -131,10 +104,11 @@ class RouterLearner:
         after a crash learns of it before reaching that look again — so a replay gathers exactly the
         evidence an uninterrupted run did: scored against that look's challenger in the meantime
         (the shadow), adopted here; or held until the look is reached."""
-        shadow = self._shadow
+        cmp = self.comparison
+        shadow = cmp.shadow
         if from_look is not None and router is not None and shadow is not None and shadow.look == from_look:
-            self._shadow = None
-            self._install(router, scorer)
+            cmp.shadow = None
+            cmp.install(router, scorer)
             self.progressive = shadow.of(MAIN)
             for m in self.portfolio:
                 m.evidence = shadow.of(m.name)
@@ -142,22 +116,18 @@ class RouterLearner:
                 ev.baseline_version_id = router.version_id
             return
         if from_look is not None and router is not None and from_look > self.counters.evaluations:
-            self._pending = (from_look, router, scorer)
+            cmp.pending = (from_look, router, scorer)
             return
-        self._install(router, scorer)
+        cmp.install(router, scorer)
         version_id = router.version_id if router is not None else None
         if version_id != self.progressive.baseline_version_id:
             self._restart(version_id)
 
-    def _install(self, router: Router | None, scorer: FrozenScorer | None) -> None:
-        self.baseline = router
-        self._baseline_scorer = scorer if scorer is not None or router is None else FrozenScorer(router)
-        self._pending = None
-
     def drop_shadow(self, look: int) -> None:
         """Look ``look`` was not promoted: stop scoring against its challenger."""
-        if self._shadow is not None and self._shadow.look == look:
-            self._shadow = None
+        cmp = self.comparison
+        if cmp.shadow is not None and cmp.shadow.look == look:
+            cmp.shadow = None
 
     @classmethod
     def new(cls, router_id: str, cfg: Any) -> RouterLearner:
@@ -207,7 +177,7 @@ class RouterLearner:
         group = task.task_type
         if not group and self.group_texts:
             group = self.challenger.text_groups.assign(hashes)
-        _score(self, t, x, hint, p, group)
+        self.comparison.score(self.members(), self.challenger, t, x, hint, p, group)
         hk = self.challenger.featurizer.hint_key(hint) if hint is not None else None
         if held_out:
             out = self.window.append(LoggedItem(
@@ -290,13 +260,14 @@ class RouterLearner:
         if self.repricer is not None:  # after freezing: the judged model keeps the prices it was judged with
             self.repricer.look([(m.name, m.prices, m.router.prior_se, m.evidence)
                                 for m in members if m.prices is not None])
-        pending = self._pending
+        cmp = self.comparison
+        pending = cmp.pending
         if pending is not None and pending[0] <= snap.sequence:  # a replay reached the promoted look
-            self._install(pending[1], pending[2])
+            cmp.install(pending[1], pending[2])
             self._restart(pending[1].version_id if pending[1] is not None else None)
-            self._shadow = None
+            cmp.shadow = None
         else:
-            self._shadow = Shadow(snap)
+            cmp.shadow = Shadow(snap)
         return snap
 
     # -- state ------------------------------------------------------------------------
@@ -313,30 +284,3 @@ class RouterLearner:
         from memabrad.learning.learner_state import learner_from_state
 
         return learner_from_state(state, cfg)
-
-
-def _score(learner: RouterLearner, t: Trajectory, x: Features, hint: Hint | None, p: float, group: str | None) -> None:
-    """Progressive evidence: score every member of ``learner`` and its baseline on ``t`` (a task of ``group``)
-    before the members learn it."""
-    baseline = learner.baseline
-    xb = x
-    if baseline is not None and not learner._same_features(baseline, learner.challenger):
-        xb = baseline.featurizer.featurize(t.task, hint)
-    o = t.outcome
-    outcome = (o.reward, 1.0 if o.error else 0.0, o.latency_ms)
-    cands, route = t.candidates, t.decision.route
-    shadow = learner._shadow
-    chooser = shadow.chooser() if shadow is not None else None
-    scorer = learner._baseline_scorer  # the baseline's and the shadow's choices: the same for every member
-    picks = (scorer.best(xb, cands, group) if scorer is not None else None,
-             chooser.best(x, cands, group) if chooser is not None else None)
-    for m in learner.members():
-        s = score_trajectory(m.router, scorer, x, xb, cands, route, p, outcome, group,
-                             shadow=chooser, pessimism=m.pessimism, picks=picks, prices=m.prices)
-        m.evidence.add(s.phi_challenger, s.phi_baseline, weight=s.weight, unsupported=s.unsupported,
-                       at=t.trajectory_id, route=s.choice, error_parts=s.error_parts, unseen=s.unseen,
-                       residual_sq=s.residual_sq, logged=route)
-        if shadow is not None and s.shadow is not None:
-            shadow.of(m.name).add(s.phi_challenger, s.shadow[0], weight=s.weight, unsupported=s.unsupported,
-                                  at=t.trajectory_id, route=s.choice, error_parts=s.shadow[1],
-                                  unseen=s.shadow[2], residual_sq=s.residual_sq, logged=route)
