@@ -726,6 +726,49 @@ def pareto_workload(seed: int, cache: Path, *, lam: float = PB_LAMBDA, logging_m
     )
 
 
+def sources_workload(seed: int, cache: Path, share: float = LOG_SHARE) -> Workload:
+    """pareto's real prompts as a text classification bandit, run on request only (``--workloads sources``):
+    one route per benchmark source (30), reward 1 for the prompt's own source. Untyped (the source is the
+    answer), so only the text tells: long few-shot openings shared within a source, many rarely taken
+    routes. Logging: ``share`` to the most common source's route + the rest uniform; truth: exact accuracy
+    on the held-out prompts. Added after every default was set, nothing tuned on it."""
+    wheel = fetch(PB_SPEC, cache, sdist=False)
+    with zipfile.ZipFile(wheel) as z:
+        def load(name: str) -> list[dict[str, Any]]:
+            text = z.read(f"pareto_bandit/data/examples/{name}").decode("utf-8")
+            return [json.loads(line) for line in text.split("\n") if line.strip()]
+        train, held = load("val.jsonl"), load("test_holdout.jsonl")
+    counts = Counter(p["source"] for p in train)
+    routes = [f"src/{s}" for s in sorted({p["source"] for p in (*train, *held)})]  # a few sources are held out only
+    default = f"src/{max(sorted(counts), key=counts.get)}"
+    probs = _skewed_probs(routes, default, share)
+    held_tasks = [({"input": p["prompt"]}, f"src/{p['source']}") for p in held]
+
+    def stream(n: int) -> Iterator[dict[str, Any]]:
+        rng = random.Random(f"quality:sources:{seed}:decisions")
+        for i, j in enumerate(_epochs(len(train), n, random.Random(f"quality:sources:{seed}:order"))):
+            p = train[j]
+            route = rng.choices(routes, weights=[probs[r] for r in routes])[0]
+            yield _row("sources", i, {"input": p["prompt"]}, list(routes), route, probs[route],
+                       1.0 if route == f"src/{p['source']}" else 0.0)
+
+    def value(policy: Policy) -> Value:
+        return Value(sum(policy(t, list(routes)) == right for t, right in held_tasks) / len(held_tasks))
+
+    shares = Counter(right for _, right in held_tasks)
+    best = max(routes, key=lambda r: (shares[r], r == default))
+    return Workload(
+        name="sources", router_id="sources", exact=True, stream=stream, value=value,
+        logging=Value(sum(probs[right] for _, right in held_tasks) / len(held_tasks)),
+        best_single=(best, Value(shares[best] / len(held_tasks))), oracle=Value(1.0),
+        meta={"source": f"PyPI {PB_SPEC} (Apache-2.0): the prompts of val.jsonl ({len(train)}, logged) and "
+                        f"test_holdout.jsonl ({len(held)}, held out)",
+              "truth": "exact accuracy of the chosen source over the held-out prompts",
+              "logging_policy": f"{share:.0%} {default} + uniform over the {len(routes)} routes",
+              "task": "input: the prompt; no task_type"},
+    )
+
+
 def _obd_rows(archive: Path, policy: str) -> list[dict[str, str]]:
     with tarfile.open(archive) as tar:
         member = next(m for m in tar.getmembers() if m.name.endswith(f"obd/{policy}/all/all.csv"))
@@ -1174,6 +1217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pareto": lambda: pareto_workload(args.seed, cache, lam=args.pareto_lambda,
                                           logging_model=args.pareto_logging, share=args.pareto_share),
         "obd": lambda: obd_workload(args.seed, cache),
+        "sources": lambda: sources_workload(args.seed, cache),
         **{name: (lambda name=name: classes_workload(name, args.seed))
            for name in (*CLASS_DATASETS, *PROBE_RIVER_CLASSES, *SYNTH_CLASSES)},
         "embed": lambda: embed_workload(args.seed, n_small),

@@ -138,3 +138,34 @@ def test_the_best_policy_within_the_guardrails_keeps_them_and_is_bounded_by_the_
         assert half["latency_ms"] <= log["latency_ms"] + gates.max_latency_increase_ms / 2 + 1e-6
         assert w.logging.value < half["value"] <= full["value"] < w.oracle.value
         assert "best_within_guardrails" not in q.numeric_workload("tokens", 1, 200).meta  # no outcome model
+
+
+def test_the_sources_probe_is_a_text_bandit_over_every_source_with_exact_truth(tmp_path, monkeypatch) -> None:
+    """pareto's prompts as a classification bandit (``--workloads sources``): a route per source, including a source
+    only the held-out prompts have; reward 1 for the prompt's own source; untyped; exact accuracy as truth."""
+    import zipfile
+
+    def prompt(source: str, k: int) -> str:
+        return json.dumps({"prompt": f"{source} few-shot opening question {k}", "source": source, "arms": {}})
+
+    wheel = tmp_path / "pareto_bandit-0.1.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("pareto_bandit/data/examples/val.jsonl",
+                   "\n".join([prompt("mmlu", k) for k in range(6)] + [prompt("gsm8k", k) for k in range(3)]))
+        z.writestr("pareto_bandit/data/examples/test_holdout.jsonl",
+                   "\n".join([prompt("mmlu", 9), prompt("gsm8k", 9), prompt("bbh/navigate", 9)]))
+    with bench_module("quality.py") as q:
+        monkeypatch.setattr(q, "fetch", lambda *_a, **_k: wheel)
+        w = q.sources_workload(1, tmp_path)
+        rows = list(w.stream(300))
+        routes = rows[0]["candidates"]
+        assert routes == ["src/bbh/navigate", "src/gsm8k", "src/mmlu"]
+        for r in rows:
+            t = parse_trajectory(json.dumps(r).encode())
+            assert not t.task.task_type
+            own = "src/" + r["task"]["input"].split()[0]
+            assert t.outcome.reward == (1.0 if t.decision.route == own else 0.0)
+        assert sum(r["decision"]["route"] == "src/mmlu" for r in rows) > 200  # 70 % + a third of the rest
+        assert w.best_single == ("src/mmlu", q.Value(1 / 3))
+        assert w.value(lambda task, _c: "src/" + task["input"].split()[0]).value == 1.0 == w.oracle.value
+        assert abs(w.logging.value - (0.8 + 0.1 + 0.1) / 3) < 1e-12
