@@ -653,16 +653,21 @@ def fetch(spec: str, cache: Path, *, sdist: bool) -> Path:
     return found[0]
 
 
-def pareto_workload(seed: int, cache: Path, *, lam: float = PB_LAMBDA, logging_model: str = PB_LOGGING_MODEL,
-                    share: float = LOG_SHARE) -> Workload:
-    """``lam``, ``logging_model``, ``share``: the cost weight and the logging agent (defaults: the judged
-    workload; other values probe other agents' traffic, ``--pareto-lambda`` and friends)."""
+def _pareto_prompts(cache: Path) -> tuple[Path, list[dict[str, Any]], list[dict[str, Any]]]:
+    """``PB_SPEC``'s wheel (fetched once into ``cache``) and its judged prompts: train (``val.jsonl``) and held out."""
     wheel = fetch(PB_SPEC, cache, sdist=False)
     with zipfile.ZipFile(wheel) as z:
         def load(name: str) -> list[dict[str, Any]]:
             text = z.read(f"pareto_bandit/data/examples/{name}").decode("utf-8")
             return [json.loads(line) for line in text.split("\n") if line.strip()]
-        train, held = load("val.jsonl"), load("test_holdout.jsonl")
+        return wheel, load("val.jsonl"), load("test_holdout.jsonl")
+
+
+def pareto_workload(seed: int, cache: Path, *, lam: float = PB_LAMBDA, logging_model: str = PB_LOGGING_MODEL,
+                    share: float = LOG_SHARE) -> Workload:
+    """``lam``, ``logging_model``, ``share``: the cost weight and the logging agent (defaults: the judged
+    workload; other values probe other agents' traffic, ``--pareto-lambda`` and friends)."""
+    wheel, train, held = _pareto_prompts(cache)
     models = list(train[0]["arms"])
     if logging_model not in models:
         raise KeyError(f"--pareto-logging {logging_model!r} is not one of {models}")
@@ -728,16 +733,11 @@ def pareto_workload(seed: int, cache: Path, *, lam: float = PB_LAMBDA, logging_m
 
 def sources_workload(seed: int, cache: Path, share: float = LOG_SHARE) -> Workload:
     """pareto's real prompts as a text classification bandit, run on request only (``--workloads sources``):
-    one route per benchmark source (30), reward 1 for the prompt's own source. Untyped (the source is the
-    answer), so only the text tells: long few-shot openings shared within a source, many rarely taken
-    routes. Logging: ``share`` to the most common source's route + the rest uniform; truth: exact accuracy
-    on the held-out prompts. Added after every default was set, nothing tuned on it."""
-    wheel = fetch(PB_SPEC, cache, sdist=False)
-    with zipfile.ZipFile(wheel) as z:
-        def load(name: str) -> list[dict[str, Any]]:
-            text = z.read(f"pareto_bandit/data/examples/{name}").decode("utf-8")
-            return [json.loads(line) for line in text.split("\n") if line.strip()]
-        train, held = load("val.jsonl"), load("test_holdout.jsonl")
+    one route per benchmark source (31), reward 1 for the prompt's own source. Untyped (the source is the
+    answer), so only the text tells, and every route but the logging agent's is rarely taken. Logging:
+    ``share`` to the most common source's route + the rest uniform; truth: exact accuracy on the held-out
+    prompts. Added after every default was set, nothing tuned on it."""
+    wheel, train, held = _pareto_prompts(cache)
     counts = Counter(p["source"] for p in train)
     routes = [f"src/{s}" for s in sorted({p["source"] for p in (*train, *held)})]  # a few sources are held out only
     default = f"src/{max(sorted(counts), key=counts.get)}"
