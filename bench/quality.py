@@ -365,11 +365,11 @@ def best_within_guardrails(world: Any, fixed: Sequence[tuple[Any, list[str]]], l
     exp = np.array([[world.expected(t, r) if r in cs else -np.inf for r in routes] for t, cs in fixed])
     out = np.array([[world.outcome(t, r) for r in routes] for t, _ in fixed])  # (tasks, routes, (ms, error))
     lat, err = out[..., 0], out[..., 1]
+    rows = np.arange(len(fixed))
     best: dict[str, Any] = {}
     for a in np.linspace(0.0, 20.0, 81):
         for b in np.linspace(0.0, 0.001, 41):
             pick = np.argmax(exp - a * err - b * lat, axis=1)
-            rows = np.arange(len(pick))
             e, ms, v = err[rows, pick].mean(), lat[rows, pick].mean(), exp[rows, pick].mean()
             if e <= max_err + 1e-12 and ms <= max_lat + 1e-9 and v > best.get("value", -np.inf):
                 best = {"value": round(float(v), 6), "error_rate": round(float(e), 6),
@@ -742,13 +742,14 @@ def sources_workload(seed: int, cache: Path, share: float = LOG_SHARE) -> Worklo
     routes = [f"src/{s}" for s in sorted({p["source"] for p in (*train, *held)})]  # a few sources are held out only
     default = f"src/{max(sorted(counts), key=counts.get)}"
     probs = _skewed_probs(routes, default, share)
+    weights = [probs[r] for r in routes]
     held_tasks = [({"input": p["prompt"]}, f"src/{p['source']}") for p in held]
 
     def stream(n: int) -> Iterator[dict[str, Any]]:
         rng = random.Random(f"quality:sources:{seed}:decisions")
         for i, j in enumerate(_epochs(len(train), n, random.Random(f"quality:sources:{seed}:order"))):
             p = train[j]
-            route = rng.choices(routes, weights=[probs[r] for r in routes])[0]
+            route = rng.choices(routes, weights=weights)[0]
             yield _row("sources", i, {"input": p["prompt"]}, list(routes), route, probs[route],
                        1.0 if route == f"src/{p['source']}" else 0.0)
 

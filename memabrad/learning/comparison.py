@@ -67,14 +67,14 @@ class Comparison:
         self.scorer = scorer if scorer is not None or router is None else FrozenScorer(router)
         self.pending = None
 
-    def score(self, members: Sequence[Member], challenger: Router, t: Trajectory, x: Features, hint: Hint | None,
-              p: float, group: str | None) -> None:
-        """Progressive evidence: score every member (``members``, the main ``challenger`` first) and the
-        baseline on ``t`` (a task of ``group``, features ``x`` with its ``hint``, logged propensity ``p``)
-        before the members learn it."""
+    def score(self, members: Sequence[Member], t: Trajectory, x: Features, hint: Hint | None, p: float,
+              group: str | None) -> None:
+        """Progressive evidence: score every member (``members``, the main challenger first, whose features ``x``
+        are) and the baseline on ``t`` (a task of ``group``, with its ``hint``, logged propensity ``p``) before
+        the members learn it."""
         baseline = self.baseline
         xb = x
-        if baseline is not None and not self.same_features(baseline, challenger):
+        if baseline is not None and not self.same_features(baseline, members[0].router):
             xb = baseline.featurizer.featurize(t.task, hint)
         o = t.outcome
         outcome = (o.reward, 1.0 if o.error else 0.0, o.latency_ms)

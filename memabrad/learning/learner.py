@@ -177,7 +177,7 @@ class RouterLearner:
         group = task.task_type
         if not group and self.group_texts:
             group = self.challenger.text_groups.assign(hashes)
-        self.comparison.score(self.members(), self.challenger, t, x, hint, p, group)
+        self.comparison.score(self.members(), t, x, hint, p, group)
         hk = self.challenger.featurizer.hint_key(hint) if hint is not None else None
         if held_out:
             out = self.window.append(LoggedItem(
