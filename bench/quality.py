@@ -514,11 +514,13 @@ def classes_workload(name: str, seed: int, share: float = LOG_SHARE) -> Workload
 
     tasks = [(task(i), {routes[j] for j in right[i]}) for i in test]
 
+    weights = [probs[r] for r in routes]
+
     def stream(n: int) -> Iterator[dict[str, Any]]:
         rng = random.Random(seed + 101)
         for k, j in enumerate(_epochs(len(train), n, random.Random(seed + 202))):
             i = train[j]
-            route = rng.choices(routes, weights=[probs[r] for r in routes])[0]
+            route = rng.choices(routes, weights=weights)[0]
             yield _row(name, k, task(i), list(routes), route, probs[route],
                        1.0 if routes.index(route) in right[i] else 0.0)
 
@@ -1170,6 +1172,30 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def workload_builders(seed: int, cache: Path, n_sim: int = 20000, n_small: int = 5000, *, lam: float = PB_LAMBDA,
+                      logging_model: str = PB_LOGGING_MODEL, share: float = LOG_SHARE
+                      ) -> dict[str, Callable[[], Workload]]:
+    """Every workload by name (the default run's and those run on request), built when called: ``n_sim`` fixed
+    contexts for the simulator, ``n_small`` for the other simulated ones; ``lam``, ``logging_model`` and
+    ``share``: pareto's reward price and logging agent."""
+    return {
+        "sim": lambda: sim_workload(seed, n_sim),
+        "helpdesk": lambda: helpdesk_workload(seed, n_small),
+        "hard": lambda: hard_workload(seed, n_small),
+        "tokens": lambda: numeric_workload("tokens", seed, n_small),
+        "priced": lambda: numeric_workload("priced", seed, n_small),
+        "guarded": lambda: numeric_workload("guarded", seed, n_small),
+        "drift": lambda: drift_workload(seed, n_small),
+        "pareto": lambda: pareto_workload(seed, cache, lam=lam, logging_model=logging_model, share=share),
+        "obd": lambda: obd_workload(seed, cache),
+        "sources": lambda: sources_workload(seed, cache),
+        **{name: (lambda name=name: classes_workload(name, seed))
+           for name in (*CLASS_DATASETS, *PROBE_RIVER_CLASSES, *SYNTH_CLASSES)},
+        "embed": lambda: embed_workload(seed, n_small),
+        "tools": lambda: tools_workload(seed, n_small),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (300 / 1,000 / 2,000) and eval samples")
@@ -1206,24 +1232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("vowpalwabbit is not installed (.venv/bin/pip install vowpalwabbit); running without VW",
                   file=sys.stderr)
             with_vw = False
-    cache = Path(args.cache_dir)
-    builders: dict[str, Callable[[], Workload]] = {
-        "sim": lambda: sim_workload(args.seed, n_sim),
-        "helpdesk": lambda: helpdesk_workload(args.seed, n_small),
-        "hard": lambda: hard_workload(args.seed, n_small),
-        "tokens": lambda: numeric_workload("tokens", args.seed, n_small),
-        "priced": lambda: numeric_workload("priced", args.seed, n_small),
-        "guarded": lambda: numeric_workload("guarded", args.seed, n_small),
-        "drift": lambda: drift_workload(args.seed, n_small),
-        "pareto": lambda: pareto_workload(args.seed, cache, lam=args.pareto_lambda,
-                                          logging_model=args.pareto_logging, share=args.pareto_share),
-        "obd": lambda: obd_workload(args.seed, cache),
-        "sources": lambda: sources_workload(args.seed, cache),
-        **{name: (lambda name=name: classes_workload(name, args.seed))
-           for name in (*CLASS_DATASETS, *PROBE_RIVER_CLASSES, *SYNTH_CLASSES)},
-        "embed": lambda: embed_workload(args.seed, n_small),
-        "tools": lambda: tools_workload(args.seed, n_small),
-    }
+    builders = workload_builders(args.seed, Path(args.cache_dir), n_sim, n_small, lam=args.pareto_lambda,
+                                 logging_model=args.pareto_logging, share=args.pareto_share)
     started = time.perf_counter()
     results, skipped = [], {}
     for name in [s.strip() for s in args.workloads.split(",") if s.strip()]:
