@@ -11,7 +11,11 @@ trained on the same log:
 - ``ridge_0.1``, ``ridge_1``, ``ridge_10``: one penalty for every route;
 - ``ridge_loo``: each route's penalty chosen by its exact leave-one-out error (``RidgeCV``, a grid of
   0.03 to 30) where it took at most 3,000 trajectories, 1 where it took more (a route with that much
-  evidence hardly depends on it, and its leave-one-out needs an n-by-n matrix).
+  evidence hardly depends on it, and its leave-one-out needs an n-by-n matrix);
+- ``ridge_pooled``: one penalty for every route, the one of 0.1, 1, 10 whose leave-one-out squared error,
+  each route's divided by its rewards' variance, is lowest on average over the routes with at most 3,000
+  trajectories (``pooled_penalty``): a choice the log alone can make, where the three columns before it
+  are each one fixed setting.
 
 If a fit on the router's features routes better than the router, the features hold what the online
 fit has not learned: the step and the shrinkage, not the representation, are what limit it there.
@@ -83,6 +87,24 @@ def _fits(by_route: dict[str, tuple[list[dict[int, float]], list[float]]], penal
     return models, chosen
 
 
+def pooled_penalty(by_route: dict[str, tuple[list[dict[int, float]], list[float]]]) -> tuple[float, dict[str, float]]:
+    """The penalty of ``PENALTIES`` with the lowest mean leave-one-out error over the routes with at most
+    ``LOO_MAX_N`` trajectories (each route's squared errors over its rewards' variance; a route whose rewards
+    never vary is left out), and each penalty's mean."""
+    from sklearn.linear_model import RidgeCV
+
+    errs: dict[float, list[float]] = {a: [] for a in PENALTIES}
+    for _, (xs, ys) in sorted(by_route.items()):
+        y = np.asarray(ys)
+        if len(xs) > LOO_MAX_N or len(xs) < 3 or not y.var() > 0.0:
+            continue
+        cv = RidgeCV(alphas=PENALTIES, store_cv_results=True).fit(_matrix(xs), y).cv_results_
+        for j, a in enumerate(PENALTIES):
+            errs[a].append(float(cv[:, j].mean() / y.var()))
+    means = {a: float(np.mean(v)) if v else float("inf") for a, v in errs.items()}
+    return min(PENALTIES, key=lambda a: (means[a], a)), means
+
+
 def _ridge_policy(router: Router, models: dict[str, Any]) -> q.Policy:
     def policy(task: dict[str, Any], candidates: Sequence[str]) -> str:
         x = _matrix([router.task_features(task, None)[0]])
@@ -120,11 +142,15 @@ def run(w: q.Workload, n: int, with_vw: bool) -> dict[str, Any]:
             w.value(_ridge_policy(router, models)).value, 4)
         if chosen:
             out["loo_penalties"] = {f"{a:g}": k for a, k in sorted(Counter(chosen.values()).items())}
+    chosen_penalty, means = pooled_penalty(by_route)
+    out["pooled_penalty"] = chosen_penalty
+    out["pooled_loo_error"] = {f"{a:g}": round(v, 4) for a, v in means.items()}
+    out["ridge_pooled"] = out[f"ridge_{chosen_penalty:g}"]
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
 
-KINDS = ("logging", "best_single", "vw", "online", "ridge_0.1", "ridge_1", "ridge_10", "ridge_loo")
+KINDS = ("logging", "best_single", "vw", "online", "ridge_0.1", "ridge_1", "ridge_10", "ridge_loo", "ridge_pooled")
 
 
 def table(results: Sequence[dict[str, Any]]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from bench_modules import bench_module
 
 from memabrad.learning.router import Router
@@ -26,12 +27,33 @@ def test_a_fit_per_route_routes_each_task_to_the_route_its_log_rewards() -> None
             assert all(v in rp.LOO_GRID for v in chosen.values())
 
 
+def test_the_pooled_penalty_is_the_one_whose_leave_one_out_error_is_lowest() -> None:
+    rng = np.random.default_rng(5)
+    router = Router()
+    words = [f"w{i}" for i in range(40)]
+    # a reward that is a fixed function of one word: the weakest penalty fits it best
+    by_route = {}
+    for route in ("a", "b"):
+        xs, ys = [], []
+        for _ in range(200):
+            text = " ".join(rng.choice(words, 4))
+            xs.append(router.task_features({"input": text}, None)[0])
+            ys.append(1.0 if ("w1" in text.split()) == (route == "a") else 0.0)
+        by_route[route] = (xs, ys)
+    with bench_module("ridge_probe.py") as rp:
+        chosen, means = rp.pooled_penalty(by_route)
+    assert chosen == min(means, key=means.get) and set(means) == set(rp.PENALTIES)
+    assert chosen < max(rp.PENALTIES)
+
+
 def test_one_run_reports_every_policy_beside_the_router(tmp_path: Path) -> None:
     out = tmp_path / "ridge.json"
     with bench_module("ridge_probe.py") as rp:
         assert rp.main(["--workloads", "wine", "--n", "600", "--no-vw", "--out", str(out)]) == 0
     (r,) = json.loads(out.read_text(encoding="utf-8"))["results"]
     assert r["workload"] == "wine" and r["seed"] == 1 and r["vw"] is None
-    for k in ("online", "ridge_0.1", "ridge_1", "ridge_10", "ridge_loo"):
+    for k in ("online", "ridge_0.1", "ridge_1", "ridge_10", "ridge_loo", "ridge_pooled"):
         assert 0.0 <= r[k] <= 1.0
+    assert r["ridge_pooled"] == r[f"ridge_{r['pooled_penalty']:g}"]
+    assert r["pooled_loo_error"][f"{r['pooled_penalty']:g}"] == min(r["pooled_loo_error"].values())
     assert r["ridge_1"] > r["logging"]  # three classes told apart by their numbers: a fit beats the logging agent
