@@ -739,7 +739,7 @@ def sources_workload(seed: int, cache: Path, share: float = LOG_SHARE) -> Worklo
     answer), so only the text tells, and every route but the logging agent's is rarely taken. Logging:
     ``share`` to the most common source's route + the rest uniform; truth: exact accuracy on the held-out
     prompts. Added after every default was set, nothing tuned on it."""
-    wheel, train, held = _pareto_prompts(cache)
+    _, train, held = _pareto_prompts(cache)
     counts = Counter(p["source"] for p in train)
     routes = [f"src/{s}" for s in sorted({p["source"] for p in (*train, *held)})]  # a few sources are held out only
     default = f"src/{max(sorted(counts), key=counts.get)}"
@@ -1172,6 +1172,12 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def default_cache_dir() -> str:
+    """Where fetched datasets are kept: ``MEMABRAD_BENCH_CACHE``, else ``memabrad-bench`` in the user's cache."""
+    return os.environ.get("MEMABRAD_BENCH_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench")
+
+
 def workload_builders(seed: int, cache: Path, n_sim: int = 20000, n_small: int = 5000, *, lam: float = PB_LAMBDA,
                       logging_model: str = PB_LOGGING_MODEL, share: float = LOG_SHARE
                       ) -> dict[str, Callable[[], Workload]]:
@@ -1209,8 +1215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="write task.input's Latin letters as Cyrillic ones (truth unchanged): texts not in ASCII")
     ap.add_argument("--untyped", action="store_true",
                     help="remove task.task_type from the log and from what memabrad and VW see (truth unchanged)")
-    ap.add_argument("--cache-dir", default=os.environ.get("MEMABRAD_BENCH_CACHE")
-                    or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench"))
+    ap.add_argument("--cache-dir", default=default_cache_dir())
     ap.add_argument("--reward-affine", default=None, metavar="A,B",
                     help="log every reward r as A * r + B (truth unchanged): does the learner depend on the units?")
     ap.add_argument("--late-route", default=None, metavar="ROUTE,K",

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -69,38 +68,53 @@ def _matrix(xs: Sequence[dict[int, float]]) -> sp.csr_matrix:
     return sp.csr_matrix((val, ind, ptr), shape=(len(xs), _COLUMNS))
 
 
-def _fits(by_route: dict[str, tuple[list[dict[int, float]], list[float]]], penalty: float | str
-          ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Per route, a fitted ridge model; and, for ``penalty == "loo"``, the penalty each route's leave-one-out chose."""
-    from sklearn.linear_model import Ridge, RidgeCV
+Routes = dict[str, tuple[list[dict[int, float]], list[float]]]
+"""Per route, the features of the tasks that took it and their rewards."""
 
+
+def _leave_one_out(by_route: Routes) -> dict[str, Any]:
+    """Per route with at most ``LOO_MAX_N`` trajectories, its ridge fit over ``LOO_GRID`` with every penalty's
+    leave-one-out errors kept: one fit serves both the per-route choice and the pooled one."""
+    from sklearn.linear_model import RidgeCV
+
+    return {route: RidgeCV(alphas=LOO_GRID, store_cv_results=True).fit(_matrix(xs), np.asarray(ys))
+            for route, (xs, ys) in sorted(by_route.items()) if len(xs) <= LOO_MAX_N}
+
+
+def _fits(by_route: Routes, penalty: float | str, loo: dict[str, Any] | None = None
+          ) -> tuple[dict[str, Any], dict[str, float]]:
+    """Per route, a fitted ridge model; and, for ``penalty == "loo"``, the penalty each route's leave-one-out chose
+    (``loo``: ``_leave_one_out``'s fits, when made already)."""
+    from sklearn.linear_model import Ridge
+
+    if penalty == "loo" and loo is None:
+        loo = _leave_one_out(by_route)
     models: dict[str, Any] = {}
     chosen: dict[str, float] = {}
     for route, (xs, ys) in sorted(by_route.items()):
-        X, y = _matrix(xs), np.asarray(ys)
-        if penalty == "loo" and len(xs) <= LOO_MAX_N:
-            m = RidgeCV(alphas=LOO_GRID).fit(X, y)
+        if penalty == "loo" and loo is not None and route in loo:
+            m = loo[route]
             chosen[route] = float(m.alpha_)
         else:
-            m = Ridge(alpha=1.0 if penalty == "loo" else float(penalty), solver="sparse_cg").fit(X, y)
+            m = Ridge(alpha=1.0 if penalty == "loo" else float(penalty), solver="sparse_cg").fit(
+                _matrix(xs), np.asarray(ys))
         models[route] = m
     return models, chosen
 
 
-def pooled_penalty(by_route: dict[str, tuple[list[dict[int, float]], list[float]]]) -> tuple[float, dict[str, float]]:
+def pooled_penalty(by_route: Routes, loo: dict[str, Any] | None = None) -> tuple[float, dict[str, float]]:
     """The penalty of ``PENALTIES`` with the lowest mean leave-one-out error over the routes with at most
     ``LOO_MAX_N`` trajectories (each route's squared errors over its rewards' variance; a route whose rewards
-    never vary is left out), and each penalty's mean."""
-    from sklearn.linear_model import RidgeCV
-
+    never vary is left out), and each penalty's mean (``loo``: ``_leave_one_out``'s fits, when made already)."""
+    if loo is None:
+        loo = _leave_one_out(by_route)
     errs: dict[float, list[float]] = {a: [] for a in PENALTIES}
-    for _, (xs, ys) in sorted(by_route.items()):
-        y = np.asarray(ys)
-        if len(xs) > LOO_MAX_N or len(xs) < 3 or not y.var() > 0.0:
+    for route, m in loo.items():
+        y = np.asarray(by_route[route][1])
+        if len(y) < 3 or not y.var() > 0.0:
             continue
-        cv = RidgeCV(alphas=PENALTIES, store_cv_results=True).fit(_matrix(xs), y).cv_results_
-        for j, a in enumerate(PENALTIES):
-            errs[a].append(float(cv[:, j].mean() / y.var()))
+        for a in PENALTIES:
+            errs[a].append(float(m.cv_results_[:, LOO_GRID.index(a)].mean() / y.var()))
     means = {a: float(np.mean(v)) if v else float("inf") for a, v in errs.items()}
     return min(PENALTIES, key=lambda a: (means[a], a)), means
 
@@ -123,7 +137,7 @@ def run(w: q.Workload, n: int, with_vw: bool) -> dict[str, Any]:
         if vw is not None:
             vw.learn(row)
     router = learner.challenger
-    by_route: dict[str, tuple[list[dict[int, float]], list[float]]] = defaultdict(lambda: ([], []))
+    by_route: Routes = defaultdict(lambda: ([], []))
     for row in rows:
         xs, ys = by_route[row["decision"]["route"]]
         xs.append(router.task_features(row["task"], None)[0])
@@ -136,13 +150,14 @@ def run(w: q.Workload, n: int, with_vw: bool) -> dict[str, Any]:
     }
     if vw is not None:
         vw.finish()
+    loo = _leave_one_out(by_route)
     for penalty in (*PENALTIES, "loo"):
-        models, chosen = _fits(by_route, penalty)
+        models, chosen = _fits(by_route, penalty, loo)
         out[f"ridge_{penalty:g}" if penalty != "loo" else "ridge_loo"] = round(
             w.value(_ridge_policy(router, models)).value, 4)
         if chosen:
             out["loo_penalties"] = {f"{a:g}": k for a, k in sorted(Counter(chosen.values()).items())}
-    chosen_penalty, means = pooled_penalty(by_route)
+    chosen_penalty, means = pooled_penalty(by_route, loo)
     out["pooled_penalty"] = chosen_penalty
     out["pooled_loo_error"] = {f"{a:g}": round(v, 4) for a, v in means.items()}
     out["ridge_pooled"] = out[f"ridge_{chosen_penalty:g}"]
@@ -167,8 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1", help="seeds and ranges: 1-3 or 1,4-6")
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
-    ap.add_argument("--cache-dir", default=os.environ.get("MEMABRAD_BENCH_CACHE")
-                    or str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench"))
+    ap.add_argument("--cache-dir", default=q.default_cache_dir())
     ap.add_argument("--out", default=str(ROOT / "bench" / "ridge-probe.json"))
     args = ap.parse_args(argv)
     results = []
