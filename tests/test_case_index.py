@@ -276,3 +276,38 @@ def test_an_index_saved_before_learned_routes_were_kept_counts_every_route_as_ha
     assert old.learned_routes.learned(key, "any-route") and old.learned_routes.learned(key, "direct")
     assert old.to_state()["learned_by"] == [None] * len(old)
     assert CaseIndex.from_state(old.to_state()).to_state() == old.to_state()
+
+
+def test_the_reward_each_route_last_learned_a_task_with_is_kept_evicted_and_restored() -> None:
+    """What measures the rewards' noise (``outcome_noise.py``): a route learning a task again compares the
+    reward with the one it last learned the task with."""
+    idx = CaseIndex(capacity=2)
+    key = normalize_text("reset my password")
+    idx.add("reset my password", trajectory_id="t1", route="kb", reward=1.0, error=False, latency_ms=5.0,
+            learned=True)
+    idx.add("reset my password", trajectory_id="t2", route="llm", reward=0.2, error=False, latency_ms=5.0)  # held out
+    assert idx.learned_routes.previous(key, "kb") == 1.0 and idx.learned_routes.previous(key, "llm") is None
+    idx.mark_learned(key, "llm", 0.2)  # learned once it left the window
+    idx.add("reset my password", trajectory_id="t3", route="kb", reward=0.0, error=False, latency_ms=5.0,
+            learned=True)
+    assert (idx.learned_routes.previous(key, "kb"), idx.learned_routes.previous(key, "llm")) == (0.0, 0.2)
+    twin = CaseIndex.from_state(json.loads(json.dumps(idx.to_state())))
+    assert twin.to_state() == idx.to_state()
+    assert (twin.learned_routes.previous(key, "kb"), twin.learned_routes.previous(key, "llm")) == (0.0, 0.2)
+    for i in range(2):
+        twin.add(f"other task {i}", trajectory_id=f"o{i}", route="kb", reward=0.0, error=False, latency_ms=5.0,
+                 learned=True)
+    assert twin.learned_routes.previous(key, "kb") is None  # evicted with its task
+    assert len(twin.learned_routes._rewards) == 2
+
+
+def test_an_index_saved_before_rewards_were_kept_has_none_and_learns_them_from_then_on() -> None:
+    idx = CaseIndex(capacity=5)
+    idx.add("a task", trajectory_id="t1", route="kb", reward=1.0, error=False, latency_ms=5.0, learned=True)
+    state = json.loads(json.dumps(idx.to_state()))
+    del state["learned_rewards"]
+    old = CaseIndex.from_state(state)
+    key = normalize_text("a task")
+    assert old.learned_routes.learned(key, "kb") and old.learned_routes.previous(key, "kb") is None
+    old.add("a task", trajectory_id="t2", route="kb", reward=0.5, error=False, latency_ms=5.0, learned=True)
+    assert old.learned_routes.previous(key, "kb") == 0.5

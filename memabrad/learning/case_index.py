@@ -201,7 +201,7 @@ class CaseIndex:
         key = normalize_text(text) if key is None else key
         old = self._cases.get(key)
         if learned:
-            self.learned_routes.add(key, route)
+            self.learned_routes.add(key, route, float(reward))
         if old is not None:
             if (float(reward), -float(latency_ms)) > (old[3], -old[5]):  # reward, latency_ms
                 self._cases[key] = (key, trajectory_id, route, float(reward), bool(error), float(latency_ms),
@@ -217,11 +217,11 @@ class CaseIndex:
                             occurred_at, 1)
         self._insert(key, hashes)
 
-    def mark_learned(self, key: str, route: str) -> None:
-        """``route`` learned the task ``key`` after it was recorded (a held-out trajectory, learned once it left
-        the benchmark window); nothing once the task has left the index, as for any evicted case."""
+    def mark_learned(self, key: str, route: str, reward: float | None = None) -> None:
+        """``route`` learned the task ``key`` (with ``reward``) after it was recorded (a held-out trajectory, learned
+        once it left the benchmark window); nothing once the task has left the index, as for any evicted case."""
         if key in self._cases:
-            self.learned_routes.add(key, route)
+            self.learned_routes.add(key, route, reward)
 
     def _touch(self, slot: int, fresh: bool = False) -> None:
         """A re-seen task moves to the back of each of its bucket rows (re-entering a row it had been
@@ -305,6 +305,7 @@ class CaseIndex:
                        "occurred_at": c.occurred_at, "seen": c.seen} for c in map(Case._make, self._cases.values())],
             # per case, the routes that learned it: apart from the cases, which readers build ``Case``s from
             "learned_by": self.learned_routes.to_state(self._cases),
+            "learned_rewards": self.learned_routes.rewards_state(self._cases),  # in ``learned_by``'s order
         }
 
     @classmethod
@@ -316,7 +317,8 @@ class CaseIndex:
             similarity_threshold=similarity_threshold or float(state.get("similarity_threshold", 0.9)),
         )
         cases = [Case(**raw) for raw in state.get("cases", [])][-idx.capacity:]
-        idx.learned_routes = LearnedRoutes.from_state(state.get("learned_by"), [c.key for c in cases])
+        idx.learned_routes = LearnedRoutes.from_state(state.get("learned_by"), [c.key for c in cases],
+                                                      state.get("learned_rewards"))
         _restore(idx, cases)
         return idx
 

@@ -167,7 +167,8 @@ class RouterLearner:
         if self.use_case_index and (view.features or view.tags):  # the task is its text and its fields
             key, case_h = case_query(view, case_h, key)
         hint = self.case_index.hint(view.input, case_h, key) if self.use_case_index else None
-        novel = not self.use_case_index or not self.case_index.learned_routes.learned(key, t.decision.route)
+        learned = self.case_index.learned_routes
+        novel = not self.use_case_index or not learned.learned(key, t.decision.route)
         x = self.challenger.featurizer.featurize(view, hint, hashes)
         d, o = t.decision, t.outcome
         imputed = d.propensity is None
@@ -192,7 +193,8 @@ class RouterLearner:
             numbers = self.challenger.featurizer.numbers  # None before features version 5
             if view.features and numbers is not None:  # after featurising: a task is never scaled by its own numbers
                 numbers.observe(view.features)
-            self._learn(x, d.route, p, o.reward, o.error, o.latency_ms, group, novel, hk)
+            previous = None if novel else learned.previous(key, d.route)
+            self._learn(x, d.route, p, o.reward, o.error, o.latency_ms, group, novel, hk, previous)
             self.span.add(t.trajectory_id, at)
         if self.use_case_index:
             self.case_index.add(task.input, trajectory_id=t.trajectory_id, route=d.route, reward=o.reward,
@@ -204,11 +206,12 @@ class RouterLearner:
         return held_out
 
     def _learn(self, x: Features, route: str, p: float, reward: float, error: bool, latency_ms: float,
-               group: str | None, novel: bool, hint_key: int | None) -> None:
-        """The main challenger and every member with a model of its own learn one trajectory."""
+               group: str | None, novel: bool, hint_key: int | None, previous: float | None = None) -> None:
+        """The main challenger and every member with a model of its own learn one trajectory (``previous``: the reward
+        ``route`` last learned this task with, ``Router.learn``)."""
         for router in (self.challenger, *(m.router for m in self.portfolio if m.own_model)):
             router.learn(x, route, propensity=p, reward=reward, error=error, latency_ms=latency_ms,
-                         group=group, novel=novel, hint_key=hint_key)
+                         group=group, novel=novel, hint_key=hint_key, previous_reward=previous)
         self.counters.trained += 1
 
     def learn_after_holdout(self, item: LoggedItem) -> None:
@@ -219,11 +222,13 @@ class RouterLearner:
         repeat of it meanwhile), and the case index then records that the route has learned it. Its numbers do
         not move the number scales (fixed from trained values as they arrive)."""
         key = item.case_key
-        novel = key is None or not self.case_index.learned_routes.learned(key, item.route)
+        learned = self.case_index.learned_routes
+        novel = key is None or not learned.learned(key, item.route)
+        previous = None if novel or key is None else learned.previous(key, item.route)
         self._learn(item.x, item.route, item.propensity, item.reward, item.error, item.latency_ms, item.group,
-                    novel, item.hint_key)
+                    novel, item.hint_key, previous)
         if key is not None:
-            self.case_index.mark_learned(key, item.route)
+            self.case_index.mark_learned(key, item.route, item.reward)
         self.counters.learned_after_holdout += 1
         self.span.add_inside()
 

@@ -248,7 +248,7 @@ class RouteModel(base.Regressor):
               group: str | None = None, novel: bool = True, shared: SharedPart | None = None,
               steps: np.ndarray | None = None, prior: tuple[float, float] | None = None,
               pool: StackingPool | None = None, hint_key: int | None = None,
-              numbers: AbstractSet[int] | None = None) -> np.ndarray:
+              numbers: AbstractSet[int] | None = None, eta: float | None = None) -> np.ndarray:
         """Score the event first (prequential evidence for the stacking weights and the standard error),
         then learn it: the means, the group's means and the contextual part. Returns the contextual weights
         of ``x``'s features after the update (a row per feature in ``x``'s order; with ``shared``, a stack
@@ -262,7 +262,7 @@ class RouteModel(base.Regressor):
         first outcome); see ``outcome_scale.py``. ``pool``: the router's ``StackingPool``, which gets the event's
         stacking sums and gives the route its prior. ``hint_key``: see above. ``numbers``: ids of standardised numbers,
         their reward weights fitted by least squares (``number_part.py``; a fit moves numbers the task lacks too:
-        ``number_weights``)."""
+        ``number_weights``). ``eta``: this event's step share (None: the model's; ``outcome_noise.py``)."""
         self._consts = None
         idx, self._a = add_columns(self._col, self._a, x)
         vals = np.fromiter(x.values(), dtype=np.float64, count=len(idx))
@@ -306,7 +306,7 @@ class RouteModel(base.Regressor):
         if shared is not None:  # the shared part and the route's beta learn the targets apart (``shared_part.py``)
             self.shared_weight.learn(fs, targets, logit_base, weight, steps)
             resid = shared.beside(resid, s_rows, vals, fs, targets, logit_base, weight, hint)
-        lacked = step_with_fit(both, vals, resid, self.eta, self.l2, steps, fit)
+        lacked = step_with_fit(both, vals, resid, self.eta if eta is None else eta, self.l2, steps, fit)
         self._a[idx] = rows
         if lacked is not None:  # fitted numbers the task lacks: their weights are in the table only
             self._a[rows_of(self._col, self.number_part.keys)[0][lacked[0]], 0] -= lacked[1]

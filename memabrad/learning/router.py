@@ -34,6 +34,7 @@ from memabrad.learning.features import (
 )
 from memabrad.learning.guardrail_prices import Prices
 from memabrad.learning.number_scales import NumberScales
+from memabrad.learning.outcome_noise import OutcomeNoise
 from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.pick import best_route, explore
 from memabrad.learning.reward_index import RewardIndex
@@ -113,6 +114,7 @@ class Router:
     pool: StackingPool = field(default_factory=StackingPool)  # the routes' stacking sums (stacking_pool.py)
     numbers: NumberScales = field(default_factory=NumberScales)  # the numbers' scales (number_scales.py)
     number_fit: bool = True  # the numbers' reward weights by recursive least squares (number_part.py)
+    noise: OutcomeNoise | None = field(default_factory=OutcomeNoise)  # sizes new tasks' steps (outcome_noise.py)
 
     def __post_init__(self) -> None:
         self.featurizer = Featurizer(self.hash_bits, self.features_version, self.numbers)
@@ -150,15 +152,17 @@ class Router:
         return model
 
     def learn(self, x: Features, route: str, *, propensity: float, reward: float, error: bool, latency_ms: float,
-              group: str | None = None, novel: bool = True, hint_key: int | None = None) -> None:
+              group: str | None = None, novel: bool = True, hint_key: int | None = None,
+              previous_reward: float | None = None) -> None:
         """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type;
-        ``novel``, ``hint_key``: whether ``route`` has not learned it yet, its hint's feature; ``RouteModel.learn``)."""
-        w = min(1.0 / propensity, self.max_importance_weight)
-        model = self._route(route)
+        ``novel``, ``hint_key``: whether ``route`` has not learned it yet, its hint's feature; ``RouteModel.learn``;
+        ``previous_reward``: ``route``'s reward the last time it learned this task: the noise, ``outcome_noise.py``)."""
+        w, model, noise = min(1.0 / propensity, self.max_importance_weight), self._route(route), self.noise
+        eta = noise and noise.step(model.eta, propensity, self.scale.reward.variance, novel, reward, previous_reward)
         weights = model.learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
                               weight=w, group=group, novel=novel, shared=self.shared, hint_key=hint_key,
                               steps=self.scale.steps(), prior=self.scale.means(), pool=self.pool,
-                              numbers=self.featurizer.number_keys() if self.number_fit else None)
+                              numbers=self.featurizer.number_keys() if self.number_fit else None, eta=eta)
         if self._index is not None:
             if self.shared is None:
                 self._index.set(route, x, weights)
@@ -283,6 +287,7 @@ class Router:
             **self.prices.to_state(),
             **({"text_groups": self.text_groups.to_state(seeds=False)} if len(self.text_groups) else {}),
             **({"outcome_scale": self.scale.to_state()} if self.scale.reward.n else {}),
+            **({} if self.noise is None else {"outcome_noise": self.noise.to_state()}),
             **({"stacking_history": "harmonic"} if self.history_correction else {}),
             "stacking_pool": self.pool.to_state(),
             **({"number_scales": self.numbers.to_state()} if self.features_version >= 5 else {}),

@@ -7,6 +7,7 @@ from typing import Any
 
 from memabrad.learning.guardrail_prices import Prices
 from memabrad.learning.number_scales import NumberScales
+from memabrad.learning.outcome_noise import OutcomeNoise
 from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.route_model import ETA
 from memabrad.learning.route_state import route_from_state, route_from_v1
@@ -40,6 +41,7 @@ def router_from_state(state: Mapping[str, Any], version_id: str | None = None) -
             history_correction=state.get("stacking_history") == "harmonic",  # a model saved before: as it was
             numbers=NumberScales.from_state(state.get("number_scales")),
             number_fit=state.get("number_fit") == "least_squares",  # a model saved before: AdaGrad, as it was
+            noise=OutcomeNoise.from_state(state.get("outcome_noise")),  # a model saved before: None, steps as it did
         )
         load = route_from_state if fmt == MODEL_FORMAT else route_from_v1
         for name, data in state["routes"].items():
@@ -58,6 +60,6 @@ def clone_router(r: Router) -> Router:
                   {name: m.copy() for name, m in r.routes.items()}, r.reward_sum, r.reward_sq, r.reward_n,
                   r.case_index, r.features_version, None if r.shared is None else r.shared.copy(), r.prices.copy(),
                   r.text_groups.prototypes(), r.scale.copy(), r.history_correction,
-                  r.pool.copy(), r.numbers.copy(), r.number_fit)
+                  r.pool.copy(), r.numbers.copy(), r.number_fit, None if r.noise is None else r.noise.copy())
     twin._index = r._index.copy() if r._index is not None else None
     return twin
