@@ -99,3 +99,9 @@ def step_share(eta: float, boldness: float, propensity: float) -> float:
         return eta
     w = 1.0 / max(propensity, 1e-6)
     return eta + boldness * ((1.0 - (1.0 - eta) ** w) - eta)
+
+
+def event_step(noise: OutcomeNoise | None, eta: float, propensity: float, variance: float, novel: bool,
+               reward: float, previous: float | None) -> float | None:
+    """``OutcomeNoise.step`` of a router's noise; None (``eta``) for a router without one (a model saved before)."""
+    return None if noise is None else noise.step(eta, propensity, variance, novel, reward, previous)

@@ -34,6 +34,7 @@ from memabrad.learning.learned_routes import LearnedRoutes
 from memabrad.learning.learner import RouterLearner
 from memabrad.learning.number_part import NumberPart
 from memabrad.learning.number_scales import NumberScales
+from memabrad.learning.outcome_noise import OutcomeNoise
 from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.portfolio import Member, members_from_state, members_of
 from memabrad.learning.progressive import ProgressiveEvidence, score_trajectory
@@ -196,14 +197,14 @@ def _learned_routes() -> LearnedRoutes:
 
 def _step_learned_routes(lr: LearnedRoutes, r: Row) -> Any:
     key, route = normalize_text(r["task"]["input"]), r["decision"]["route"]
-    seen = lr.learned(key, route)
+    seen = (lr.learned(key, route), lr.previous(key, route))
     if _learned(r):
-        lr.add(key, route)
+        lr.add(key, route, r["outcome"]["reward"])
     return seen
 
 
 def _save_learned_routes(lr: LearnedRoutes) -> Any:
-    return lr.to_state(_task_keys())
+    return lr.to_state(_task_keys()), lr.rewards_state(_task_keys())
 
 
 _run_learned_routes = feeder(_step_learned_routes)
@@ -360,6 +361,19 @@ def _step_outcome_scale(s: OutcomeScale, r: Row) -> Any:
 
 
 _run_outcome_scale = feeder(_step_outcome_scale)
+
+
+def _outcome_noise() -> OutcomeNoise:
+    return fed(OutcomeNoise(), _run_outcome_noise)
+
+
+def _step_outcome_noise(n: OutcomeNoise, r: Row) -> Any:
+    seen = (n.pairs, n.boldness(1.0), n.step(0.5, r["decision"]["propensity"], 1.0, True, 0.0, None))
+    n.add(r["outcome"]["reward"], 0.5)
+    return seen
+
+
+_run_outcome_noise = feeder(_step_outcome_noise)
 
 
 @cache
@@ -575,7 +589,8 @@ SPECS: list[Spec] = [
     Spec("CaseIndex", _case_index, CaseIndex.to_state, via_json(CaseIndex.to_state, CaseIndex.from_state),
          _run_case_index),
     Spec("LearnedRoutes", _learned_routes, _save_learned_routes,
-         via_json(_save_learned_routes, lambda s: LearnedRoutes.from_state(s, _task_keys())), _run_learned_routes),
+         via_json(_save_learned_routes, lambda s: LearnedRoutes.from_state(s[0], _task_keys(), s[1])),
+         _run_learned_routes),
     Spec("RouteModel", _route_model, RouteModel.to_state, via_json(RouteModel.to_state, RouteModel.from_state),
          _run_route_model, clone=RouteModel.copy),
     Spec("RouteModel.numbers", _route_model_numbers, RouteModel.to_state,
@@ -598,6 +613,8 @@ SPECS: list[Spec] = [
          clone=Moments.copy),
     Spec("OutcomeScale", _outcome_scale, OutcomeScale.to_state,
          via_json(OutcomeScale.to_state, OutcomeScale.from_state), _run_outcome_scale, clone=OutcomeScale.copy),
+    Spec("OutcomeNoise", _outcome_noise, OutcomeNoise.to_state,
+         via_json(OutcomeNoise.to_state, OutcomeNoise.from_state), _run_outcome_noise, clone=OutcomeNoise.copy),
     Spec("ProgressiveEvidence", _evidence, ProgressiveEvidence.to_state,
          via_json(ProgressiveEvidence.to_state, ProgressiveEvidence.from_state), _run_evidence,
          clone=ProgressiveEvidence.copy),
