@@ -95,13 +95,5 @@ def step_share(eta: float, boldness: float, propensity: float) -> float:
     """The step share of an event new to its route: ``eta`` moved ``boldness`` of the way toward the share an
     event of importance weight ``1/propensity`` would take as that many events at ``eta`` (``1 - (1 - eta) ** w``:
     nearly 1 for a route tried 1 % of the time, ``eta`` for one always taken)."""
-    if boldness <= 0.0:
-        return eta
     w = 1.0 / max(propensity, 1e-6)
     return eta + boldness * ((1.0 - (1.0 - eta) ** w) - eta)
-
-
-def event_step(noise: OutcomeNoise | None, eta: float, propensity: float, variance: float, novel: bool,
-               reward: float, previous: float | None) -> float | None:
-    """``OutcomeNoise.step`` of a router's noise; None (``eta``) for a router without one (a model saved before)."""
-    return None if noise is None else noise.step(eta, propensity, variance, novel, reward, previous)

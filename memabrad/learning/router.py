@@ -34,7 +34,7 @@ from memabrad.learning.features import (
 )
 from memabrad.learning.guardrail_prices import Prices
 from memabrad.learning.number_scales import NumberScales
-from memabrad.learning.outcome_noise import OutcomeNoise, event_step
+from memabrad.learning.outcome_noise import OutcomeNoise
 from memabrad.learning.outcome_scale import OutcomeScale
 from memabrad.learning.pick import best_route, explore
 from memabrad.learning.reward_index import RewardIndex
@@ -157,8 +157,9 @@ class Router:
         """Learn one logged trajectory (features, the route taken, what happened; ``group``: its task_type;
         ``novel``, ``hint_key``: whether ``route`` has not learned it yet, its hint's feature; ``RouteModel.learn``;
         ``previous_reward``: ``route``'s reward the last time it learned this task: the noise, ``outcome_noise.py``)."""
-        w, model = min(1.0 / propensity, self.max_importance_weight), self._route(route)
-        eta = event_step(self.noise, model.eta, propensity, self.scale.reward.variance, novel, reward, previous_reward)
+        w, model, noise = min(1.0 / propensity, self.max_importance_weight), self._route(route), self.noise
+        eta = None if noise is None else noise.step(model.eta, propensity, self.scale.reward.variance, novel, reward,
+                                                    previous_reward)
         weights = model.learn(x, reward=reward, error=bool(error), latency_s=latency_ms / 1000.0,
                               weight=w, group=group, novel=novel, shared=self.shared, hint_key=hint_key,
                               steps=self.scale.steps(), prior=self.scale.means(), pool=self.pool,
