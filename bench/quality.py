@@ -1172,10 +1172,12 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def default_cache_dir() -> str:
+def default_cache_dir() -> Path:
     """Where fetched datasets are kept: ``MEMABRAD_BENCH_CACHE``, else ``memabrad-bench`` in the user's cache."""
-    return os.environ.get("MEMABRAD_BENCH_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench")
+    explicit = os.environ.get("MEMABRAD_BENCH_CACHE")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memabrad-bench"
 
 
 def workload_builders(seed: int, cache: Path, n_sim: int = 20000, n_small: int = 5000, *, lam: float = PB_LAMBDA,
@@ -1215,7 +1217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="write task.input's Latin letters as Cyrillic ones (truth unchanged): texts not in ASCII")
     ap.add_argument("--untyped", action="store_true",
                     help="remove task.task_type from the log and from what memabrad and VW see (truth unchanged)")
-    ap.add_argument("--cache-dir", default=default_cache_dir())
+    ap.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     ap.add_argument("--reward-affine", default=None, metavar="A,B",
                     help="log every reward r as A * r + B (truth unchanged): does the learner depend on the units?")
     ap.add_argument("--late-route", default=None, metavar="ROUTE,K",
@@ -1237,7 +1239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("vowpalwabbit is not installed (.venv/bin/pip install vowpalwabbit); running without VW",
                   file=sys.stderr)
             with_vw = False
-    builders = workload_builders(args.seed, Path(args.cache_dir), n_sim, n_small, lam=args.pareto_lambda,
+    builders = workload_builders(args.seed, args.cache_dir, n_sim, n_small, lam=args.pareto_lambda,
                                  logging_model=args.pareto_logging, share=args.pareto_share)
     started = time.perf_counter()
     results, skipped = [], {}

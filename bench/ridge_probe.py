@@ -68,8 +68,13 @@ def _matrix(xs: Sequence[dict[int, float]]) -> sp.csr_matrix:
     return sp.csr_matrix((val, ind, ptr), shape=(len(xs), _COLUMNS))
 
 
-Routes = dict[str, tuple[list[dict[int, float]], list[float]]]
-"""Per route, the features of the tasks that took it and their rewards."""
+Routes = dict[str, tuple[sp.csr_matrix, np.ndarray]]
+"""Per route, the feature matrix of the tasks that took it and their rewards (``route_data``)."""
+
+
+def route_data(logged: dict[str, tuple[list[dict[int, float]], list[float]]]) -> Routes:
+    """Each route's features and rewards as one sparse matrix and one array, built once for every fit."""
+    return {route: (_matrix(xs), np.asarray(ys, dtype=float)) for route, (xs, ys) in sorted(logged.items())}
 
 
 def _leave_one_out(by_route: Routes) -> dict[str, Any]:
@@ -77,8 +82,8 @@ def _leave_one_out(by_route: Routes) -> dict[str, Any]:
     leave-one-out errors kept: one fit serves both the per-route choice and the pooled one."""
     from sklearn.linear_model import RidgeCV
 
-    return {route: RidgeCV(alphas=LOO_GRID, store_cv_results=True).fit(_matrix(xs), np.asarray(ys))
-            for route, (xs, ys) in sorted(by_route.items()) if len(xs) <= LOO_MAX_N}
+    return {route: RidgeCV(alphas=LOO_GRID, store_cv_results=True).fit(x, y)
+            for route, (x, y) in by_route.items() if x.shape[0] <= LOO_MAX_N}
 
 
 def _fits(by_route: Routes, penalty: float | str, loo: dict[str, Any] | None = None
@@ -91,13 +96,12 @@ def _fits(by_route: Routes, penalty: float | str, loo: dict[str, Any] | None = N
         loo = _leave_one_out(by_route)
     models: dict[str, Any] = {}
     chosen: dict[str, float] = {}
-    for route, (xs, ys) in sorted(by_route.items()):
+    for route, (x, y) in by_route.items():
         if penalty == "loo" and loo is not None and route in loo:
             m = loo[route]
             chosen[route] = float(m.alpha_)
         else:
-            m = Ridge(alpha=1.0 if penalty == "loo" else float(penalty), solver="sparse_cg").fit(
-                _matrix(xs), np.asarray(ys))
+            m = Ridge(alpha=1.0 if penalty == "loo" else float(penalty), solver="sparse_cg").fit(x, y)
         models[route] = m
     return models, chosen
 
@@ -110,7 +114,7 @@ def pooled_penalty(by_route: Routes, loo: dict[str, Any] | None = None) -> tuple
         loo = _leave_one_out(by_route)
     errs: dict[float, list[float]] = {a: [] for a in PENALTIES}
     for route, m in loo.items():
-        y = np.asarray(by_route[route][1])
+        y = by_route[route][1]
         if len(y) < 3 or not y.var() > 0.0:
             continue
         for a in PENALTIES:
@@ -119,10 +123,31 @@ def pooled_penalty(by_route: Routes, loo: dict[str, Any] | None = None) -> tuple
     return min(PENALTIES, key=lambda a: (means[a], a)), means
 
 
-def _ridge_policy(router: Router, models: dict[str, Any]) -> q.Policy:
+class TaskFeatures:
+    """The router's features of each task a policy is asked about, computed once for all the policies judged."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self._by_task: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, task: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """(column ids, values) of ``task``'s features."""
+        key = json.dumps(task, sort_keys=True, default=str)
+        found = self._by_task.get(key)
+        if found is None:
+            x = self.router.task_features(task, None)[0]
+            found = self._by_task[key] = (np.fromiter((k % _COLUMNS for k in x), dtype=np.int64, count=len(x)),
+                                          np.fromiter(x.values(), dtype=float, count=len(x)))
+        return found
+
+
+def _ridge_policy(router: Router, models: dict[str, Any], features: TaskFeatures | None = None) -> q.Policy:
+    features = TaskFeatures(router) if features is None else features
+    weights = {r: (np.ravel(m.coef_), float(np.ravel(m.intercept_)[0])) for r, m in models.items()}
+
     def policy(task: dict[str, Any], candidates: Sequence[str]) -> str:
-        x = _matrix([router.task_features(task, None)[0]])
-        scores = {c: float(models[c].predict(x)[0]) for c in candidates if c in models}
+        cols, vals = features(task)
+        scores = {c: float(vals @ weights[c][0][cols]) + weights[c][1] for c in candidates if c in weights}
         return max(candidates, key=lambda c: (scores.get(c, -np.inf), -candidates.index(c)))
     return policy
 
@@ -137,11 +162,13 @@ def run(w: q.Workload, n: int, with_vw: bool) -> dict[str, Any]:
         if vw is not None:
             vw.learn(row)
     router = learner.challenger
-    by_route: Routes = defaultdict(lambda: ([], []))
+    logged: dict[str, tuple[list[dict[int, float]], list[float]]] = defaultdict(lambda: ([], []))
     for row in rows:
-        xs, ys = by_route[row["decision"]["route"]]
+        xs, ys = logged[row["decision"]["route"]]
         xs.append(router.task_features(row["task"], None)[0])
         ys.append(float(row["outcome"]["reward"]))
+    by_route = route_data(logged)
+    features = TaskFeatures(router)
     out: dict[str, Any] = {
         "workload": w.name, "n": n, "logging": round(w.logging.value, 4),
         "best_single": round(w.best_single[1].value, 4),
@@ -154,7 +181,7 @@ def run(w: q.Workload, n: int, with_vw: bool) -> dict[str, Any]:
     for penalty in (*PENALTIES, "loo"):
         models, chosen = _fits(by_route, penalty, loo)
         out[f"ridge_{penalty:g}" if penalty != "loo" else "ridge_loo"] = round(
-            w.value(_ridge_policy(router, models)).value, 4)
+            w.value(_ridge_policy(router, models, features)).value, 4)
         if chosen:
             out["loo_penalties"] = {f"{a:g}": k for a, k in sorted(Counter(chosen.values()).items())}
     chosen_penalty, means = pooled_penalty(by_route, loo)
@@ -182,12 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1", help="seeds and ranges: 1-3 or 1,4-6")
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--no-vw", action="store_true", help="skip Vowpal Wabbit")
-    ap.add_argument("--cache-dir", default=q.default_cache_dir())
+    ap.add_argument("--cache-dir", type=Path, default=q.default_cache_dir())
     ap.add_argument("--out", default=str(ROOT / "bench" / "ridge-probe.json"))
     args = ap.parse_args(argv)
     results = []
     for seed in parse_seeds(args.seeds):
-        builders = q.workload_builders(seed, Path(args.cache_dir))
+        builders = q.workload_builders(seed, args.cache_dir)
         for name in [s.strip() for s in args.workloads.split(",") if s.strip()]:
             if name not in builders:
                 ap.error(f"unknown workload {name!r} (choose from {', '.join(builders)})")

@@ -15,15 +15,16 @@ def test_a_fit_per_route_routes_each_task_to_the_route_its_log_rewards() -> None
     router = Router()
     a, b = {"input": "weather in paris tomorrow"}, {"input": "translate cat to french"}
     xa, xb = router.task_features(a, None)[0], router.task_features(b, None)[0]
-    by_route = {"tool/weather": ([xa] * 20 + [xb] * 20, [1.0] * 20 + [0.0] * 20),
+    logged = {"tool/weather": ([xa] * 20 + [xb] * 20, [1.0] * 20 + [0.0] * 20),
                 "tool/translate": ([xa] * 20 + [xb] * 20, [0.0] * 20 + [0.8] * 20)}
     with bench_module("ridge_probe.py") as rp:
+        by_route = rp.route_data(logged)
         for penalty in (1.0, "loo"):
             models, chosen = rp._fits(by_route, penalty)
             policy = rp._ridge_policy(router, models)
             assert policy(a, ["tool/translate", "tool/weather"]) == "tool/weather"
             assert policy(b, ["tool/weather", "tool/translate"]) == "tool/translate"
-            assert set(chosen) == (set(by_route) if penalty == "loo" else set())
+            assert set(chosen) == (set(logged) if penalty == "loo" else set())
             assert all(v in rp.LOO_GRID for v in chosen.values())
 
 
@@ -32,16 +33,16 @@ def test_the_pooled_penalty_is_the_one_whose_leave_one_out_error_is_lowest() -> 
     router = Router()
     words = [f"w{i}" for i in range(40)]
     # a reward that is a fixed function of one word: the weakest penalty fits it best
-    by_route = {}
+    logged = {}
     for route in ("a", "b"):
         xs, ys = [], []
         for _ in range(200):
             text = " ".join(rng.choice(words, 4))
             xs.append(router.task_features({"input": text}, None)[0])
             ys.append(1.0 if ("w1" in text.split()) == (route == "a") else 0.0)
-        by_route[route] = (xs, ys)
+        logged[route] = (xs, ys)
     with bench_module("ridge_probe.py") as rp:
-        chosen, means = rp.pooled_penalty(by_route)
+        chosen, means = rp.pooled_penalty(rp.route_data(logged))
     assert chosen == min(means, key=means.get) and set(means) == set(rp.PENALTIES)
     assert chosen < max(rp.PENALTIES)
 

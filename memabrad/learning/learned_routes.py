@@ -28,46 +28,53 @@ from collections.abc import Iterable, Sequence
 
 
 class LearnedRoutes:
-    """Task key -> the routes that learned it, in the order they did: a tuple of strings, which the cyclic
-    collector stops tracking (a set it never does); None: every route. Beside it, (task key, route) -> the
-    reward that route last learned the task with (none for routes learned before rewards were kept)."""
+    """Task key -> (the routes that learned it, in the order they did; the reward each last learned it with,
+    None where that was not kept), two aligned tuples, which the cyclic collector stops tracking (a set it never
+    does); None: every route (an index saved before routes were kept)."""
 
     def __init__(self) -> None:
-        self._by_key: dict[str, tuple[str, ...] | None] = {}
-        self._rewards: dict[tuple[str, str], float] = {}
+        self._by_key: dict[str, tuple[tuple[str, ...], tuple[float | None, ...]] | None] = {}
 
     def add(self, key: str, route: str, reward: float | None = None) -> None:
-        routes = self._by_key.get(key, ())
-        if routes is not None and route not in routes:
-            self._by_key[key] = (*routes, route)
-        if reward is not None and routes is not None:
-            self._rewards[(key, route)] = reward
+        entry = self._by_key.get(key, _NONE_YET)
+        if entry is None:
+            return
+        routes, rewards = entry
+        if route not in routes:
+            self._by_key[key] = ((*routes, route), (*rewards, reward))
+        elif reward is not None:
+            i = routes.index(route)
+            self._by_key[key] = (routes, (*rewards[:i], reward, *rewards[i + 1:]))
 
     def learned(self, key: str, route: str) -> bool:
-        routes = self._by_key.get(key, ())
-        return routes is None or route in routes
+        entry = self._by_key.get(key, _NONE_YET)
+        return entry is None or route in entry[0]
 
     def previous(self, key: str, route: str) -> float | None:
         """The reward ``route`` last learned task ``key`` with (None: it has not, or that was not kept)."""
-        return self._rewards.get((key, route))
+        entry = self._by_key.get(key)
+        if entry is None or route not in entry[0]:
+            return None
+        return entry[1][entry[0].index(route)]
 
     def drop(self, key: str) -> None:
-        routes = self._by_key.pop(key, None)
-        for route in routes or ():
-            self._rewards.pop((key, route), None)
+        self._by_key.pop(key, None)
 
     def to_state(self, keys: Iterable[str]) -> list[list[str] | None]:
         """Per key, in ``keys``' order, its routes sorted (None: every route)."""
         out: list[list[str] | None] = []
         for key in keys:
-            routes = self._by_key.get(key, ())
-            out.append(None if routes is None else sorted(routes))
+            entry = self._by_key.get(key, _NONE_YET)
+            out.append(None if entry is None else sorted(entry[0]))
         return out
 
     def rewards_state(self, keys: Iterable[str]) -> list[list[float | None]]:
         """Per key, in ``keys``' order, the rewards of ``to_state``'s routes in its order (None: not kept)."""
-        rewards = self._rewards
-        return [[rewards.get((key, r)) for r in sorted(self._by_key.get(key) or ())] for key in keys]
+        out: list[list[float | None]] = []
+        for key in keys:
+            routes, rewards = self._by_key.get(key) or _NONE_YET
+            out.append([reward for _, reward in sorted(zip(routes, rewards, strict=True))])
+        return out
 
     @classmethod
     def from_state(cls, state: Sequence[list[str] | None] | None, keys: Sequence[str],
@@ -77,12 +84,17 @@ class LearnedRoutes:
         task, as the novelty of an event was judged then (a task seen before was no evidence for any route), so
         a replay decides as it did."""
         lists = [None] * len(keys) if state is None else list(state)[len(state) - len(keys):]
+        values = [None] * len(keys) if rewards is None else list(rewards)[len(rewards) - len(keys):]
         out = cls()
-        out._by_key = {k: (None if r is None else tuple(r)) for k, r in zip(keys, lists, strict=True)
-                       if r is None or r}
-        if rewards is not None:
-            for key, routes, values in zip(keys, lists, list(rewards)[len(rewards) - len(keys):], strict=True):
-                for route, value in zip(routes or (), values, strict=True):
-                    if value is not None:
-                        out._rewards[(key, route)] = float(value)
+        for key, routes, kept in zip(keys, lists, values, strict=True):
+            if routes is None:
+                out._by_key[key] = None
+            elif routes:
+                kept = [None] * len(routes) if kept is None else [None if v is None else float(v) for v in kept]
+                if len(kept) != len(routes):
+                    raise ValueError(f"learned_rewards of {key!r}: {len(kept)} values for {len(routes)} routes")
+                out._by_key[key] = (tuple(routes), tuple(kept))
         return out
+
+
+_NONE_YET: tuple[tuple[str, ...], tuple[float | None, ...]] = ((), ())  # a task no route has learned
