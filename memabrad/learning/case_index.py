@@ -296,6 +296,7 @@ class CaseIndex:
     # -- persistence ------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
+        learned_by, learned_rewards = self.learned_routes.state(self._cases)
         return {
             "format": "memabrad.case-index/v1",
             "capacity": self.capacity,
@@ -304,8 +305,8 @@ class CaseIndex:
                        "error": c.error, "latency_ms": c.latency_ms, "task_type": c.task_type,
                        "occurred_at": c.occurred_at, "seen": c.seen} for c in map(Case._make, self._cases.values())],
             # per case, the routes that learned it: apart from the cases, which readers build ``Case``s from
-            "learned_by": self.learned_routes.to_state(self._cases),
-            "learned_rewards": self.learned_routes.rewards_state(self._cases),  # in ``learned_by``'s order
+            "learned_by": learned_by,
+            "learned_rewards": learned_rewards,  # in ``learned_by``'s order
         }
 
     @classmethod

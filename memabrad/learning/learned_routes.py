@@ -47,34 +47,45 @@ class LearnedRoutes:
             self._by_key[key] = (routes, (*rewards[:i], reward, *rewards[i + 1:]))
 
     def learned(self, key: str, route: str) -> bool:
-        entry = self._by_key.get(key, _NONE_YET)
-        return entry is None or route in entry[0]
+        return self.last(key, route)[0]
 
     def previous(self, key: str, route: str) -> float | None:
         """The reward ``route`` last learned task ``key`` with (None: it has not, or that was not kept)."""
-        entry = self._by_key.get(key)
-        if entry is None or route not in entry[0]:
-            return None
-        return entry[1][entry[0].index(route)]
+        return self.last(key, route)[1]
+
+    def last(self, key: str, route: str) -> tuple[bool, float | None]:
+        """(``learned``, ``previous``) in one lookup: an event asks both before its route learns it."""
+        entry = self._by_key.get(key, _NONE_YET)
+        if entry is None:
+            return True, None
+        routes = entry[0]
+        return (True, entry[1][routes.index(route)]) if route in routes else (False, None)
 
     def drop(self, key: str) -> None:
         self._by_key.pop(key, None)
 
     def to_state(self, keys: Iterable[str]) -> list[list[str] | None]:
         """Per key, in ``keys``' order, its routes sorted (None: every route)."""
-        out: list[list[str] | None] = []
-        for key in keys:
-            entry = self._by_key.get(key, _NONE_YET)
-            out.append(None if entry is None else sorted(entry[0]))
-        return out
+        return self.state(keys)[0]
 
     def rewards_state(self, keys: Iterable[str]) -> list[list[float | None]]:
         """Per key, in ``keys``' order, the rewards of ``to_state``'s routes in its order (None: not kept)."""
-        out: list[list[float | None]] = []
+        return self.state(keys)[1]
+
+    def state(self, keys: Iterable[str]) -> tuple[list[list[str] | None], list[list[float | None]]]:
+        """``to_state`` and ``rewards_state`` in one pass over ``keys``."""
+        routes_out: list[list[str] | None] = []
+        rewards_out: list[list[float | None]] = []
         for key in keys:
-            routes, rewards = self._by_key.get(key) or _NONE_YET
-            out.append([reward for _, reward in sorted(zip(routes, rewards, strict=True))])
-        return out
+            entry = self._by_key.get(key, _NONE_YET)
+            if entry is None:
+                routes_out.append(None)
+                rewards_out.append([])
+                continue
+            pairs = sorted(zip(*entry, strict=True))
+            routes_out.append([route for route, _ in pairs])
+            rewards_out.append([reward for _, reward in pairs])
+        return routes_out, rewards_out
 
     @classmethod
     def from_state(cls, state: Sequence[list[str] | None] | None, keys: Sequence[str],
@@ -86,14 +97,14 @@ class LearnedRoutes:
         lists = [None] * len(keys) if state is None else list(state)[len(state) - len(keys):]
         values = [None] * len(keys) if rewards is None else list(rewards)[len(rewards) - len(keys):]
         out = cls()
-        for key, routes, kept in zip(keys, lists, values, strict=True):
+        for key, routes, saved in zip(keys, lists, values, strict=True):
             if routes is None:
                 out._by_key[key] = None
             elif routes:
-                kept = [None] * len(routes) if kept is None else [None if v is None else float(v) for v in kept]
+                kept = (None,) * len(routes) if saved is None else tuple(None if v is None else float(v) for v in saved)
                 if len(kept) != len(routes):
                     raise ValueError(f"learned_rewards of {key!r}: {len(kept)} values for {len(routes)} routes")
-                out._by_key[key] = (tuple(routes), tuple(kept))
+                out._by_key[key] = (tuple(routes), kept)
         return out
 
 

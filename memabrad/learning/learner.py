@@ -167,8 +167,9 @@ class RouterLearner:
         if self.use_case_index and (view.features or view.tags):  # the task is its text and its fields
             key, case_h = case_query(view, case_h, key)
         hint = self.case_index.hint(view.input, case_h, key) if self.use_case_index else None
-        learned = self.case_index.learned_routes
-        novel = not self.use_case_index or not learned.learned(key, t.decision.route)
+        # whether the route learned this task before, and with what reward (None while it has not: ``last``)
+        was_learned, last_reward = self.case_index.learned_routes.last(key, t.decision.route)
+        novel = not self.use_case_index or not was_learned
         x = self.challenger.featurizer.featurize(view, hint, hashes)
         d, o = t.decision, t.outcome
         imputed = d.propensity is None
@@ -193,8 +194,7 @@ class RouterLearner:
             numbers = self.challenger.featurizer.numbers  # None before features version 5
             if view.features and numbers is not None:  # after featurising: a task is never scaled by its own numbers
                 numbers.observe(view.features)
-            previous = None if novel else learned.previous(key, d.route)
-            self._learn(x, d.route, p, o.reward, o.error, o.latency_ms, group, novel, hk, previous)
+            self._learn(x, d.route, p, o.reward, o.error, o.latency_ms, group, novel, hk, last_reward)
             self.span.add(t.trajectory_id, at)
         if self.use_case_index:
             self.case_index.add(task.input, trajectory_id=t.trajectory_id, route=d.route, reward=o.reward,
@@ -222,9 +222,8 @@ class RouterLearner:
         repeat of it meanwhile), and the case index then records that the route has learned it. Its numbers do
         not move the number scales (fixed from trained values as they arrive)."""
         key = item.case_key
-        learned = self.case_index.learned_routes
-        novel = key is None or not learned.learned(key, item.route)
-        previous = None if novel or key is None else learned.previous(key, item.route)
+        was_learned, previous = (False, None) if key is None else self.case_index.learned_routes.last(key, item.route)
+        novel = not was_learned
         self._learn(item.x, item.route, item.propensity, item.reward, item.error, item.latency_ms, item.group,
                     novel, item.hint_key, previous)
         if key is not None:
