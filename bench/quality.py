@@ -1126,18 +1126,23 @@ def _fmt(v: Mapping[str, Any] | None, digits: int) -> str:
 
 
 def table(results: Sequence[Mapping[str, Any]]) -> str:
-    head = ("| workload | n | logging | best single | oracle | VW cb_adf | memabrad | memabrad − logging "
+    """One row per workload and size. ``main``: the main challenger's true value (the learner the learning bar
+    is about); ``memabrad``: the member the gates judged (put forward at that look), with its interval where
+    the truth is an estimate."""
+    head = ("| workload | n | logging | best single | oracle | VW cb_adf | main | memabrad | memabrad − logging "
             "| gate Δ estimate [95% CI] | gate verdict |")
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for w in results:
         d = 4 if w["name"] == "obd" else 3
         for look in w["looks"]:
             g = look["gate"]
             lo, hi = g["delta_ci"]
             diff = look["memabrad_minus_logging"]
+            main = (look.get("members_true_value") or {}).get("main")
             lines.append(
                 f"| {w['name']} | {look['n']:,} | {_fmt(w['logging'], d)} | {_fmt(w['best_single'], d)} "
-                f"| {_fmt(w['oracle'], d)} | {_fmt(look['vw'], d)} | **{_fmt(look['memabrad'], d)}** "
+                f"| {_fmt(w['oracle'], d)} | {_fmt(look['vw'], d)} | {'n/a' if main is None else f'{main:.{d}f}'} "
+                f"| **{_fmt(look['memabrad'], d)}** "
                 f"| {'~' if not w['exact_truth'] else ''}{diff:+.{d}f} "
                 f"| {g['delta_reward']:+.{d}f} [{lo:+.{d}f}, {hi:+.{d}f}] | {g['verdict']} |")
     return "\n".join(lines)

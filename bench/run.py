@@ -26,6 +26,10 @@ Sections (each can be skipped with --skip NAME; --skip a,b,c skips several):
             (nine generation seals), with the daemon's 5 ms interpreter switch interval
   portfolio CPU per trajectory of the record step (parse, dedupe, score, learn) without a challenger
             portfolio and with members sharing the main model or learning their own (router.portfolio)
+  budget    where 10,000/s's 100 us per trajectory goes, per workload: CPU per record of consuming from
+            the embedded broker alone (aiokafka getmany, the daemon's fetch settings), of consuming and
+            parsing, and of the record step in process with the default config (parse, dedupe, score,
+            learn; after a warm-up and the baseline a promotion installs)
 """
 
 from __future__ import annotations
@@ -714,6 +718,77 @@ def bench_portfolio(warm: int, n: int, repeats: int) -> dict[str, Any]:
     return out
 
 
+def _consume_cpu(bs: str, n: int, parse_each: bool) -> float:
+    """CPU us per record to consume ``n`` records from the trajectories topic (and parse each)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from memabrad.daemon.records import parse
+
+    cfg = Config()
+
+    async def go() -> float:
+        c = AIOKafkaConsumer(cfg.kafka.topics.trajectories, bootstrap_servers=bs, group_id=None,
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             fetch_max_wait_ms=cfg.kafka.fetch_max_wait_ms)
+        await c.start()
+        got, t = 0, cpu_s()
+        try:
+            while got < n:
+                for recs in (await c.getmany(timeout_ms=1_000, max_records=cfg.kafka.fetch_max_records)).values():
+                    for r in recs:
+                        if parse_each:
+                            parse(r.value, cfg.kafka.max_message_bytes)
+                        got += 1
+        finally:
+            await c.stop()
+        return (cpu_s() - t) / got * 1e6
+
+    return asyncio.run(go())
+
+
+def _record_step_cpu(workload: str, warm: int, n: int) -> float:
+    """CPU us per trajectory of the daemon's record step in process, default config (as ``bench_portfolio``)."""
+    from memabrad.daemon.partition import PartitionState
+    from memabrad.daemon.records import RecordStep, parse
+    from memabrad.learning.frozen import FrozenScorer
+
+    rows = [(k, v) for k, v in _take(_workload_rows(workload), warm + n)]
+    cfg = Config()
+    state, step = PartitionState.empty("bench", 0, cfg), RecordStep(cfg)
+
+    def feed(lo: int, hi: int) -> None:
+        for key, value in rows[lo:hi]:
+            rec = parse(value, cfg.kafka.max_message_bytes)
+            state.learner(key.decode(), cfg)
+            out = step.apply(state, rec, key)
+            if out.evaluate and out.learner is not None:
+                snap = out.learner.snapshot()
+                out.learner.set_baseline(snap.challenger, FrozenScorer(snap.challenger), from_look=snap.sequence)
+    feed(0, warm)
+    t = cpu_s()
+    feed(warm, warm + n)
+    return (cpu_s() - t) / n * 1e6
+
+
+def bench_budget(workloads: Iterable[str], n: int, warm: int) -> dict[str, Any]:
+    """Per workload: consuming alone, consuming and parsing, and the record step, CPU us per record."""
+    from memabrad.kafka.embedded import EmbeddedBroker
+    from memabrad.kafka.topics import ensure_topics
+
+    out: dict[str, Any] = {"n": n, "warm": warm, "budget_us": 100.0}
+    for w in workloads:
+        with EmbeddedBroker() as broker:
+            cfg = Config()
+            cfg.kafka.bootstrap_servers = broker.bootstrap_servers
+            asyncio.run(ensure_topics(cfg))
+            asyncio.run(_produce(broker.bootstrap_servers, _take(_workload_rows(w), n), None))
+            consume = _consume_cpu(broker.bootstrap_servers, n, False)
+            parsed = _consume_cpu(broker.bootstrap_servers, n, True)
+        out[w] = {"consume_us": round(consume, 1), "consume_parse_us": round(parsed, 1),
+                  "record_step_us": round(_record_step_cpu(w, warm, n), 1)}
+    return out
+
+
 # -- main ------------------------------------------------------------------------------------
 
 
@@ -819,6 +894,14 @@ def table(results: dict[str, Any]) -> str:
             extra = r.get("extra_us", {}).get(k)
             rows.append(("portfolio", f"record step CPU us/trajectory, portfolio {k}",
                          f"{v:.0f}" + (f" ({extra:+.0f})" if extra is not None else ""), ""))
+    if "budget" in results:
+        r = results["budget"]
+        for w, b in r.items():
+            if isinstance(b, dict):
+                rows += [("budget", f"{w}: consume only, CPU us/record", f"{b['consume_us']:.1f}", ""),
+                         ("budget", f"{w}: consume + parse, CPU us/record", f"{b['consume_parse_us']:.1f}", ""),
+                         ("budget", f"{w}: record step in process (default config), CPU us/trajectory",
+                          f"{b['record_step_us']:.0f}", "<= 100 in all")]
     widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
 
@@ -859,6 +942,7 @@ def main() -> int:
     _run("dedupe", skip, results, lambda: bench_dedupe(300_000 if q else 2_300_000))
     _run("portfolio", skip, results, lambda: bench_portfolio(2_000 if q else 10_000, 2_000 if q else 10_000,
                                                              1 if q else 5))
+    _run("budget", skip, results, lambda: bench_budget(workloads, 5_000 if q else 50_000, 2_000 if q else 20_000))
     print(table(results))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2, default=str))
