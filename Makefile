@@ -24,6 +24,7 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check memabrad tests
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

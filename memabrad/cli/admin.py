@@ -47,7 +47,7 @@ ADMIN_SUBCOMMANDS: Final[tuple[tuple[str, str, bool, str], ...]] = (
 """(CLI name, contract command name, needs VERSION, help)."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("admin", help="publish a signed admin command to the daemon")
     admin_sub = p.add_subparsers(dest="admin_command", metavar="SUBCOMMAND")
     admin_sub.required = True

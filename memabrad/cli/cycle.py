@@ -18,7 +18,7 @@ from memabrad.store.errors import (
 __all__ = ["cmd_cycle", "register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("cycle", help="one offline online-learning cycle over trajectory files")
     add_common_options(p)
     p.add_argument("--trajectories", help="directory of JSON/JSONL trajectory files (default: <base-dir>/trajectories)")

@@ -7,7 +7,7 @@ import argparse
 __all__ = ["cmd_demo", "register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="embedded broker + simulated traffic + the daemon, until the first promotion")
     p.add_argument("--rate", type=int, default=4000, help="trajectories per second offered (default 4000)")
     p.add_argument("--max-trajectories", type=int, default=200_000, help="give up after this many (default 200000)")

@@ -26,7 +26,7 @@ MAX_REPORTED: Final = 100
 """Invalid records printed one per line before summarising the rest."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("produce", help="publish trajectory JSON/JSONL to the trajectory topic")
     common.add_common_options(p)
     p.add_argument("file", metavar="FILE", help="JSON (object or array) or JSONL file of trajectories, '-' for stdin")

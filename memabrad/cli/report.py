@@ -69,7 +69,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``report`` to the ``memabrad`` parser.
 
     Not with the common options: ``--router`` here defaults to every router under the base directory.

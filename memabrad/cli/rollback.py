@@ -11,7 +11,7 @@ from memabrad.store.errors import StoreBusyError, StoreError, UnknownVersionErro
 __all__ = ["cmd_rollback", "register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("rollback", help="make a saved version active again (local store)")
     add_common_options(p)
     p.add_argument("version", metavar="VERSION")

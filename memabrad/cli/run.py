@@ -14,7 +14,7 @@ from memabrad.config import ConfigError
 __all__ = ["cmd_run", "register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="the daemon: consume trajectories, learn, evaluate, promote")
     p.add_argument("-c", "--config", help="config file (default: ./config.yaml when present, else built-in defaults)")
     p.set_defaults(func=cmd_run, base_dir=None, router="default", json=False)

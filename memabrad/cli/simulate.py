@@ -13,7 +13,7 @@ from memabrad.cli.errors import UsageError
 __all__ = ["cmd_simulate", "register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("simulate", help="write simulated trajectories as JSONL")
     add_common_options(p)
     p.add_argument("--n", type=int, default=5000, help="number of trajectories (default 5000)")

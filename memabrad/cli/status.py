@@ -13,7 +13,7 @@ from memabrad.store.versions import RouterVersionStore
 __all__ = ["cmd_status", "register", "status_data"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("status", help="active version, last report and counts")
     add_common_options(p)
     p.set_defaults(func=cmd_status)
@@ -35,8 +35,8 @@ def _learner_counters(store: RouterVersionStore, group_id: str) -> dict[str, Any
         gens = sorted(d.glob("gen-*.npz"))
         if not gens:
             continue
-        doc = read_checkpoint_doc(gens[-1])
-        learner = (doc or {}).get("learners", {}).get(store.router_id)
+        doc = read_checkpoint_doc(gens[-1]) or {}
+        learner = doc.get("learners", {}).get(store.router_id)
         if learner is not None:
             return {**learner["counters"], "invalid": doc["invalid_by_router"].get(store.router_id, 0),
                     "checkpoint": str(gens[-1])}

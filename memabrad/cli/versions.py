@@ -11,7 +11,7 @@ from memabrad.store.errors import StoreError
 __all__ = ["cmd_versions", "register"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("versions", help="saved versions, newest first, the active one marked")
     add_common_options(p)
     p.set_defaults(func=cmd_versions)

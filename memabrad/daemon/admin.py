@@ -105,12 +105,14 @@ class AdminHandler:
 
     async def handle(self, msg: AdminMessage) -> None:
         """Process one admin-topic record (a no-op for routers this instance does not own)."""
+        cmd: AdminCommand | None = None
         try:
-            cmd: AdminCommand | None = parse_admin_command(msg.value if msg.value is not None else b"")
-            router_id = cmd.router_id
+            cmd = parse_admin_command(msg.value if msg.value is not None else b"")
         except InvalidAdminCommand as err:
-            cmd, router_id = None, router_of_key(msg.key)
+            router_id = router_of_key(msg.key)
             bad = err
+        else:
+            router_id = cmd.router_id
         state = self.routers.owner(router_id)
         if state is None:
             return

@@ -77,7 +77,7 @@ class _Seal:
     def __init__(self, ids: set[int], kept: list[np.ndarray]) -> None:
         self.ids = ids  # frozen: the memory adds to a new set from now on
         self.kept = kept
-        self.kept_views = [memoryview(g) for g in kept]  # searched one by one until this lands
+        self.kept_views = [g.data for g in kept]  # searched one by one until this lands
         self.generation: np.ndarray | None = None
         self.merged: np.ndarray | None = None
         self.error: BaseException | None = None
@@ -122,7 +122,7 @@ class DedupeMemory:
         self.generation_size = generation_size or max(1, capacity // 8)
         self._recent: set[int] = set()
         self._generations: list[np.ndarray] = []  # oldest first, each sorted
-        self._view = memoryview(np.zeros(0, np.uint64))  # every generation's ids, one sorted array, for bisect
+        self._view = np.zeros(0, np.uint64).data  # every generation's ids, one sorted array, for bisect
         self._seal_job: _Seal | None = None  # a generation being sealed on a worker thread
 
     def __len__(self) -> int:
@@ -172,7 +172,7 @@ class DedupeMemory:
         job.wait()
         assert job.generation is not None and job.merged is not None
         self._generations = [*job.kept, job.generation]
-        self._view = memoryview(job.merged)
+        self._view = job.merged.data
         self._seal_job = None
         job.landed.set()
 
@@ -195,5 +195,5 @@ class DedupeMemory:
         for name in sorted(k for k in arrays if k.startswith("dedupe_gen_")):
             m._generations.append(np.asarray(arrays[name], dtype=np.uint64))
         m._recent = {int(v) for v in arrays.get("dedupe_recent", np.zeros(0, np.uint64))}
-        m._view = memoryview(_merged(m._generations))
+        m._view = _merged(m._generations).data
         return m

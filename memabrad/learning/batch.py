@@ -65,6 +65,7 @@ def predict_all(router: Router, X: csr_matrix, routes: Sequence[str],
         out["reward"][:, j] = reward
         out["error_rate"][:, j] = np.clip(m_err + lge * dg[:, 1] + lfe * (p_err - base_err), 0.0, 1.0)
         out["latency_ms"][:, j] = np.maximum(0.0, (model.latency_mean + lgl * dg[:, 2] + lfl * f[:, 2]) * 1000.0)
+        se: np.ndarray | float
         if lgr > 0:
             se = np.fromiter((model.reward_se(g) for g in distinct), float, len(distinct))[rows_group]
         else:

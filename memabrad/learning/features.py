@@ -24,7 +24,8 @@ _NO_SPACES = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN_V4 = re.compile(f"[^\\W_{_NO_SPACES}]+|[{_NO_SPACES}]")
 _SPACE = re.compile(r"\s+")
 
-Features = dict[int, float]
+Features = Mapping[int, float]
+"""A task's hashed features: feature id -> value (a dict as featurised, packed in the benchmark window)."""
 TAIL_WORDS = 16  # the end of a long input gets a block of its own
 HINT_SCALE = math.sqrt(0.5)  # an exact repeat's hint at the value it had within the unit vector before version 7
 FEATURES_VERSION = 7  # saved with every model: a model is always read with the features it learned on
@@ -59,7 +60,7 @@ def tokens(text: str, version: int = FEATURES_VERSION) -> list[str]:
     return _TOKEN_V4.findall(text.lower())
 
 
-class Memo(dict):  # type: ignore[type-arg]
+class Memo(dict[Any, Any]):
     """A dict that fills a missing key with ``fn(key)`` and forgets everything past ``cap`` entries (bounded
     memory whatever the traffic). Words, names and tags repeat, so nearly every lookup is one dict access.
 
@@ -193,7 +194,7 @@ class Featurizer:
             cached = self._number_keys = (len(frozen), frozenset(self._key("z:" + n) for n in frozen))
         return cached[1]
 
-    def featurize(self, task: Any, hint: Hint | None = None, hashes: list[int] | None = None) -> Features:
+    def featurize(self, task: Any, hint: Hint | None = None, hashes: list[int] | None = None) -> dict[int, float]:
         """``hashes``: ``text_hashes(input)`` when the caller has them already (hash a text once).
 
         Blocks, each scaled to unit norm before the whole vector is: the words and bigrams of the
@@ -215,13 +216,13 @@ class Featurizer:
         mask = self._mask
         hs = text_hashes(view.input, self.version) if hashes is None else hashes
         n_words = (len(hs) + 1) // 2  # text_hashes: n words, then n - 1 bigrams
-        x: Features = {}
+        x: dict[int, float] = {}
         for h in hs:
             k = h & mask
             x[k] = x.get(k, 0.0) + 1.0
         x = _unit(x)
         if n_words > TAIL_WORDS:
-            tail: Features = {}
+            tail: dict[int, float] = {}
             for h in hs[n_words - TAIL_WORDS:n_words]:
                 k = ((h * 0x9E3779B1) ^ 0x7F4A7C15) & 0xFFFFFFFF & mask
                 tail[k] = tail.get(k, 0.0) + 1.0
@@ -244,7 +245,7 @@ class Featurizer:
             x[k] = x.get(k, 0.0) + HINT_SCALE * beside.similarity
         return x
 
-    def _add_fields(self, x: Features, view: TaskView, hint: Hint | None, weight: float,
+    def _add_fields(self, x: dict[int, float], view: TaskView, hint: Hint | None, weight: float,
                     knots: bool = False) -> None:
         """Task type and hint (scaled by ``weight``), tags and numeric features.
 
@@ -298,9 +299,9 @@ class Featurizer:
                     return k
         return None
 
-    def _featurize_v1(self, view: TaskView, hint: Hint | None, hashes: list[int] | None) -> Features:
+    def _featurize_v1(self, view: TaskView, hint: Hint | None, hashes: list[int] | None) -> dict[int, float]:
         """The features of models saved before version 2 (one block, L2-normalised as a whole)."""
-        x: Features = {}
+        x: dict[int, float] = {}
         mask = self._mask
         for h in text_hashes(view.input, self.version) if hashes is None else hashes:
             k = h & mask
@@ -324,7 +325,7 @@ def knot_position(v: float) -> float:
     return min(KNOT_LIMIT, max(-KNOT_LIMIT, math.log(abs(v)) / KNOT_STEP))
 
 
-def _unit(x: Features) -> Features:
+def _unit(x: dict[int, float]) -> dict[int, float]:
     """``x`` at unit L2 norm as a new dict (C-level sum, one comprehension); ``x`` itself if it is zero."""
     vals = x.values()
     norm = math.sqrt(sum(map(operator.mul, vals, vals)))

@@ -37,10 +37,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
 
 from memabrad.stats.confidence_sequence import cs_one_sided_width
 from memabrad.stats.moments import Moments
+
+FloatOrArray = TypeVar("FloatOrArray", float, np.ndarray)
 
 AIM = 0.5  # the share of each allowance a challenger aims to stay under
 STEP = 0.05  # dual-ascent step, in reward spreads per allowance of excess
@@ -66,7 +70,8 @@ class Prices:
     def active(self) -> bool:
         return self.latency_per_s > 0.0 or self.error > 0.0
 
-    def penalty(self, error_rate: float, latency_ms: float) -> float:
+    def penalty(self, error_rate: FloatOrArray, latency_ms: FloatOrArray) -> FloatOrArray:
+        """The price of a predicted error rate and latency (or of arrays of them: ``batch.py``)."""
         return self.latency_per_s * latency_ms / 1000.0 + self.error * error_rate
 
     def to_list(self) -> list[float]:

@@ -173,7 +173,7 @@ class RouterLearner:
         x = self.challenger.featurizer.featurize(view, hint, hashes)
         d, o = t.decision, t.outcome
         imputed = d.propensity is None
-        p = 1.0 / len(t.candidates) if imputed else d.propensity
+        p = 1.0 / len(t.candidates) if d.propensity is None else d.propensity
         held_out = is_holdout(t.trajectory_id, self.holdout_fraction, digest)
         at = _at(t)
         group = task.task_type

@@ -230,11 +230,11 @@ class RouteModel(base.Regressor):
 
     # -- river's regressor protocol ---------------------------------------------------
 
-    def learn_one(self, x: dict, y: float, *, error: bool = False, latency_s: float = 0.0,  # type: ignore[override]
+    def learn_one(self, x: dict, y: float, *, error: bool = False, latency_s: float = 0.0,
                   w: float = 1.0, group: str | None = None, novel: bool = True) -> None:
         self.learn(x, reward=float(y), error=error, latency_s=latency_s, weight=w, group=group, novel=novel)
 
-    def predict_one(self, x: dict, group: str | None = None) -> float:  # type: ignore[override]
+    def predict_one(self, x: dict, group: str | None = None) -> float:
         return self.predict(x, group)[0]
 
     @classmethod

@@ -156,7 +156,7 @@ def with_prior(s_stack: list[list[float]], prior: list[list[float]] | None) -> l
     return [[a + b for a, b in zip(s, p, strict=True)] for s, p in zip(s_stack, prior, strict=True)]
 
 
-def score_first(s_res: list[float], weight: float, steps: Sequence[float], error_residual: float) -> None:
+def score_first(s_res: list[float], weight: float, steps: Sequence[float] | np.ndarray, error_residual: float) -> None:
     """A route's first outcome in its prequential sums, when the router measures residuals in the outcomes'
     spreads (``outcome_scale.py``). The route has no means of its own yet (they read 0, which in other
     units would be any number): it was predicted at the router's means, so its squared reward and latency

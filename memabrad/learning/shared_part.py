@@ -42,6 +42,7 @@ import numpy as np
 
 from memabrad.learning.features import Features
 from memabrad.learning.route_parts import (
+    Triple,
     add_columns,
     apart_from_hint,
     known_rows,
@@ -75,7 +76,7 @@ class SharedPart:
     def store(self, idx: np.ndarray, rows: np.ndarray) -> None:
         self._a[idx] = rows
 
-    def beside(self, own: np.ndarray, rows: np.ndarray, vals: np.ndarray, f: list[float], targets: tuple[float, ...],
+    def beside(self, own: np.ndarray, rows: np.ndarray, vals: np.ndarray, f: list[float], targets: Triple,
                logit_base: float, weight: float, hint: int | None) -> np.ndarray:
         """The residuals to step a route's own rows and this part's ``rows`` (``rows``' output) on together: the
         route's ``own``, and this part's alone (its prediction ``f`` of the task ``vals``) against the route's
@@ -139,7 +140,7 @@ class SharedWeight:
         self.beta = [BETA_START] * 3 if beta is None else beta
         self.precision = [BETA_PRIOR] * 3 if precision is None else precision
 
-    def learn(self, shared: list[float], targets: tuple[float, ...], logit_base: float, weight: float,
+    def learn(self, shared: list[float], targets: Triple, logit_base: float, weight: float,
               steps: np.ndarray | None) -> None:
         """One step per head on an event of the route: ``shared``, the task's shared part; ``targets``, ``logit_base``
         and ``weight`` as the route's own part learns them (``residuals``). The curvature of each head's loss in the

@@ -7,7 +7,7 @@ a byte-identical event with the same ``event_id``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 
 from memabrad.promotion.report import TrainingReport
 from memabrad.wire.events import (
@@ -39,14 +39,18 @@ def evaluation_event(report: TrainingReport) -> RouterEventBase:
         "benchmark": report.benchmark,
     }
     if kind == "router.promoted":
+        if report.version_id is None:
+            raise ValueError(f"report {report.report_id} is a promotion without a version")
         return RouterPromoted(**common, version_id=report.version_id, previous_version_id=report.previous_version_id)
-    if kind == "router.rejected":
-        return RouterRejected(**common, verdict=report.verdict, reasons=list(report.reasons))
+    if kind == "router.rejected":  # the model checks the verdict is one a rejection carries
+        return RouterRejected(**common, verdict=cast(Literal["reject", "inconclusive"], report.verdict),
+                              reasons=list(report.reasons))
     return RouterEvaluated(**common, would_promote=report.would_promote, reasons=list(report.reasons),
                            verdict=report.verdict, paused=report.paused)
 
 
-def rollback_event(router_id: str, current: dict[str, Any], *, trigger: str, request_id: str | None,
+def rollback_event(router_id: str, current: dict[str, Any], *, trigger: Literal["admin", "cli", "guard"],
+                   request_id: str | None,
                    requested_by: str | None, reason: str | None) -> RouterRolledBack:
     """``router.rolled_back`` from the ``current.json`` a rollback just wrote."""
     key = request_id or current["rolled_back_at"]

@@ -104,8 +104,8 @@ def percent(confidence: float) -> str:
 def interval_gate(
     name: str,
     value: float,
-    ci_low: float,
-    ci_high: float,
+    ci_low: float | None,
+    ci_high: float | None,
     threshold: float,
     direction: Direction,
     confidence: float = 0.95,
@@ -128,7 +128,7 @@ def interval_gate(
     'error_rate_delta 0.000, one-sided 97% bounds [-0.010, 0.015] <= max 0.020'
     """
     word, bad = _WORDS[direction]
-    if any(v is None or math.isnan(v) for v in (value, ci_low, ci_high)):
+    if ci_low is None or ci_high is None or any(math.isnan(v) for v in (value, ci_low, ci_high)):
         return GateResult(name, math.nan, threshold, direction, "inconclusive",
                           f"{name} could not be estimated", ci_low, ci_high)
     safe, risky = (ci_low, ci_high) if direction == ">=" else (ci_high, ci_low)

@@ -22,6 +22,7 @@ from memabrad.promotion.gates import Direction, GateResult, interval_gate, point
 
 Verdict = Literal["promote", "reject", "inconclusive"]
 Action = Literal["promoted", "rejected", "inconclusive", "dry_run"]
+_ACTIONS: dict[Verdict, Action] = {"promote": "promoted", "reject": "rejected", "inconclusive": "inconclusive"}
 
 UNSUPPORTED_SHARE_LIMIT = 0.01
 
@@ -247,6 +248,6 @@ class PromotionPolicy:
             action = "dry_run"
             reasons = [*reasons, "dry run: nothing promoted" if dry_run else "promotions paused: nothing promoted"]
         else:
-            action = {"promote": "promoted", "reject": "rejected", "inconclusive": "inconclusive"}[verdict]
+            action = _ACTIONS[verdict]
         return PromotionDecision(verdict, action, gates, reasons, health, dry_run, paused,
                                  self.settings.config_hash())

@@ -64,6 +64,11 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _map(value: Any) -> Mapping[str, Any]:
+    """``value`` where a report holds an object, else an empty one (older reports lack some parts)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A point estimate with its confidence interval (bounds None when the estimator gives none)."""
@@ -174,10 +179,9 @@ class EvaluationRecord:
 
     @classmethod
     def from_report(cls, report: Mapping[str, Any]) -> EvaluationRecord:
-        bench = report.get("benchmark") if isinstance(report.get("benchmark"), Mapping) else {}
-        deltas = bench.get("deltas") if isinstance(bench.get("deltas"), Mapping) else {}
-        delta = deltas.get("reward") if isinstance(deltas.get("reward"), Mapping) else {}
-        gates_raw = report.get("gates") if isinstance(report.get("gates"), Mapping) else {}
+        bench = _map(report.get("benchmark"))
+        delta = _map(_map(bench.get("deltas")).get("reward"))
+        gates_raw = _map(report.get("gates"))
         order = {name: i for i, name in enumerate(GATE_ORDER)}
         names = sorted(gates_raw, key=lambda n: (order.get(n, len(order)), n))
         gates = tuple(g for g in (GateRecord.from_report(n, gates_raw[n]) for n in names) if g is not None)
@@ -186,9 +190,8 @@ class EvaluationRecord:
             verdict = report.get("verdict")
             outcome = ("dry_run" if report.get("dry_run") else
                        {"promote": "promoted", "reject": "rejected"}.get(str(verdict), "inconclusive"))
-        seq = bench.get("sequential") if isinstance(bench.get("sequential"), Mapping) else {}
-        evidence = report.get("evidence") if isinstance(report.get("evidence"), Mapping) else {}
-        portfolio = evidence.get("portfolio") if isinstance(evidence.get("portfolio"), Mapping) else {}
+        seq = _map(bench.get("sequential"))
+        portfolio = _map(_map(report.get("evidence")).get("portfolio"))
         delta_value = _num(delta.get("value"))
         task_count = _num(bench.get("task_count"))
         reasons = report.get("reasons")
@@ -349,4 +352,4 @@ def discover_routers(base_dir: str | os.PathLike[str]) -> list[str]:
 def build_histories(base_dir: str | os.PathLike[str], routers: Iterable[str] | None = None) -> list[RouterHistory]:
     """Histories of ``routers`` (default: every router found under ``base_dir``), in the given or sorted order."""
     chosen: Sequence[str] = list(routers) if routers is not None else discover_routers(base_dir)
-    return [router_history(RouterVersionStore(base_dir, r)) for r in chosen]
+    return [router_history(RouterVersionStore(Path(base_dir), r)) for r in chosen]

@@ -224,7 +224,10 @@ class HardWorkload(RowStream):
 
     def oracle_choice(self) -> dict[tuple[str, str], str]:
         """The best route per (family, level)."""
-        return {k: max(ROUTES, key=lambda r, k=k: self.expected_reward(HardContext(*k), r)) for k in MIX}
+        return {k: self._best_route(HardContext(*k)) for k in MIX}
+
+    def _best_route(self, ctx: HardContext) -> str:
+        return max(ROUTES, key=lambda r: self.expected_reward(ctx, r))
 
     def oracle_policy(self) -> Policy:
         """The per-(family, level) best route, read from the task text."""
@@ -241,7 +244,7 @@ class HardWorkload(RowStream):
 
     def best_single_route(self) -> str:
         """The route with the highest population value when used for every task."""
-        return max(ROUTES, key=lambda r: self.population_value(dict.fromkeys(MIX, r)))
+        return max(ROUTES, key=lambda r: self.population_value({k: r for k in MIX}))
 
     # -- the log -------------------------------------------------------------------------
     def next(self) -> dict[str, Any]:

@@ -173,6 +173,9 @@ class RouterEvaluated(_GatedEvent):
     type: Literal["router.evaluated"] = "router.evaluated"
     would_promote: bool
     dry_run: Literal[True] = True
+    verdict: str | None = None  # the gates' verdict (promote, reject, inconclusive)
+    reasons: list[str] = Field(default_factory=list)
+    paused: bool = False  # nothing was promoted because promotions are paused, not because of a dry run
 
 
 class RouterRolledBack(RouterEventBase):
