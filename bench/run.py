@@ -28,8 +28,8 @@ Sections (each can be skipped with --skip NAME; --skip a,b,c skips several):
             portfolio and with members sharing the main model or learning their own (router.portfolio)
   budget    where 10,000/s's 100 us per trajectory goes, per workload: CPU per record of consuming from
             the embedded broker alone (aiokafka getmany, the daemon's fetch settings), of consuming and
-            parsing, and of the record step in process with the default config (parse, dedupe, score,
-            learn; after a warm-up and the baseline a promotion installs)
+            parsing, of featurising a task, and of the record step in process with the default config
+            (parse, dedupe, featurise, score, learn; after a warm-up and the baseline a promotion installs)
 """
 
 from __future__ import annotations
@@ -770,8 +770,27 @@ def _record_step_cpu(workload: str, warm: int, n: int) -> float:
     return (cpu_s() - t) / n * 1e6
 
 
+def _featurize_cpu(workload: str, n: int) -> float:
+    """CPU us per trajectory to featurise a parsed task (its text hashes and features, no hint), as the record
+    step does once per trajectory."""
+    from memabrad.daemon.records import parse
+    from memabrad.learning.features import TaskView, text_hashes
+    from memabrad.learning.router import Router
+    from memabrad.wire.trajectory import Trajectory
+
+    cfg = Config()
+    tasks = [rec.task for _, v in _take(_workload_rows(workload), n)
+             if isinstance(rec := parse(v, cfg.kafka.max_message_bytes), Trajectory)]
+    featurizer = Router.from_config(cfg.router).featurizer
+    t = cpu_s()
+    for task in tasks:
+        view = TaskView.of(task)
+        featurizer.featurize(view, None, text_hashes(view.input, featurizer.version))
+    return (cpu_s() - t) / len(tasks) * 1e6
+
+
 def bench_budget(workloads: Iterable[str], n: int, warm: int) -> dict[str, Any]:
-    """Per workload: consuming alone, consuming and parsing, and the record step, CPU us per record."""
+    """Per workload: consuming alone, consuming and parsing, featurising, and the record step, CPU us per record."""
     from memabrad.kafka.embedded import EmbeddedBroker
     from memabrad.kafka.topics import ensure_topics
 
@@ -785,6 +804,7 @@ def bench_budget(workloads: Iterable[str], n: int, warm: int) -> dict[str, Any]:
             consume = _consume_cpu(broker.bootstrap_servers, n, False)
             parsed = _consume_cpu(broker.bootstrap_servers, n, True)
         out[w] = {"consume_us": round(consume, 1), "consume_parse_us": round(parsed, 1),
+                  "featurize_us": round(_featurize_cpu(w, n), 1),
                   "record_step_us": round(_record_step_cpu(w, warm, n), 1)}
     return out
 
@@ -900,6 +920,8 @@ def table(results: dict[str, Any]) -> str:
             if isinstance(b, dict):
                 rows += [("budget", f"{w}: consume only, CPU us/record", f"{b['consume_us']:.1f}", ""),
                          ("budget", f"{w}: consume + parse, CPU us/record", f"{b['consume_parse_us']:.1f}", ""),
+                         ("budget", f"{w}: featurise a task (part of the record step), CPU us",
+                          f"{b.get('featurize_us', float('nan')):.1f}", ""),
                          ("budget", f"{w}: record step in process (default config), CPU us/trajectory",
                           f"{b['record_step_us']:.0f}", "<= 100 in all")]
     widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
