@@ -683,33 +683,14 @@ def bench_portfolio(warm: int, n: int, repeats: int) -> dict[str, Any]:
     ``warm`` trajectories and a promotion (so a baseline is scored too): ``repeats`` rounds, each running
     every portfolio once (so that drift of a shared machine hits them all alike); the median per portfolio."""
     from memabrad.config import config_from_dict
-    from memabrad.daemon.partition import PartitionState
-    from memabrad.daemon.records import RecordStep, parse
-    from memabrad.learning.frozen import FrozenScorer
 
-    rows = [json.dumps(r, separators=(",", ":")).encode() for r in Simulator(seed=11).generate(warm + n)]
-
-    def measure(cfg: Config) -> float:
-        state, step = PartitionState.empty("bench", 0, cfg), RecordStep(cfg)
-
-        def feed(lo: int, hi: int) -> None:
-            for i in range(lo, hi):
-                rec = parse(rows[i], 1 << 20)
-                state.learner("default", cfg)
-                out = step.apply(state, rec, b"default")
-                if out.evaluate and out.learner is not None:
-                    snap = out.learner.snapshot()
-                    out.learner.set_baseline(snap.challenger, FrozenScorer(snap.challenger), from_look=snap.sequence)
-        feed(0, warm)
-        t = cpu_s()
-        feed(warm, warm + n)
-        return (cpu_s() - t) / n * 1e6
-
+    rows = [(r["router_id"].encode(), json.dumps(r, separators=(",", ":")).encode())
+            for r in Simulator(seed=11).generate(warm + n)]
     cfgs = {name: config_from_dict({"router": {"portfolio": members}}) for name, members in PORTFOLIOS.items()}
     times: dict[str, list[float]] = {name: [] for name in cfgs}
     for _ in range(repeats):
         for name, cfg in cfgs.items():
-            times[name].append(measure(cfg))
+            times[name].append(_record_step_us(rows, cfg, warm))
     out: dict[str, Any] = {"warm": warm, "n": n, "repeats": repeats,
                            "us_per_trajectory": {k: round(statistics.median(v), 1) for k, v in times.items()},
                            "runs_us": {k: [round(t, 1) for t in v] for k, v in times.items()}}
@@ -746,28 +727,28 @@ def _consume_cpu(bs: str, n: int, parse_each: bool) -> float:
     return asyncio.run(go())
 
 
-def _record_step_cpu(workload: str, warm: int, n: int) -> float:
-    """CPU us per trajectory of the daemon's record step in process, default config (as ``bench_portfolio``)."""
+def _record_step_us(rows: list[tuple[bytes, bytes]], cfg: Config, warm: int) -> float:
+    """CPU us per trajectory of the daemon's record step in process (parse, dedupe, featurise, score, learn) over
+    ``rows`` (Kafka key = router id, value) after the first ``warm``; every look's challenger is installed as
+    the baseline, as a promotion would, so a baseline is scored too."""
     from memabrad.daemon.partition import PartitionState
     from memabrad.daemon.records import RecordStep, parse
     from memabrad.learning.frozen import FrozenScorer
 
-    rows = [(k, v) for k, v in _take(_workload_rows(workload), warm + n)]
-    cfg = Config()
     state, step = PartitionState.empty("bench", 0, cfg), RecordStep(cfg)
 
-    def feed(lo: int, hi: int) -> None:
-        for key, value in rows[lo:hi]:
+    def feed(part: list[tuple[bytes, bytes]]) -> None:
+        for key, value in part:
             rec = parse(value, cfg.kafka.max_message_bytes)
             state.learner(key.decode(), cfg)
             out = step.apply(state, rec, key)
             if out.evaluate and out.learner is not None:
                 snap = out.learner.snapshot()
                 out.learner.set_baseline(snap.challenger, FrozenScorer(snap.challenger), from_look=snap.sequence)
-    feed(0, warm)
+    feed(rows[:warm])
     t = cpu_s()
-    feed(warm, warm + n)
-    return (cpu_s() - t) / n * 1e6
+    feed(rows[warm:])
+    return (cpu_s() - t) / (len(rows) - warm) * 1e6
 
 
 def _featurize_cpu(workload: str, n: int) -> float:
@@ -805,7 +786,7 @@ def bench_budget(workloads: Iterable[str], n: int, warm: int) -> dict[str, Any]:
             parsed = _consume_cpu(broker.bootstrap_servers, n, True)
         out[w] = {"consume_us": round(consume, 1), "consume_parse_us": round(parsed, 1),
                   "featurize_us": round(_featurize_cpu(w, n), 1),
-                  "record_step_us": round(_record_step_cpu(w, warm, n), 1)}
+                  "record_step_us": round(_record_step_us(list(_take(_workload_rows(w), warm + n)), Config(), warm), 1)}
     return out
 
 
