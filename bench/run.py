@@ -751,16 +751,16 @@ def _record_step_us(rows: list[tuple[bytes, bytes]], cfg: Config, warm: int) -> 
     return (cpu_s() - t) / (len(rows) - warm) * 1e6
 
 
-def _featurize_cpu(workload: str, n: int) -> float:
-    """CPU us per trajectory to featurise a parsed task (its text hashes and features, no hint), as the record
-    step does once per trajectory."""
+def _featurize_cpu(rows: list[tuple[bytes, bytes]]) -> float:
+    """CPU us per trajectory to featurise the parsed tasks of ``rows`` (their text hashes and features, no hint),
+    as the record step does once per trajectory."""
     from memabrad.daemon.records import parse
     from memabrad.learning.features import TaskView, text_hashes
     from memabrad.learning.router import Router
     from memabrad.wire.trajectory import Trajectory
 
     cfg = Config()
-    tasks = [rec.task for _, v in _take(_workload_rows(workload), n)
+    tasks = [rec.task for _, v in rows
              if isinstance(rec := parse(v, cfg.kafka.max_message_bytes), Trajectory)]
     featurizer = Router.from_config(cfg.router).featurizer
     t = cpu_s()
@@ -777,16 +777,17 @@ def bench_budget(workloads: Iterable[str], n: int, warm: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {"n": n, "warm": warm, "budget_us": 100.0}
     for w in workloads:
+        rows = list(_take(_workload_rows(w), warm + n))  # the first n produced and featurised; all of them stepped
         with EmbeddedBroker() as broker:
             cfg = Config()
             cfg.kafka.bootstrap_servers = broker.bootstrap_servers
             asyncio.run(ensure_topics(cfg))
-            asyncio.run(_produce(broker.bootstrap_servers, _take(_workload_rows(w), n), None))
+            asyncio.run(_produce(broker.bootstrap_servers, rows[:n], None))
             consume = _consume_cpu(broker.bootstrap_servers, n, False)
             parsed = _consume_cpu(broker.bootstrap_servers, n, True)
         out[w] = {"consume_us": round(consume, 1), "consume_parse_us": round(parsed, 1),
-                  "featurize_us": round(_featurize_cpu(w, n), 1),
-                  "record_step_us": round(_record_step_us(list(_take(_workload_rows(w), warm + n)), Config(), warm), 1)}
+                  "featurize_us": round(_featurize_cpu(rows[:n]), 1),
+                  "record_step_us": round(_record_step_us(rows, Config(), warm), 1)}
     return out
 
 

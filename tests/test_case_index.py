@@ -298,7 +298,7 @@ def test_the_reward_each_route_last_learned_a_task_with_is_kept_evicted_and_rest
         twin.add(f"other task {i}", trajectory_id=f"o{i}", route="kb", reward=0.0, error=False, latency_ms=5.0,
                  learned=True)
     assert twin.learned_routes.previous(key, "kb") is None  # evicted with its task
-    kept = twin.learned_routes.rewards_state([normalize_text(f"other task {i}") for i in range(2)] + [key])
+    kept = twin.learned_routes.to_state([normalize_text(f"other task {i}") for i in range(2)] + [key])[1]
     assert kept == [[0.0], [0.0], []]  # the evicted task's rewards went with it
 
 

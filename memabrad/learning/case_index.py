@@ -296,7 +296,7 @@ class CaseIndex:
     # -- persistence ------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        learned_by, learned_rewards = self.learned_routes.state(self._cases)
+        learned_by, learned_rewards = self.learned_routes.to_state(self._cases)
         return {
             "format": "memabrad.case-index/v1",
             "capacity": self.capacity,

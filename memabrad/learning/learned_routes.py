@@ -15,9 +15,7 @@ evicted and saved with them.
 >>> learned.previous("reset my password", "kb"), learned.previous("reset my password", "llm")
 (1.0, None)
 >>> learned.to_state(["reset my password", "other"])
-[['kb'], []]
->>> learned.rewards_state(["reset my password", "other"])
-[[1.0], []]
+([['kb'], []], [[1.0], []])
 >>> LearnedRoutes.from_state(None, ["old task"]).learned("old task", "llm")  # saved before: every route
 True
 """
@@ -64,16 +62,9 @@ class LearnedRoutes:
     def drop(self, key: str) -> None:
         self._by_key.pop(key, None)
 
-    def to_state(self, keys: Iterable[str]) -> list[list[str] | None]:
-        """Per key, in ``keys``' order, its routes sorted (None: every route)."""
-        return self.state(keys)[0]
-
-    def rewards_state(self, keys: Iterable[str]) -> list[list[float | None]]:
-        """Per key, in ``keys``' order, the rewards of ``to_state``'s routes in its order (None: not kept)."""
-        return self.state(keys)[1]
-
-    def state(self, keys: Iterable[str]) -> tuple[list[list[str] | None], list[list[float | None]]]:
-        """``to_state`` and ``rewards_state`` in one pass over ``keys``."""
+    def to_state(self, keys: Iterable[str]) -> tuple[list[list[str] | None], list[list[float | None]]]:
+        """Per key, in ``keys``' order: its routes sorted (None: every route), and the reward each last learned it
+        with, in that order (None: not kept)."""
         routes_out: list[list[str] | None] = []
         rewards_out: list[list[float | None]] = []
         for key in keys:
@@ -90,8 +81,8 @@ class LearnedRoutes:
     @classmethod
     def from_state(cls, state: Sequence[list[str] | None] | None, keys: Sequence[str],
                    rewards: Sequence[list[float | None]] | None = None) -> LearnedRoutes:
-        """``to_state``'s lists for the last ``len(keys)`` keys saved (and ``rewards_state``'s, None: an index
-        saved before they were kept). None (an index saved before these were kept): every route learned every
+        """``to_state``'s route lists for the last ``len(keys)`` keys saved (and its rewards, None: an index saved
+        before they were kept). None (an index saved before these were kept): every route learned every
         task, as the novelty of an event was judged then (a task seen before was no evidence for any route), so
         a replay decides as it did."""
         lists = [None] * len(keys) if state is None else list(state)[len(state) - len(keys):]

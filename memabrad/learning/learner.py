@@ -172,8 +172,10 @@ class RouterLearner:
         novel = not self.use_case_index or not was_learned
         x = self.challenger.featurizer.featurize(view, hint, hashes)
         d, o = t.decision, t.outcome
-        imputed = d.propensity is None
-        p = 1.0 / len(t.candidates) if d.propensity is None else d.propensity
+        p = d.propensity
+        imputed = p is None
+        if p is None:
+            p = 1.0 / len(t.candidates)
         held_out = is_holdout(t.trajectory_id, self.holdout_fraction, digest)
         at = _at(t)
         group = task.task_type

@@ -204,7 +204,7 @@ def _step_learned_routes(lr: LearnedRoutes, r: Row) -> Any:
 
 
 def _save_learned_routes(lr: LearnedRoutes) -> Any:
-    return lr.to_state(_task_keys()), lr.rewards_state(_task_keys())
+    return lr.to_state(_task_keys())
 
 
 _run_learned_routes = feeder(_step_learned_routes)
